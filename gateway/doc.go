@@ -1,0 +1,5 @@
+// Command gateway owns the live sessions of the members routed to it: it ingests HL1
+// heartbeats over UDP (recvmmsg) and TCP (gnet), keeps the in-memory presence table, expires
+// silent sessions with a timing wheel, and streams presence transitions to its agent over a
+// Unix socket. It knows nothing of Consul.
+package main
