@@ -1,0 +1,42 @@
+# Heartline: the two set-up commands are `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+GO ?= go
+FUZZTIME ?= 5s
+TEST_TIMEOUT ?= 30m
+
+.PHONY: all build test vet unit fuzz-smoke consul test-deps demo bench chaos clean
+
+all: build
+
+## build: compile the three processes into bin/
+build:
+	@mkdir -p bin
+	$(GO) build -o bin/ ./gateway ./agent ./site
+
+## consul: build (first time, minutes) or reuse the pinned Consul binary
+consul:
+	@scripts/install-consul.sh >/dev/null
+
+## test-deps: everything the test suite needs that is not a Go module
+test-deps:
+	@scripts/install-test-deps.sh
+
+## test: the whole suite — vet, race-enabled tests against a real Consul, a short fuzz smoke
+test: test-deps vet unit fuzz-smoke
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	HEARTLINE_CONSUL_BIN="$$(scripts/install-consul.sh)" $(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 ./...
+
+## fuzz-smoke: run every fuzz target for FUZZTIME (seed corpora also run in `unit`)
+fuzz-smoke:
+	@FUZZTIME=$(FUZZTIME) scripts/fuzz-smoke.sh
+
+## demo: build everything, start a local Consul and the processes, show presence working
+demo:
+	@scripts/demo.sh
+
+clean:
+	rm -rf bin .demo
