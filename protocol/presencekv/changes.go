@@ -30,7 +30,10 @@ type ChangeEntry struct {
 	Seq uint64 // per lane, +1 per transaction, starting at 1 for each Epoch
 	// Index is the Consul index the entry's transaction committed at, or 0 for the entry
 	// written by the transaction itself (its index is the key's ModifyIndex).
-	Index       uint64
+	Index uint64
+	// Incomplete says the transaction changed more than a change record may carry, so
+	// Transitions is empty: a watcher must re-read the gateway's buckets.
+	Incomplete  bool
 	Transitions []Transition
 }
 
@@ -49,6 +52,11 @@ func (c *Codec) AppendChangeRecord(dst []byte, r *ChangeRecord) []byte {
 	for _, e := range r.Entries {
 		dst = binary.AppendUvarint(dst, e.Seq)
 		dst = binary.AppendUvarint(dst, e.Index)
+		var flags uint64
+		if e.Incomplete {
+			flags = 1
+		}
+		dst = binary.AppendUvarint(dst, flags)
 		c.u, c.d, c.s, c.t = c.u[:0], c.d[:0], c.s[:0], c.t[:0]
 		for _, t := range e.Transitions {
 			c.u = append(c.u, t.User)
@@ -97,6 +105,15 @@ func (c *Codec) DecodeChangeRecord(r *ChangeRecord, src []byte) error {
 		if e.Index, n = binary.Uvarint(rest); n <= 0 {
 			return ErrTruncated
 		}
+		rest = rest[n:]
+		flags, n := binary.Uvarint(rest)
+		if n <= 0 {
+			return ErrTruncated
+		}
+		if flags > 1 {
+			return ErrCorrupt
+		}
+		e.Incomplete = flags == 1
 		rest = rest[n:]
 		if c.u, n, err = bitpack.DecodeUnsorted(c.u[:0], rest, MaxEntries-total); err != nil {
 			return mapErr(err)

@@ -109,7 +109,7 @@ func TestChangeRecordRoundTrip(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	in := ChangeRecord{Epoch: r.Uint64()}
 	for e := 0; e < 5; e++ {
-		ent := ChangeEntry{Seq: uint64(10 + e), Index: uint64(1000 * e)}
+		ent := ChangeEntry{Seq: uint64(10 + e), Index: uint64(1000 * e), Incomplete: e == 3}
 		for i := 0; i < r.IntN(300); i++ {
 			ent.Transitions = append(ent.Transitions, Transition{
 				Kind: uint8(1 + r.IntN(3)), User: r.Uint64(), Device: r.Uint32(), Status: uint8(1 + r.IntN(2)), At: r.Int64N(1 << 45),

@@ -1,0 +1,18 @@
+// Package consulwriter turns one gateway's presence (agent/state) into Consul state:
+//
+//   - config.go:   the cluster's bucket count at <prefix>/config, created once with CAS;
+//   - service.go:  registration of the gateway as a Consul service with an HTTP check;
+//   - session.go:  the gateway's Consul session (TTL, Behavior=delete, serfHealth + the
+//     service check), renewed at TTL/3 and recreated when Consul invalidates it;
+//   - writer.go:   the flush loop and the writer lanes; lane.go builds and commits the
+//     transactions (lock/delete bucket keys under the session, CAS-merged last-seen keys,
+//     the lane's change record), at most 128 ops and under the Txn size limit each;
+//   - backoff.go:  exponential backoff with full jitter.
+//
+// Consul's session TTL is a lower bound: Consul may take up to 2×TTL to invalidate a
+// session whose owner died, so a dead gateway's presence lingers at most about 2×TTL
+// (30 s with the default 15 s TTL).
+//
+// This package must not read the gateway's feed or serve HTTP; it only writes what the
+// state table holds.
+package consulwriter

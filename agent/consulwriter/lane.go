@@ -1,0 +1,317 @@
+package consulwriter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"go.uber.org/zap"
+
+	"heartline/agent/state"
+	"heartline/protocol/presencekv"
+)
+
+// A lane owns the buckets b with b % lanes == lane and commits them one transaction at a
+// time, so a bucket is never in two transactions at once (its writes land in order) while
+// the lanes together keep several transactions in flight. Each lane publishes its own
+// change record key, so a watcher sees each lane's sequence without gaps from concurrency.
+type lane struct {
+	w  *Writer
+	id int
+
+	gen, epoch uint64
+	seq        uint64
+	window     []presencekv.ChangeEntry // committed entries, oldest first
+
+	lastSeen       map[uint32]*lastSeen
+	lastSeenLoaded bool
+
+	codec   presencekv.Codec
+	backoff Backoff
+	work    []state.Work
+}
+
+type lastSeen struct {
+	entries []presencekv.LastSeen
+	index   uint64
+	known   bool
+}
+
+type opKind uint8
+
+const (
+	opPresence opKind = iota
+	opLastSeen
+	opChange
+)
+
+type opInfo struct {
+	kind   opKind
+	bucket uint32
+	merged []presencekv.LastSeen
+}
+
+var errNoSession = errors.New("no Consul session (being created)")
+
+func newLane(w *Writer, id int) *lane {
+	return &lane{w: w, id: id, lastSeen: map[uint32]*lastSeen{},
+		backoff: Backoff{Min: w.o.BackoffMin, Max: w.o.BackoffMax}}
+}
+
+func (l *lane) run(ctx context.Context, kick <-chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-kick:
+		}
+		l.drain(ctx)
+	}
+}
+
+// drain commits the lane's dirty buckets until none are left. On a failure the uncommitted
+// buckets go back to the table and the lane waits (backoff); the next Take encodes the
+// buckets' state as it is then, so recovery writes current state.
+func (l *lane) drain(ctx context.Context) {
+	l.w.busy.Add(1)
+	defer l.w.busy.Add(-1)
+	for ctx.Err() == nil {
+		work := l.w.o.Table.Take(l.id, 4*l.w.o.MaxOps, l.work[:0])
+		if len(work) == 0 {
+			return
+		}
+		for len(work) > 0 {
+			n, err := l.commit(ctx, work)
+			if err != nil {
+				l.w.o.Table.Requeue(work)
+				wait := l.backoff.Next()
+				l.w.o.Log.Warn("Consul transaction failed; buckets stay dirty, retrying", zap.Int("lane", l.id),
+					zap.Int("buckets", len(work)), zap.Duration("in", wait), zap.Error(err))
+				select {
+				case <-ctx.Done():
+					return
+				case <-l.w.o.Clock.After(wait):
+				}
+				break
+			}
+			l.backoff.Reset()
+			work = work[n:]
+		}
+	}
+}
+
+// commit writes a prefix of work in one transaction and returns how many buckets it took.
+// Last-seen CAS conflicts are resolved in place (re-read, merge, retry); anything else is
+// returned as an error.
+func (l *lane) commit(ctx context.Context, work []state.Work) (int, error) {
+	for attempt := 0; ; attempt++ {
+		n, conflicts, err := l.try(ctx, work)
+		if err != nil || conflicts == 0 {
+			return n, err
+		}
+		if attempt >= 8 {
+			return 0, fmt.Errorf("last-seen CAS lost %d times in a row", attempt+1)
+		}
+	}
+}
+
+func (l *lane) try(ctx context.Context, work []state.Work) (int, int, error) {
+	o := &l.w.o
+	sid, gen, epoch := o.Session.Current()
+	if sid == "" {
+		return 0, 0, errNoSession
+	}
+	if gen != l.gen {
+		// New session: Consul deleted the old one's keys, including our change records.
+		l.gen, l.epoch, l.seq, l.window = gen, epoch, 0, nil
+	}
+	// Choose the buckets of this transaction by op count, one op left for the change record.
+	n, ops := 0, 0
+	for n < len(work) {
+		need := 1
+		if len(work[n].Offline) > 0 {
+			need++
+		}
+		if ops+need > o.MaxOps-1 {
+			break
+		}
+		ops += need
+		n++
+	}
+	if err := l.refreshLastSeen(ctx, work[:n]); err != nil {
+		return 0, 0, err
+	}
+	minAt := o.Clock.Now().Add(-o.LastSeenRetention).UnixMilli()
+	txn := make(api.TxnOps, 0, ops+1)
+	infos := make([]opInfo, 0, ops+1)
+	size, values := 0, 0
+	var transitions []presencekv.Transition
+	taken := 0
+	for i := 0; i < n; i++ {
+		w := &work[i]
+		start, startSize := len(txn), size
+		key := presencekv.PresenceKey(o.Prefix, w.Bucket, o.GatewayID)
+		if len(w.Sessions) > 0 {
+			val, err := l.codec.AppendSessions(nil, w.Sessions)
+			if err != nil {
+				return 0, 0, fmt.Errorf("encoding bucket %d: %w", w.Bucket, err)
+			}
+			txn = append(txn, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVLock, Key: key, Value: val, Session: sid}})
+			size += opSize(key, len(val))
+		} else {
+			txn = append(txn, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVDelete, Key: key}})
+			size += opSize(key, 0)
+		}
+		infos = append(infos, opInfo{kind: opPresence, bucket: w.Bucket})
+		if len(w.Offline) > 0 {
+			ls := l.lastSeen[w.Bucket]
+			merged := presencekv.MergeLastSeen(nil, ls.entries, w.Offline, minAt)
+			lkey := presencekv.LastSeenKey(o.Prefix, w.Bucket)
+			switch {
+			case len(merged) > 0:
+				val, err := l.codec.AppendLastSeen(nil, merged)
+				if err != nil {
+					return 0, 0, fmt.Errorf("encoding last seen of bucket %d: %w", w.Bucket, err)
+				}
+				txn = append(txn, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: lkey, Value: val, Index: ls.index}})
+				size += opSize(lkey, len(val))
+				infos = append(infos, opInfo{kind: opLastSeen, bucket: w.Bucket, merged: merged})
+			case ls.index != 0:
+				txn = append(txn, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVDeleteCAS, Key: lkey, Index: ls.index}})
+				size += opSize(lkey, 0)
+				infos = append(infos, opInfo{kind: opLastSeen, bucket: w.Bucket})
+			}
+		}
+		if size > o.MaxBytes && i > 0 {
+			txn, infos, size = txn[:start], infos[:start], startSize
+			break
+		}
+		transitions = append(transitions, w.Transitions...)
+		taken++
+	}
+	values = size
+	// The change record: this flush's transitions plus the lane's recent committed entries.
+	entry := presencekv.ChangeEntry{Seq: l.seq + 1, Transitions: transitions}
+	if len(transitions) > o.MaxChangeTransitions {
+		entry = presencekv.ChangeEntry{Seq: l.seq + 1, Incomplete: true}
+	}
+	rec := presencekv.ChangeRecord{Epoch: l.epoch}
+	budget := o.MaxChangeTransitions - len(entry.Transitions)
+	first := len(l.window)
+	for first > 0 && len(l.window[first-1].Transitions) <= budget && len(l.window)-first < presencekv.MaxChangeEntries-1 {
+		budget -= len(l.window[first-1].Transitions)
+		first--
+	}
+	rec.Entries = append(append(rec.Entries, l.window[first:]...), entry)
+	cval := l.codec.AppendChangeRecord(nil, &rec)
+	ckey := presencekv.ChangesKey(o.Prefix, o.GatewayID, l.id)
+	txn = append(txn, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVLock, Key: ckey, Value: cval, Session: sid}})
+	infos = append(infos, opInfo{kind: opChange})
+	values += opSize(ckey, len(cval))
+
+	start := time.Now()
+	ok, resp, _, err := o.Client.Txn().Txn(txn, (&api.QueryOptions{}).WithContext(ctx))
+	o.Metrics.TxnSeconds.Observe(time.Since(start).Seconds())
+	if err != nil {
+		o.Metrics.Txns.WithLabelValues("error").Inc()
+		return 0, 0, fmt.Errorf("txn of %d ops: %w", len(txn), err)
+	}
+	if !ok {
+		o.Metrics.Txns.WithLabelValues("rolled_back").Inc()
+		conflicts, err := l.rolledBack(sid, txn, infos, resp)
+		return 0, conflicts, err
+	}
+	o.Metrics.Txns.WithLabelValues("ok").Inc()
+	o.Metrics.TxnOps.Observe(float64(len(txn)))
+	o.Metrics.TxnBytes.Add(float64(values))
+	o.Metrics.TransitionsOut.Add(float64(len(transitions)))
+	index := map[string]uint64{}
+	for _, r := range resp.Results {
+		if r.KV != nil {
+			index[r.KV.Key] = r.KV.ModifyIndex
+		}
+	}
+	for _, info := range infos {
+		if info.kind != opLastSeen {
+			continue
+		}
+		ls := l.lastSeen[info.bucket]
+		ls.entries, ls.index = info.merged, index[presencekv.LastSeenKey(o.Prefix, info.bucket)]
+	}
+	entry.Index = index[ckey]
+	l.seq++
+	l.window = append(l.window[first:], entry)
+	return taken, 0, nil
+}
+
+// rolledBack handles a transaction Consul rolled back, op by op from the response's
+// errors: a lost last-seen CAS marks that bucket's cached value stale (it is re-read and
+// merged on the retry) and counts as a conflict; a failed lock means our session is gone.
+func (l *lane) rolledBack(sid string, txn api.TxnOps, infos []opInfo, resp *api.TxnResponse) (int, error) {
+	conflicts := 0
+	var other []string
+	for _, e := range resp.Errors {
+		if e.OpIndex < 0 || e.OpIndex >= len(infos) {
+			other = append(other, e.What)
+			continue
+		}
+		info := infos[e.OpIndex]
+		switch {
+		case info.kind == opLastSeen:
+			l.lastSeen[info.bucket].known = false
+			l.w.o.Metrics.CASConflicts.Inc()
+			conflicts++
+		case strings.Contains(e.What, "invalid session"):
+			l.w.o.Session.Invalid(sid)
+			other = append(other, e.What)
+		default:
+			other = append(other, fmt.Sprintf("op %d (%s %s): %s", e.OpIndex, txn[e.OpIndex].KV.Verb, txn[e.OpIndex].KV.Key, e.What))
+		}
+	}
+	if len(other) > 0 {
+		return 0, fmt.Errorf("transaction rolled back: %s", strings.Join(other, "; "))
+	}
+	return conflicts, nil
+}
+
+// refreshLastSeen (re-)reads the last-seen keys of buckets whose cached value is unknown.
+func (l *lane) refreshLastSeen(ctx context.Context, work []state.Work) error {
+	kv := l.w.o.Client.KV()
+	for i := range work {
+		if len(work[i].Offline) == 0 {
+			continue
+		}
+		b := work[i].Bucket
+		ls := l.lastSeen[b]
+		if ls == nil {
+			ls = &lastSeen{known: l.lastSeenLoaded}
+			l.lastSeen[b] = ls
+		}
+		if ls.known {
+			continue
+		}
+		key := presencekv.LastSeenKey(l.w.o.Prefix, b)
+		p, _, err := kv.Get(key, (&api.QueryOptions{RequireConsistent: true}).WithContext(ctx))
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", key, err)
+		}
+		ls.entries, ls.index, ls.known = nil, 0, true
+		if p != nil {
+			ls.index = p.ModifyIndex
+			if ls.entries, err = l.codec.DecodeLastSeen(nil, p.Value); err != nil {
+				l.w.o.Log.Warn("overwriting an undecodable last-seen value", zap.String("key", key), zap.Error(err))
+				ls.entries = nil
+			}
+		}
+	}
+	return nil
+}
+
+// opSize estimates an op's share of the JSON request: base64 value, key, session id and
+// field names.
+func opSize(key string, valueLen int) int {
+	return len(key) + (valueLen+2)/3*4 + 128
+}

@@ -1,0 +1,202 @@
+package consulwriter
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"go.uber.org/zap"
+
+	"heartline/agent/clock"
+	"heartline/agent/metrics"
+)
+
+// SessionOptions describe the gateway's Consul session.
+type SessionOptions struct {
+	Name string        // "heartline-agent/<gateway-id>"; sessions of this name on this node are ours
+	TTL  time.Duration // default 15s; renewed every TTL/3
+	// ServiceCheckID ties the session to the gateway's health check (empty: only serfHealth).
+	ServiceCheckID string
+	Clock          clock.Clock
+	Log            *zap.Logger
+	Metrics        *metrics.Agent
+	// OnNew runs after every new session, with the new session's generation (1 for the first).
+	OnNew func(gen uint64)
+}
+
+// Session keeps one Consul session alive for the gateway.
+type Session struct {
+	c *api.Client
+	o SessionOptions
+
+	mu    sync.Mutex
+	id    string
+	gen   uint64
+	epoch uint64
+
+	invalid chan string
+	backoff Backoff
+}
+
+// NewSession returns a manager; call Create, then Run.
+func NewSession(c *api.Client, o SessionOptions) *Session {
+	if o.TTL == 0 {
+		o.TTL = 15 * time.Second
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.New(nil)
+	}
+	return &Session{c: c, o: o, invalid: make(chan string, 1), backoff: Backoff{Min: 100 * time.Millisecond, Max: o.TTL / 3}}
+}
+
+// Current returns the session id (empty when there is none), its generation, and the
+// change-record epoch that goes with it.
+func (s *Session) Current() (id string, gen, epoch uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.id, s.gen, s.epoch
+}
+
+// Invalid reports that Consul rejected id (a lock failed with "invalid session"); the
+// renew loop then creates a new session at once.
+func (s *Session) Invalid(id string) {
+	select {
+	case s.invalid <- id:
+	default:
+	}
+}
+
+// Create destroys stale sessions of the same name on this node (a previous run of this
+// agent that crashed: its keys would block our locks until its TTL ran out) and creates a
+// new session, retrying with backoff until ctx ends. The session's checks must pass, so
+// this waits for the gateway to be healthy.
+func (s *Session) Create(ctx context.Context) error {
+	for {
+		err := s.create()
+		if err == nil {
+			s.backoff.Reset()
+			return nil
+		}
+		wait := s.backoff.Next()
+		s.o.Log.Warn("cannot create Consul session yet; retrying", zap.Error(err), zap.Duration("in", wait))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.o.Clock.After(wait):
+		}
+	}
+}
+
+func (s *Session) create() error {
+	node, err := s.c.Agent().NodeName()
+	if err != nil {
+		return fmt.Errorf("asking the local Consul agent for its node name: %w", err)
+	}
+	old, _, err := s.c.Session().Node(node, nil)
+	if err != nil {
+		return fmt.Errorf("listing sessions of node %s: %w", node, err)
+	}
+	s.mu.Lock()
+	cur := s.id
+	s.mu.Unlock()
+	for _, se := range old {
+		if se.Name == s.o.Name && se.ID != cur {
+			if _, err := s.c.Session().Destroy(se.ID, nil); err == nil {
+				s.o.Log.Info("destroyed a stale session of this gateway", zap.String("session", se.ID))
+			}
+		}
+	}
+	entry := &api.SessionEntry{
+		Name:       s.o.Name,
+		Node:       node,
+		Behavior:   api.SessionBehaviorDelete,
+		TTL:        s.o.TTL.String(),
+		LockDelay:  time.Millisecond, // keys are per gateway: nobody else waits for them
+		NodeChecks: []string{"serfHealth"},
+	}
+	if s.o.ServiceCheckID != "" {
+		entry.ServiceChecks = []api.ServiceCheck{{ID: s.o.ServiceCheckID}}
+	}
+	id, _, err := s.c.Session().Create(entry, nil)
+	if err != nil {
+		return fmt.Errorf("creating session %s (checks serfHealth, %q must pass): %w", s.o.Name, s.o.ServiceCheckID, err)
+	}
+	s.mu.Lock()
+	s.id = id
+	s.gen++
+	s.epoch = rand.Uint64()
+	gen := s.gen
+	s.mu.Unlock()
+	s.o.Metrics.SessionsCreated.Inc()
+	s.o.Log.Info("Consul session created", zap.String("session", id), zap.Uint64("generation", gen), zap.Duration("ttl", s.o.TTL))
+	if s.o.OnNew != nil {
+		s.o.OnNew(gen)
+	}
+	return nil
+}
+
+// Run renews the session every TTL/3 until ctx ends, and replaces it when Consul says it
+// is gone (renew finds no session, or a writer reported it invalid).
+func (s *Session) Run(ctx context.Context) {
+	interval := s.o.TTL / 3
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case bad := <-s.invalid:
+			id, _, _ := s.Current()
+			if bad != id {
+				continue
+			}
+			s.o.Log.Warn("Consul session invalidated; creating a new one and rewriting all presence", zap.String("session", id))
+			s.clear()
+			if s.Create(ctx) != nil {
+				return
+			}
+		case <-s.o.Clock.After(interval):
+			id, _, _ := s.Current()
+			entry, _, err := s.c.Session().Renew(id, (&api.WriteOptions{}).WithContext(ctx))
+			switch {
+			case err != nil:
+				s.o.Metrics.SessionRenewFails.Inc()
+				s.o.Log.Warn("session renew failed; will retry", zap.String("session", id), zap.Error(err))
+			case entry == nil:
+				s.o.Metrics.SessionRenewFails.Inc()
+				s.o.Log.Warn("Consul session expired or was invalidated; creating a new one and rewriting all presence", zap.String("session", id))
+				s.clear()
+				if s.Create(ctx) != nil {
+					return
+				}
+			}
+		}
+	}
+}
+
+func (s *Session) clear() {
+	s.mu.Lock()
+	s.id = ""
+	s.mu.Unlock()
+}
+
+// Destroy ends the session; Consul deletes every key it holds (Behavior=delete), so the
+// gateway's presence disappears at once.
+func (s *Session) Destroy() error {
+	id, _, _ := s.Current()
+	if id == "" {
+		return nil
+	}
+	s.clear()
+	if _, err := s.c.Session().Destroy(id, nil); err != nil {
+		return fmt.Errorf("destroying session %s: %w", id, err)
+	}
+	return nil
+}
