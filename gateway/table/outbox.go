@@ -12,7 +12,8 @@ import (
 // the writer still holds the previous batch the loop simply keeps its sessions dirty, so
 // nothing queues beyond one record per session.
 type Outbox struct {
-	full atomic.Bool
+	full  atomic.Bool
+	Shard int // the shard this outbox belongs to
 
 	// Ticket orders batches across shards (see Table.ticket): the writer emits batches in
 	// ticket order, so a session that moves between shards is never reported out of order.
@@ -27,6 +28,7 @@ type Outbox struct {
 	Snapshot     []feed.Record
 	HasSnapshot  bool
 	SnapshotDone bool
+	SnapshotGen  uint64 // which Table.RequestSnapshot this part answers
 }
 
 // Ready reports whether the batch is waiting for the writer.

@@ -19,9 +19,10 @@ type Shard struct {
 
 	out        Outbox
 	snapWanted atomic.Bool
-	notify     chan struct{} // poked (non-blocking) when out becomes full
+	snapGen    uint64 // generation of the snapshot being published
 	online     atomic.Int64
-	releases   []uint32 // scratch for publish
+	pending    atomic.Int64 // dirty sessions after the last publish (for metrics)
+	releases   []uint32     // scratch for publish
 
 	dirtyScan  bool   // the dirty list overflowed: scan flags from scanCursor
 	scanCursor uint32 //
@@ -35,7 +36,7 @@ func newShard(t *Table, id, capacity int, unit uint32) *Shard {
 		id:       id,
 		sessions: make([]Session, capacity),
 		wheel:    newWheel(unit, t.Tick(t.opts.Start)),
-		notify:   make(chan struct{}, 1),
+		out:      Outbox{Shard: id},
 	}
 }
 
@@ -45,8 +46,8 @@ func (s *Shard) ID() int { return s.id }
 // Outbox is where the feed writer collects this shard's batches.
 func (s *Shard) Outbox() *Outbox { return &s.out }
 
-// Notify is poked when the outbox becomes ready.
-func (s *Shard) Notify() <-chan struct{} { return s.notify }
+// Pending returns the number of sessions waiting to be published (a feed queue depth).
+func (s *Shard) Pending() int64 { return s.pending.Load() }
 
 // LookupResult says why a slot did or did not resolve.
 type LookupResult uint8
@@ -254,9 +255,8 @@ func (s *Shard) publish() {
 	if s.out.full.Load() {
 		return
 	}
-	if s.snapWanted.Load() && !s.snapping {
-		s.snapWanted.Store(false)
-		s.snapping, s.snapCursor = true, 0
+	if !s.snapping && s.snapWanted.Swap(false) {
+		s.snapping, s.snapCursor, s.snapGen = true, 0, s.t.snapGen.Load()
 	}
 	if len(s.dirty) == 0 && !s.dirtyScan && !s.snapping {
 		return
@@ -306,14 +306,19 @@ func (s *Shard) publish() {
 			}
 			out.Snapshot = append(out.Snapshot, feed.Record{Kind: feed.KindOnline, User: sess.User, Device: sess.Device, Status: reportedStatus(sess), At: s.t.UnixMilli(sess.LastSeen)})
 		}
-		out.HasSnapshot = true
+		out.HasSnapshot, out.SnapshotGen = true, s.snapGen
 		if s.snapCursor >= s.hwm {
 			out.SnapshotDone, s.snapping = true, false
 		}
 	}
+	if s.dirtyScan {
+		s.pending.Store(int64(len(s.dirty)) + 1) // at least one more beyond the list
+	} else {
+		s.pending.Store(int64(len(s.dirty)))
+	}
 	out.full.Store(true)
 	select {
-	case s.notify <- struct{}{}:
+	case s.t.notify <- struct{}{}:
 	default:
 	}
 }

@@ -60,6 +60,8 @@ type Table struct {
 	debounce uint32 // ticks
 	startMs  int64  // unix ms of tick 0
 	tickets  atomic.Uint64
+	snapGen  atomic.Uint64
+	notify   chan struct{} // poked (non-blocking) when an outbox becomes ready
 }
 
 // New allocates the whole table up front (sessions, index, wheels), so memory is fixed by
@@ -79,6 +81,7 @@ func New(opts Options) (*Table, error) {
 		timeout:  uint32((opts.Interval*time.Duration(opts.Misses) + opts.Grace) / TickDuration),
 		debounce: uint32(opts.Debounce / TickDuration),
 		startMs:  opts.Start.UnixMilli(),
+		notify:   make(chan struct{}, 1),
 	}
 	t.index = newIndex(t, opts.Shards*opts.SessionsPerShard)
 	unit := uint32(opts.WheelTick / TickDuration)
@@ -115,11 +118,27 @@ func (t *Table) UnixMilli(tick uint32) int64 { return t.startMs + int64(tick)*10
 // Interval is the heartbeat interval announced in WELCOME.
 func (t *Table) Interval() time.Duration { return t.opts.Interval }
 
-// RequestSnapshot asks every shard to attach its online sessions to its next batch.
-func (t *Table) RequestSnapshot() {
+// RequestSnapshot asks every shard to publish its online sessions, part by part, with its
+// next batches. It returns the generation the parts will carry (Outbox.SnapshotGen); parts
+// of an older generation still in flight must be ignored.
+func (t *Table) RequestSnapshot() uint64 {
+	gen := t.snapGen.Add(1)
 	for _, s := range t.shards {
 		s.snapWanted.Store(true)
 	}
+	return gen
+}
+
+// Notify is poked (without blocking) whenever a shard's outbox becomes ready.
+func (t *Table) Notify() <-chan struct{} { return t.notify }
+
+// Pending returns the dirty sessions waiting to be published across shards.
+func (t *Table) Pending() int64 {
+	var n int64
+	for _, s := range t.shards {
+		n += s.Pending()
+	}
+	return n
 }
 
 // Online returns the number of sessions currently online or lingering (for metrics).
