@@ -1,0 +1,381 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"heartline/protocol/hl1"
+	"heartline/protocol/token"
+)
+
+// Credentials are what the site hands an app at login.
+type Credentials struct {
+	Token [token.Size]byte // binary token (the site sends it base64url-encoded)
+	Key   token.SessionKey // per-session heartbeat key
+}
+
+// Options configure a Client. Gateways is required.
+type Options struct {
+	// Gateways are "host:port" addresses of healthy gateways (the site's /api/session lists
+	// them). The client talks to the rendezvous winner for its user and falls back in order.
+	Gateways []string
+	// Network is "udp" (default) or "tcp" (the fallback for networks that block UDP).
+	Network string
+	// Active is the initial status: foreground (true) or background.
+	Active bool
+	// Jitter shifts each beat by up to this much either way. Default: interval/10.
+	Jitter time.Duration
+	// HelloTimeout is how long to wait for WELCOME before resending HELLO. Default 1s.
+	HelloTimeout time.Duration
+	// HelloAttempts per gateway before moving to the next one. Default 3.
+	HelloAttempts int
+	// Logger gets debug logs of session changes. Default: none.
+	Logger *zap.Logger
+	// OnFrame, if set, receives every frame from the gateway that the client does not
+	// consume itself (EVENT, CLOSE on TCP). The slice is only valid during the call.
+	OnFrame func(frame []byte)
+}
+
+// Session describes the session the gateway granted.
+type Session struct {
+	Gateway  string
+	Slot     uint32
+	Epoch    uint32
+	Interval time.Duration
+	// ServerTime is the gateway's clock at WELCOME: ts_abs 0 of this session.
+	ServerTime time.Time
+}
+
+// ErrNoGateway means no gateway on the list answered HELLO with a valid WELCOME.
+var ErrNoGateway = errors.New("client: no gateway answered HELLO with a valid WELCOME: check the gateway list, the network, and that the token is not expired")
+
+// Client is one member's session with the gateway fleet. Its methods are safe for
+// concurrent use; Run drives the heartbeats.
+type Client struct {
+	cred   Credentials
+	user   uint64
+	opts   Options
+	mac    hl1.MACKey
+	log    *zap.Logger
+	frames chan []byte
+
+	mu        sync.Mutex
+	conn      net.Conn
+	session   Session
+	welcomeAt time.Time // local monotonic clock at WELCOME
+	seq       uint64    // last seq sent
+	active    bool
+	readerErr chan error
+	buf       []byte
+}
+
+// New returns a Client for the credentials. It does not touch the network until Connect.
+func New(cred Credentials, opts Options) (*Client, error) {
+	tok, err := token.Parse(cred.Token[:])
+	if err != nil {
+		return nil, err
+	}
+	if len(opts.Gateways) == 0 {
+		return nil, errors.New("client: Options.Gateways is empty: pass the gateway list from the site's /api/session")
+	}
+	switch opts.Network {
+	case "":
+		opts.Network = "udp"
+	case "udp", "tcp":
+	default:
+		return nil, fmt.Errorf("client: Options.Network %q: want \"udp\" or \"tcp\"", opts.Network)
+	}
+	if opts.HelloTimeout <= 0 {
+		opts.HelloTimeout = time.Second
+	}
+	if opts.HelloAttempts <= 0 {
+		opts.HelloAttempts = 3
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	return &Client{
+		cred:   cred,
+		user:   tok.UserID,
+		opts:   opts,
+		mac:    hl1.NewMACKey(cred.Key),
+		log:    opts.Logger,
+		active: opts.Active,
+		frames: make(chan []byte, 16),
+	}, nil
+}
+
+// UserID is the member this client speaks for.
+func (c *Client) UserID() uint64 { return c.user }
+
+// Session returns the current session (zero before Connect succeeds).
+func (c *Client) Session() Session {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.session
+}
+
+// Connect sends HELLO to the user's gateways in rendezvous order until one answers with a
+// WELCOME that verifies under the session key.
+func (c *Client) Connect(ctx context.Context) error {
+	var lastErr error
+	for _, gw := range GatewayOrder(c.user, c.opts.Gateways) {
+		if err := c.hello(ctx, gw); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			c.log.Debug("gateway did not welcome", zap.String("gateway", gw), zap.Error(err))
+			lastErr = err
+			continue
+		}
+		return nil
+	}
+	return fmt.Errorf("%w (last error: %v)", ErrNoGateway, lastErr)
+}
+
+func (c *Client) hello(ctx context.Context, gw string) error {
+	var d net.Dialer
+	dctx, cancel := context.WithTimeout(ctx, c.opts.HelloTimeout)
+	conn, err := d.DialContext(dctx, c.opts.Network, gw)
+	cancel()
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	old := c.conn
+	c.conn = conn
+	c.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	reader := make(chan error, 1)
+	go c.readLoop(conn, reader)
+
+	for attempt := 0; attempt < c.opts.HelloAttempts; attempt++ {
+		nonce := randomUint32()
+		c.mu.Lock()
+		active := c.active
+		c.mu.Unlock()
+		h := hl1.Hello{ClientTimeMS: uint64(time.Now().UnixMilli()), Nonce: nonce, Token: c.cred.Token}
+		if active {
+			h.Flags |= hl1.FlagActive
+		}
+		if err := c.write(conn, hl1.AppendHello(nil, h.Seal(c.mac))); err != nil {
+			return err
+		}
+		deadline := time.NewTimer(c.opts.HelloTimeout)
+		for waiting := true; waiting; {
+			select {
+			case <-ctx.Done():
+				deadline.Stop()
+				return ctx.Err()
+			case err := <-reader:
+				deadline.Stop()
+				return fmt.Errorf("connection to %s: %w", gw, err)
+			case <-deadline.C:
+				waiting = false
+			case f := <-c.frames:
+				if t, _ := hl1.PeekType(f); t != hl1.TypeWelcome {
+					c.deliver(f)
+					continue
+				}
+				w, err := hl1.ParseWelcome(f)
+				if err != nil || !w.Verify(c.mac, nonce) {
+					continue // stale or forged WELCOME: keep waiting
+				}
+				deadline.Stop()
+				c.mu.Lock()
+				c.session = Session{
+					Gateway: gw, Slot: w.Slot, Epoch: w.Epoch, Interval: w.Interval(),
+					ServerTime: time.UnixMilli(int64(w.ServerTimeMS)),
+				}
+				c.welcomeAt = time.Now()
+				c.seq = 0
+				c.readerErr = reader
+				c.mu.Unlock()
+				c.log.Debug("welcomed", zap.String("gateway", gw), zap.Uint32("slot", w.Slot), zap.Uint32("epoch", w.Epoch))
+				return nil
+			}
+		}
+	}
+	return errors.New("no WELCOME within the hello timeout")
+}
+
+// readLoop turns the connection into frames on c.frames until it fails.
+func (c *Client) readLoop(conn net.Conn, done chan<- error) {
+	buf := make([]byte, hl1.MaxFrame+hl1.TCPHeaderSize)
+	for {
+		var frame []byte
+		var err error
+		if c.opts.Network == "tcp" {
+			frame, err = hl1.ReadTCPFrame(conn, buf)
+		} else {
+			var n int
+			n, err = conn.Read(buf)
+			frame = buf[:n]
+		}
+		if err != nil {
+			var ne net.Error
+			if c.opts.Network == "udp" && errors.As(err, &ne) && !ne.Timeout() && !errors.Is(err, net.ErrClosed) {
+				continue // ICMP port unreachable and friends: the gateway may come back
+			}
+			done <- err
+			return
+		}
+		c.frames <- append([]byte(nil), frame...)
+	}
+}
+
+func (c *Client) deliver(frame []byte) {
+	if c.opts.OnFrame != nil {
+		c.opts.OnFrame(frame)
+	}
+}
+
+func (c *Client) write(conn net.Conn, frame []byte) error {
+	if c.opts.Network == "tcp" {
+		var err error
+		if frame, err = hl1.AppendTCP(nil, frame); err != nil {
+			return err
+		}
+	}
+	_, err := conn.Write(frame)
+	return err
+}
+
+// Beat sends one HEARTBEAT now with the current status.
+func (c *Client) Beat() error { return c.send(false) }
+
+// Bye ends the session: the gateway reports the member offline at once.
+func (c *Client) Bye() error {
+	err := c.send(true)
+	c.mu.Lock()
+	c.session = Session{}
+	c.mu.Unlock()
+	return err
+}
+
+// SetActive changes the status and tells the gateway immediately.
+func (c *Client) SetActive(active bool) error {
+	c.mu.Lock()
+	changed := c.active != active
+	c.active = active
+	c.mu.Unlock()
+	if !changed {
+		return nil
+	}
+	return c.send(false)
+}
+
+func (c *Client) send(bye bool) error {
+	c.mu.Lock()
+	conn, s := c.conn, c.session
+	if conn == nil || s.Interval == 0 {
+		c.mu.Unlock()
+		return errors.New("client: no session: call Connect first")
+	}
+	c.seq++
+	b := hl1.Beat{
+		Slot: s.Slot, Epoch: s.Epoch, Seq: c.seq,
+		TS:     uint64(time.Since(c.welcomeAt) / (hl1.TickMS * time.Millisecond)),
+		Active: c.active, Bye: bye,
+	}
+	c.mu.Unlock()
+	return c.write(conn, hl1.AppendHeartbeat(nil, b.Seal(c.mac)))
+}
+
+// Run sends heartbeats on the session's schedule until ctx ends, reconnecting (HELLO
+// again, to the next gateway if need be) on REHELLO or a broken connection. It does not
+// send BYE when ctx ends: call Bye for a logout. Connect must have succeeded first.
+func (c *Client) Run(ctx context.Context) error {
+	s := c.Session()
+	if s.Interval <= 0 {
+		return errors.New("client: Run before a successful Connect")
+	}
+	jitter := c.opts.Jitter
+	if jitter == 0 {
+		jitter = s.Interval / 10
+	}
+	sched := NewSchedule(time.Now(), s.Interval, jitter, c.user^uint64(randomUint32())<<32)
+	timer := time.NewTimer(time.Until(sched.Next(time.Now())))
+	defer timer.Stop()
+	for {
+		c.mu.Lock()
+		readerErr := c.readerErr
+		c.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+			if err := c.Beat(); err != nil {
+				c.log.Debug("beat failed", zap.Error(err))
+			}
+			timer.Reset(time.Until(sched.Next(time.Now())))
+		case f := <-c.frames:
+			if t, _ := hl1.PeekType(f); t == hl1.TypeRehello {
+				r, err := hl1.ParseRehello(f)
+				if err == nil && r.Slot == c.Session().Slot {
+					c.log.Debug("rehello", zap.Uint8("reason", uint8(r.Reason)))
+					if err := c.reconnect(ctx); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			c.deliver(f)
+		case err := <-readerErr:
+			c.log.Debug("connection lost", zap.Error(err))
+			if err := c.reconnect(ctx); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// reconnect says HELLO again, retrying the gateway list with backoff until ctx ends.
+func (c *Client) reconnect(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := c.Connect(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		if backoff < 5*time.Second {
+			backoff *= 2
+		}
+	}
+}
+
+// Close closes the connection without BYE (the gateway expires the session).
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn == nil {
+		return nil
+	}
+	err := c.conn.Close()
+	c.conn = nil
+	return err
+}
+
+func randomUint32() uint32 {
+	var b [4]byte
+	rand.Read(b[:]) //nolint:errcheck // crypto/rand.Read does not fail on Linux
+	return binary.BigEndian.Uint32(b[:])
+}

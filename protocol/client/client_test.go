@@ -1,0 +1,281 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"heartline/protocol/hl1"
+	"heartline/protocol/token"
+)
+
+// testGateway is a minimal HL1 responder over UDP for exercising the client: it verifies
+// HELLO (token, tag), answers WELCOME, verifies every heartbeat with hl1's reconstruction
+// and MAC, and can be told to forget sessions (answering REHELLO). The real gateway has
+// its own tests that use this client.
+type testGateway struct {
+	t     *testing.T
+	conn  *net.UDPConn
+	keys  *token.KeyRing
+	epoch uint32
+
+	mu       sync.Mutex
+	sessions map[uint32]*testSession
+	nextSlot uint32
+	hellos   int
+	beats    []accepted
+	rejected int
+}
+
+type testSession struct {
+	key      hl1.MACKey
+	lastSeq  uint64
+	lastTS   uint64
+	baseMS   int64
+	lastSeen time.Time
+}
+
+type accepted struct {
+	slot   uint32
+	seq    uint64
+	active bool
+	bye    bool
+}
+
+func newTestGateway(t *testing.T, keys *token.KeyRing) *testGateway {
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &testGateway{t: t, conn: conn, keys: keys, epoch: 0xE90C, sessions: map[uint32]*testSession{}, nextSlot: 100}
+	go g.serve()
+	t.Cleanup(func() { conn.Close() })
+	return g
+}
+
+func (g *testGateway) addr() string { return g.conn.LocalAddr().String() }
+
+func (g *testGateway) serve() {
+	buf := make([]byte, hl1.MaxFrame)
+	for {
+		n, from, err := g.conn.ReadFromUDP(buf)
+		if err != nil {
+			return
+		}
+		g.handle(buf[:n], from)
+	}
+}
+
+func (g *testGateway) handle(f []byte, from *net.UDPAddr) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	typ, err := hl1.PeekType(f)
+	if err != nil {
+		g.rejected++
+		return
+	}
+	now := time.Now()
+	switch typ {
+	case hl1.TypeHello:
+		h, err := hl1.ParseHello(f)
+		if err != nil {
+			g.rejected++
+			return
+		}
+		_, key, err := g.keys.Open(h.Token[:], now)
+		mac := hl1.NewMACKey(key)
+		if err != nil || !h.Verify(mac) {
+			g.rejected++
+			return
+		}
+		g.hellos++
+		g.nextSlot++
+		slot := g.nextSlot
+		g.sessions[slot] = &testSession{key: mac, baseMS: now.UnixMilli(), lastSeen: now}
+		w := hl1.Welcome{Slot: slot, Epoch: g.epoch, IntervalMS: 50, ServerTimeMS: uint64(now.UnixMilli())}
+		g.conn.WriteToUDP(hl1.AppendWelcome(nil, w.Seal(mac, h.Nonce)), from) //nolint:errcheck
+	case hl1.TypeHeartbeat, hl1.TypeBye:
+		hb, err := hl1.ParseHeartbeat(f)
+		if err != nil {
+			g.rejected++
+			return
+		}
+		s := g.sessions[hb.Slot]
+		if s == nil {
+			g.conn.WriteToUDP(hl1.AppendRehello(nil, hl1.Rehello{Slot: hb.Slot, Reason: hl1.RehelloUnknownSlot}), from) //nolint:errcheck
+			return
+		}
+		expected := s.lastTS + hl1.TicksSince(s.lastSeen.UnixMilli(), now.UnixMilli())
+		seq, ts, err := hb.Open(s.key, g.epoch, s.lastSeq, expected)
+		if err != nil {
+			g.rejected++
+			return
+		}
+		s.lastSeq, s.lastTS, s.lastSeen = seq, ts, now
+		g.beats = append(g.beats, accepted{slot: hb.Slot, seq: seq, active: hb.Word.Active(), bye: hb.Bye})
+		if hb.Bye {
+			delete(g.sessions, hb.Slot)
+		}
+	}
+}
+
+func (g *testGateway) forgetAll() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.sessions = map[uint32]*testSession{}
+}
+
+func (g *testGateway) snapshot() (hellos int, beats []accepted, rejected int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.hellos, append([]accepted(nil), g.beats...), g.rejected
+}
+
+func testCredentials(t *testing.T, user uint64) (*token.KeyRing, Credentials) {
+	keys := token.NewKeyRing()
+	if err := keys.Add(1, []byte("0123456789abcdef0123456789abcdef")); err != nil {
+		t.Fatal(err)
+	}
+	if err := keys.SetCurrent(1); err != nil {
+		t.Fatal(err)
+	}
+	tok, key, err := keys.Issue(token.Claims{UserID: user, DeviceID: 1, Expiry: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cred Credentials
+	copy(cred.Token[:], tok.Append(nil))
+	cred.Key = key
+	return keys, cred
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestClientHelloHeartbeatsStatusAndBye(t *testing.T) {
+	keys, cred := testCredentials(t, 4242)
+	gw := newTestGateway(t, keys)
+	c, err := New(cred, Options{Gateways: []string{gw.addr()}, Active: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Session(); s.Gateway != gw.addr() || s.Interval != 50*time.Millisecond || s.Epoch != gw.epoch {
+		t.Fatalf("session %+v does not match the WELCOME", s)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	waitFor(t, "5 verified heartbeats", func() bool { _, b, _ := gw.snapshot(); return len(b) >= 5 })
+	if err := c.SetActive(false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "an away heartbeat", func() bool {
+		_, b, _ := gw.snapshot()
+		return len(b) > 0 && !b[len(b)-1].active
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Bye(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "BYE", func() bool { _, b, _ := gw.snapshot(); return len(b) > 0 && b[len(b)-1].bye })
+	_, beats, rejected := gw.snapshot()
+	if rejected != 0 {
+		t.Fatalf("gateway rejected %d frames from the reference client", rejected)
+	}
+	for i, b := range beats {
+		if b.seq != uint64(i+1) {
+			t.Fatalf("beat %d has seq %d, want %d (seq must start at 1 and count every frame)", i, b.seq, i+1)
+		}
+	}
+}
+
+func TestClientReHellosOnRehello(t *testing.T) {
+	keys, cred := testCredentials(t, 7)
+	gw := newTestGateway(t, keys)
+	c, _ := New(cred, Options{Gateways: []string{gw.addr()}})
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := c.Session().Slot
+	go c.Run(ctx) //nolint:errcheck
+	waitFor(t, "a heartbeat", func() bool { _, b, _ := gw.snapshot(); return len(b) > 0 })
+	gw.forgetAll() // as a restarted gateway would
+	waitFor(t, "a second HELLO", func() bool { h, _, _ := gw.snapshot(); return h >= 2 })
+	waitFor(t, "heartbeats on the new slot", func() bool {
+		_, b, _ := gw.snapshot()
+		return len(b) > 0 && b[len(b)-1].slot != first
+	})
+}
+
+func TestClientFailsOverToNextGateway(t *testing.T) {
+	keys, _ := testCredentials(t, 1)
+	gw := newTestGateway(t, keys)
+	// A "gateway" that never answers: a bound UDP socket nobody reads.
+	dead, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
+	gws := []string{gw.addr(), dead.LocalAddr().String()}
+	// Pick a member whose rendezvous order puts the dead gateway first.
+	user := uint64(1)
+	for GatewayOrder(user, gws)[0] != dead.LocalAddr().String() {
+		user++
+	}
+	tok, key, err := keys.Issue(token.Claims{UserID: user, DeviceID: 1, Expiry: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cred Credentials
+	copy(cred.Token[:], tok.Append(nil))
+	cred.Key = key
+	c, _ := New(cred, Options{Gateways: gws, HelloTimeout: 100 * time.Millisecond, HelloAttempts: 2})
+	defer c.Close()
+	if err := c.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Session().Gateway; got != gw.addr() {
+		t.Fatalf("connected to %s, want the live gateway %s", got, gw.addr())
+	}
+}
+
+func TestClientRejectsForgedWelcomeAndBadOptions(t *testing.T) {
+	_, cred := testCredentials(t, 5)
+	if _, err := New(cred, Options{}); err == nil {
+		t.Fatal("no gateways accepted")
+	}
+	if _, err := New(cred, Options{Gateways: []string{"x:1"}, Network: "sctp"}); err == nil {
+		t.Fatal("unknown network accepted")
+	}
+	// A gateway with a different secret cannot produce a WELCOME the client accepts.
+	wrong := token.NewKeyRing()
+	wrong.Add(1, []byte("another secret, 32 bytes long!!!")) //nolint:errcheck
+	gw := newTestGateway(t, wrong)
+	c, _ := New(cred, Options{Gateways: []string{gw.addr()}, HelloTimeout: 50 * time.Millisecond, HelloAttempts: 2})
+	defer c.Close()
+	if err := c.Connect(context.Background()); !errors.Is(err, ErrNoGateway) {
+		t.Fatalf("connect to a gateway with the wrong secret: %v, want ErrNoGateway", err)
+	}
+}
