@@ -25,6 +25,7 @@ type lane struct {
 	gen, epoch uint64
 	seq        uint64
 	window     []presencekv.ChangeEntry // committed entries, oldest first
+	incomplete bool                     // publish the next entry as Incomplete
 
 	lastSeen       map[uint32]*lastSeen
 	lastSeenLoaded bool
@@ -126,7 +127,10 @@ func (l *lane) try(ctx context.Context, work []state.Work) (int, int, error) {
 	}
 	if gen != l.gen {
 		// New session: Consul deleted the old one's keys, including our change records.
+		// A replacement session (gen > 1) rewrites state that its change records never
+		// describe, so its first entry is published Incomplete: watchers re-read buckets.
 		l.gen, l.epoch, l.seq, l.window = gen, epoch, 0, nil
+		l.incomplete = gen > 1
 	}
 	// Choose the buckets of this transaction by op count, one op left for the change record.
 	n, ops := 0, 0
@@ -195,13 +199,13 @@ func (l *lane) try(ctx context.Context, work []state.Work) (int, int, error) {
 	values = size
 	// The change record: this flush's transitions plus the lane's recent committed entries.
 	entry := presencekv.ChangeEntry{Seq: l.seq + 1, Transitions: transitions}
-	if len(transitions) > o.MaxChangeTransitions {
+	if len(transitions) > o.MaxChangeTransitions || l.incomplete {
 		entry = presencekv.ChangeEntry{Seq: l.seq + 1, Incomplete: true}
 	}
 	rec := presencekv.ChangeRecord{Epoch: l.epoch}
 	budget := o.MaxChangeTransitions - len(entry.Transitions)
 	first := len(l.window)
-	for first > 0 && len(l.window[first-1].Transitions) <= budget && len(l.window)-first < presencekv.MaxChangeEntries-1 {
+	for first > 0 && len(l.window[first-1].Transitions) <= budget && len(l.window)-first < o.ChangeWindow-1 {
 		budget -= len(l.window[first-1].Transitions)
 		first--
 	}
@@ -243,7 +247,8 @@ func (l *lane) try(ctx context.Context, work []state.Work) (int, int, error) {
 	}
 	entry.Index = index[ckey]
 	l.seq++
-	l.window = append(l.window[first:], entry)
+	l.incomplete = false
+	l.window = append(append(l.window[:0:0], l.window[first:]...), entry)
 	return taken, 0, nil
 }
 

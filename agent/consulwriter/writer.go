@@ -42,8 +42,13 @@ type Options struct {
 	BackoffMin        time.Duration // default 50ms
 	BackoffMax        time.Duration // default 5s
 	// MaxChangeTransitions caps the transitions one change record carries (all window
-	// entries together); a flush larger than that is published as Incomplete. Default 8192.
+	// entries together); a flush larger than that is published as Incomplete. Default 2048.
 	MaxChangeTransitions int
+	// ChangeWindow is how many flushes a lane's change record carries (the newest plus
+	// older ones, so a watcher that missed an overwrite can catch up without re-reading
+	// buckets). Every watcher receives the whole record on every change, so this trades
+	// watcher bytes for gap tolerance. Default 4.
+	ChangeWindow int
 
 	Clock   clock.Clock
 	Log     *zap.Logger
@@ -91,7 +96,10 @@ func New(o Options) (*Writer, error) {
 		o.BackoffMax = 5 * time.Second
 	}
 	if o.MaxChangeTransitions == 0 {
-		o.MaxChangeTransitions = 8192
+		o.MaxChangeTransitions = 2048
+	}
+	if o.ChangeWindow <= 0 || o.ChangeWindow > presencekv.MaxChangeEntries {
+		o.ChangeWindow = 4
 	}
 	if o.Clock == nil {
 		o.Clock = clock.Real{}

@@ -1,0 +1,208 @@
+package watcher
+
+import "sort"
+
+// Update is one session's state as of Version.
+type Update struct {
+	Gateway string
+	User    uint64
+	Device  uint32
+	Online  bool
+	Status  uint8
+	At      int64 // online: since; offline: last seen (unix ms)
+	Version uint64
+	ID      string
+}
+
+type devKey struct {
+	device uint32
+	gw     uint32
+}
+
+type sessionState struct {
+	version uint64
+	online  bool
+	status  uint8
+	at      int64
+}
+
+type userState struct {
+	sessions map[devKey]sessionState
+	online   int
+}
+
+// Device is one online session of a user.
+type Device struct {
+	Device  uint32 `json:"device"`
+	Gateway string `json:"gateway"`
+	Status  uint8  `json:"status"`
+	Since   int64  `json:"since_ms"`
+	Version uint64 `json:"version"`
+}
+
+// Presence is a user's presence in the cache.
+type Presence struct {
+	User     uint64   `json:"user"`
+	Online   bool     `json:"online"`
+	Status   uint8    `json:"status,omitempty"`
+	Devices  []Device `json:"devices"`
+	LastSeen int64    `json:"last_seen_ms,omitempty"`
+}
+
+// Cache is the versioned presence cache. It is a pure data structure (no locking, no I/O):
+// the Watcher serialises access to it.
+type Cache struct {
+	gws      []string
+	gwIdx    map[string]uint32
+	users    map[uint64]*userState
+	lastSeen map[uint64]int64
+	sessions int
+	online   int
+}
+
+// NewCache returns an empty cache.
+func NewCache() *Cache {
+	return &Cache{gwIdx: map[string]uint32{}, users: map[uint64]*userState{}, lastSeen: map[uint64]int64{}}
+}
+
+func (c *Cache) gw(name string) uint32 {
+	if i, ok := c.gwIdx[name]; ok {
+		return i
+	}
+	i := uint32(len(c.gws))
+	c.gws = append(c.gws, name)
+	c.gwIdx[name] = i
+	return i
+}
+
+func combined(u *userState) uint8 {
+	var s uint8
+	for _, ss := range u.sessions {
+		if ss.online && ss.status > s {
+			s = ss.status
+		}
+	}
+	return s
+}
+
+// Apply applies u unless the cache already holds that session at the same or a newer
+// version, and returns the user-level event it caused, if any.
+func (c *Cache) Apply(u Update) (Event, bool) {
+	us := c.users[u.User]
+	if us == nil {
+		us = &userState{sessions: map[devKey]sessionState{}}
+		c.users[u.User] = us
+	}
+	if !u.Online && u.At > c.lastSeen[u.User] {
+		// A max, so it commutes: even an offline update too old to apply still says the
+		// user was seen then.
+		c.lastSeen[u.User] = u.At
+	}
+	k := devKey{u.Device, c.gw(u.Gateway)}
+	old, had := us.sessions[k]
+	if had && old.version >= u.Version {
+		return Event{}, false
+	}
+	wasOnline := us.online > 0
+	before := combined(us)
+	us.sessions[k] = sessionState{version: u.Version, online: u.Online, status: u.Status, at: u.At}
+	if had && old.online {
+		us.online--
+		c.sessions--
+	}
+	if u.Online {
+		us.online++
+		c.sessions++
+	}
+	isOnline := us.online > 0
+	after := combined(us)
+	ev := Event{User: u.User, Status: after, Devices: us.online, At: u.At, Version: u.Version, ID: u.ID}
+	switch {
+	case !wasOnline && isOnline:
+		c.online++
+		ev.Type = EventOnline
+	case wasOnline && !isOnline:
+		c.online--
+		ev.Type = EventOffline
+		ev.At = c.lastSeen[u.User]
+	case isOnline && before != after:
+		ev.Type = EventStatus
+	default:
+		return Event{}, false
+	}
+	return ev, true
+}
+
+// SetLastSeen records a last-seen time from a last-seen key (kept if newer).
+func (c *Cache) SetLastSeen(user uint64, at int64) {
+	if at > c.lastSeen[user] {
+		c.lastSeen[user] = at
+	}
+}
+
+// Lookup returns user's presence.
+func (c *Cache) Lookup(user uint64) Presence {
+	p := Presence{User: user, LastSeen: c.lastSeen[user], Devices: []Device{}}
+	us := c.users[user]
+	if us == nil {
+		return p
+	}
+	for k, s := range us.sessions {
+		if s.online {
+			p.Devices = append(p.Devices, Device{Device: k.device, Gateway: c.gws[k.gw], Status: s.status, Since: s.at, Version: s.version})
+		}
+	}
+	sort.Slice(p.Devices, func(i, j int) bool {
+		a, b := p.Devices[i], p.Devices[j]
+		return a.Device < b.Device || a.Device == b.Device && a.Gateway < b.Gateway
+	})
+	p.Online = len(p.Devices) > 0
+	p.Status = combined(us)
+	return p
+}
+
+// Counts returns the online users and online sessions.
+func (c *Cache) Counts() (users, sessions int) { return c.online, c.sessions }
+
+// Sweep marks offline, at version, every online session that matches in (a scope of the
+// cache that was just re-read from Consul) but is not in present, unless the cache holds
+// it at a newer version. It returns the events caused.
+func (c *Cache) Sweep(in func(user uint64, gateway string) bool, present map[SessionID]struct{}, version uint64, id string, now int64, emit func(Event)) {
+	for user, us := range c.users {
+		for k, s := range us.sessions {
+			gw := c.gws[k.gw]
+			if !s.online || s.version >= version || !in(user, gw) {
+				continue
+			}
+			if _, ok := present[SessionID{User: user, Device: k.device, Gateway: gw}]; ok {
+				continue
+			}
+			if ev, ok := c.Apply(Update{Gateway: gw, User: user, Device: k.device, Online: false, At: now, Version: version, ID: id}); ok && emit != nil {
+				emit(ev)
+			}
+		}
+	}
+}
+
+// Prune forgets offline session tombstones whose version is below version, and users left
+// with no sessions. Updates older than version must no longer arrive (the watcher prunes
+// only what it has already passed by a wide margin).
+func (c *Cache) Prune(version uint64) {
+	for user, us := range c.users {
+		for k, s := range us.sessions {
+			if !s.online && s.version < version {
+				delete(us.sessions, k)
+			}
+		}
+		if len(us.sessions) == 0 {
+			delete(c.users, user)
+		}
+	}
+}
+
+// SessionID names one session on one gateway.
+type SessionID struct {
+	User    uint64
+	Device  uint32
+	Gateway string
+}

@@ -1,0 +1,27 @@
+// Package watcher is the agent's public client library: a local, continuously updated
+// cache of who is online on which devices (and when offline users were last seen), built
+// from Consul, with typed presence events for subscribers. The agent's query API, the
+// site and the gateway (for app subscriptions) all use it.
+//
+// How it follows Consul, so that its traffic grows with the change rate and not with the
+// number of members online:
+//
+//   - At start (and after a sequence gap, an Incomplete change record, a new writer epoch
+//     or a Consul index reset) it reads the bucket keys <prefix>/presence/… (all of them,
+//     or only the buckets of its interest set) and the last-seen keys.
+//   - Otherwise it only runs blocking queries (WaitIndex) on <prefix>/changes/, where each
+//     agent's writer lanes publish their recent flushes, and applies the transitions whose
+//     sequence it has not seen.
+//   - A gateway whose change keys disappear lost its Consul session: its sessions go offline.
+//
+// Every update carries a version: the Consul index at which it was committed. The cache
+// keeps, per (user, device, gateway), the highest version applied, so applying an update
+// twice or out of order never regresses it (Cache is a pure data structure; see its
+// property test). Events carry that version and an id naming their source.
+//
+// Subscribers get events on a bounded channel. A slow subscriber never blocks the watcher:
+// when its channel is full the event is dropped and counted (Subscription.Dropped); a
+// consumer that sees drops should re-read the users it cares about with Lookup.
+//
+// This package imports only protocol/ packages, consul/api and zap: never agent internals.
+package watcher

@@ -1,0 +1,421 @@
+package watcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"go.uber.org/zap"
+
+	"heartline/protocol/presencekv"
+)
+
+// Options configure a Watcher.
+type Options struct {
+	Client *api.Client
+	Prefix string
+	// Interest, when not empty, limits the watcher to these buckets (e.g. the buckets of the
+	// users a gateway's apps subscribed to). Empty: every bucket.
+	Interest []uint32
+	// WaitTime bounds one blocking query (default 60s).
+	WaitTime time.Duration
+	// Consistent makes bucket re-reads use consistent mode (default: stale reads are not
+	// used either way; this only adds a leader round-trip check).
+	Consistent bool
+	Log        *zap.Logger
+}
+
+// Stats are the watcher's counters.
+type Stats struct {
+	Events        uint64 // events produced
+	Transitions   uint64 // transitions applied from change records
+	ChangeBytes   uint64 // key+value bytes received from blocking queries on <prefix>/changes/
+	Resyncs       uint64 // bucket re-reads
+	DecodeErrors  uint64 // undecodable values skipped
+	Index         uint64 // the Consul index the cache reflects
+	OnlineUsers   int
+	OnlineDevices int
+}
+
+type laneKey struct {
+	gw   string
+	lane int
+}
+
+type laneState struct {
+	epoch uint64
+	seq   uint64
+}
+
+// Watcher keeps a Cache in sync with Consul. Create with New, start with Run.
+type Watcher struct {
+	o        Options
+	buckets  uint32
+	interest map[uint32]bool
+
+	mu    sync.RWMutex
+	cache *Cache
+	ready atomic.Bool
+
+	lanes   map[laneKey]*laneState
+	index   uint64
+	codec   presencekv.Codec
+	rec     presencekv.ChangeRecord
+	pending []Event
+
+	subMu sync.Mutex
+	subs  map[*Subscription]struct{}
+
+	events, transitions, changeBytes, resyncs, decodeErrors atomic.Uint64
+}
+
+// New reads the cluster config (bucket count) and returns a watcher.
+func New(o Options) (*Watcher, error) {
+	if o.Client == nil {
+		return nil, errors.New("watcher: Options.Client is required")
+	}
+	if err := presencekv.ValidatePrefix(o.Prefix); err != nil {
+		return nil, err
+	}
+	if o.WaitTime == 0 {
+		o.WaitTime = 60 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	w := &Watcher{o: o, cache: NewCache(), lanes: map[laneKey]*laneState{}, subs: map[*Subscription]struct{}{}}
+	if len(o.Interest) > 0 {
+		w.interest = map[uint32]bool{}
+		for _, b := range o.Interest {
+			w.interest[b] = true
+		}
+	}
+	return w, nil
+}
+
+// Ready reports whether the first full read finished.
+func (w *Watcher) Ready() bool { return w.ready.Load() }
+
+// Buckets is the cluster's bucket count (0 before Run read the config).
+func (w *Watcher) Buckets() uint32 {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.buckets
+}
+
+// Lookup returns a user's presence from the cache.
+func (w *Watcher) Lookup(user uint64) Presence {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.cache.Lookup(user)
+}
+
+// Stats returns the watcher's counters.
+func (w *Watcher) Stats() Stats {
+	w.mu.RLock()
+	users, devices := w.cache.Counts()
+	index := w.index
+	w.mu.RUnlock()
+	return Stats{Events: w.events.Load(), Transitions: w.transitions.Load(), ChangeBytes: w.changeBytes.Load(),
+		Resyncs: w.resyncs.Load(), DecodeErrors: w.decodeErrors.Load(), Index: index, OnlineUsers: users, OnlineDevices: devices}
+}
+
+func (w *Watcher) inScope(user uint64) bool {
+	return w.interest == nil || w.interest[presencekv.Bucket(user, w.buckets)]
+}
+
+var errResync = errors.New("resync needed")
+
+// Run follows Consul until ctx ends: a full read, then blocking queries on the change
+// records. Errors (Consul down, leader lost) are logged and retried with backoff; an index
+// that goes backwards (Consul state restored or rebuilt) triggers a full re-read.
+func (w *Watcher) Run(ctx context.Context) error {
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		err := w.sync(ctx)
+		if err == nil {
+			w.ready.Store(true)
+			backoff = 50 * time.Millisecond
+			err = w.follow(ctx)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		if errors.Is(err, errResync) {
+			continue
+		}
+		wait := time.Duration(rand.Int64N(int64(backoff))) + time.Millisecond
+		backoff = min(2*backoff, 5*time.Second)
+		w.o.Log.Warn("watcher: Consul read failed; retrying", zap.Error(err), zap.Duration("in", wait))
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+	return nil
+}
+
+func (w *Watcher) q(ctx context.Context) *api.QueryOptions {
+	return (&api.QueryOptions{RequireConsistent: w.o.Consistent}).WithContext(ctx)
+}
+
+// sync reads the config, the change records (to learn each lane's position), then the
+// buckets and last-seen keys in scope.
+func (w *Watcher) sync(ctx context.Context) error {
+	if w.buckets == 0 {
+		p, _, err := w.o.Client.KV().Get(presencekv.ConfigKey(w.o.Prefix), w.q(ctx))
+		if err != nil {
+			return fmt.Errorf("reading cluster config: %w", err)
+		}
+		if p == nil {
+			return fmt.Errorf("no cluster config at %s yet (no agent has started)", presencekv.ConfigKey(w.o.Prefix))
+		}
+		cfg, err := presencekv.DecodeConfig(p.Value)
+		if err != nil {
+			return err
+		}
+		w.mu.Lock()
+		w.buckets = cfg.Buckets
+		w.mu.Unlock()
+	}
+	pairs, meta, err := w.o.Client.KV().List(presencekv.ChangesPrefix(w.o.Prefix), w.q(ctx))
+	if err != nil {
+		return fmt.Errorf("listing change records: %w", err)
+	}
+	lanes := map[laneKey]*laneState{}
+	for _, p := range pairs {
+		gw, lane, ok := presencekv.ParseChangesKey(w.o.Prefix, p.Key)
+		if !ok || w.codec.DecodeChangeRecord(&w.rec, p.Value) != nil || len(w.rec.Entries) == 0 {
+			w.decodeErrors.Add(1)
+			continue
+		}
+		lanes[laneKey{gw, lane}] = &laneState{epoch: w.rec.Epoch, seq: w.rec.Entries[len(w.rec.Entries)-1].Seq}
+	}
+	if err := w.readBuckets(ctx); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.lanes = lanes
+	w.index = meta.LastIndex
+	w.mu.Unlock()
+	return nil
+}
+
+// readBuckets re-reads the presence (and last-seen) keys in scope and applies them.
+func (w *Watcher) readBuckets(ctx context.Context) error {
+	w.resyncs.Add(1)
+	var prefixes []string
+	if w.interest == nil {
+		prefixes = []string{presencekv.PresencePrefix(w.o.Prefix)}
+	} else {
+		for b := range w.interest {
+			prefixes = append(prefixes, presencekv.PresenceBucketPrefix(w.o.Prefix, b))
+		}
+	}
+	for _, prefix := range prefixes {
+		pairs, meta, err := w.o.Client.KV().List(prefix, w.q(ctx))
+		if err != nil {
+			return fmt.Errorf("listing %s: %w", prefix, err)
+		}
+		present := map[SessionID]struct{}{}
+		id := "resync/" + strconv.FormatUint(meta.LastIndex, 10)
+		w.mu.Lock()
+		for _, p := range pairs {
+			b, gw, ok := presencekv.ParsePresenceKey(w.o.Prefix, p.Key)
+			if !ok || (w.interest != nil && !w.interest[b]) {
+				continue
+			}
+			sessions, err := w.codec.DecodeSessions(nil, p.Value)
+			if err != nil {
+				w.decodeErrors.Add(1)
+				continue
+			}
+			for _, s := range sessions {
+				present[SessionID{User: s.User, Device: s.Device, Gateway: gw}] = struct{}{}
+				w.apply(Update{Gateway: gw, User: s.User, Device: s.Device, Online: true, Status: s.Status, At: s.Since, Version: p.ModifyIndex, ID: id})
+			}
+		}
+		var scope func(uint64, string) bool
+		if w.interest == nil {
+			scope = func(uint64, string) bool { return true }
+		} else {
+			bucket, _ := strconv.ParseUint(prefix[len(prefix)-6:len(prefix)-1], 10, 32)
+			scope = func(u uint64, _ string) bool { return presencekv.Bucket(u, w.buckets) == uint32(bucket) }
+		}
+		w.cache.Sweep(scope, present, meta.LastIndex, id, time.Now().UnixMilli(), w.emit)
+		evs := w.takePending()
+		w.mu.Unlock()
+		w.publish(evs)
+	}
+	return w.readLastSeen(ctx)
+}
+
+func (w *Watcher) readLastSeen(ctx context.Context) error {
+	var keys []string
+	if w.interest != nil {
+		for b := range w.interest {
+			keys = append(keys, presencekv.LastSeenKey(w.o.Prefix, b))
+		}
+	}
+	var pairs api.KVPairs
+	if w.interest == nil {
+		ps, _, err := w.o.Client.KV().List(presencekv.LastSeenPrefix(w.o.Prefix), w.q(ctx))
+		if err != nil {
+			return fmt.Errorf("listing last seen: %w", err)
+		}
+		pairs = ps
+	} else {
+		for _, k := range keys {
+			p, _, err := w.o.Client.KV().Get(k, w.q(ctx))
+			if err != nil {
+				return fmt.Errorf("reading %s: %w", k, err)
+			}
+			if p != nil {
+				pairs = append(pairs, p)
+			}
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, p := range pairs {
+		entries, err := w.codec.DecodeLastSeen(nil, p.Value)
+		if err != nil {
+			w.decodeErrors.Add(1)
+			continue
+		}
+		for _, e := range entries {
+			w.cache.SetLastSeen(e.User, e.At)
+		}
+	}
+	return nil
+}
+
+func (w *Watcher) emit(ev Event) { w.pending = append(w.pending, ev) }
+
+func (w *Watcher) takePending() []Event {
+	evs := w.pending
+	w.pending = nil
+	w.events.Add(uint64(len(evs)))
+	return evs
+}
+
+// apply runs under w.mu.
+func (w *Watcher) apply(u Update) {
+	if ev, ok := w.cache.Apply(u); ok {
+		w.emit(ev)
+	}
+}
+
+// follow runs blocking queries on the change records until an error or a needed resync.
+func (w *Watcher) follow(ctx context.Context) error {
+	prefix := presencekv.ChangesPrefix(w.o.Prefix)
+	for {
+		q := w.q(ctx)
+		q.WaitIndex = w.index
+		q.WaitTime = w.o.WaitTime
+		pairs, meta, err := w.o.Client.KV().List(prefix, q)
+		if err != nil {
+			return fmt.Errorf("blocking query on %s: %w", prefix, err)
+		}
+		if meta.LastIndex < w.index {
+			w.o.Log.Warn("watcher: Consul index went backwards; re-reading everything",
+				zap.Uint64("had", w.index), zap.Uint64("now", meta.LastIndex))
+			w.mu.Lock()
+			w.index = 0
+			w.mu.Unlock()
+			return errResync
+		}
+		if meta.LastIndex == w.index {
+			continue
+		}
+		resync := w.applyChanges(pairs, meta.LastIndex)
+		if resync {
+			if err := w.readBuckets(ctx); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// applyChanges applies the new entries of every lane's change record and reports whether
+// some gateway needs its buckets re-read.
+func (w *Watcher) applyChanges(pairs api.KVPairs, index uint64) (resync bool) {
+	w.mu.Lock()
+	seen := map[laneKey]bool{}
+	for _, p := range pairs {
+		w.changeBytes.Add(uint64(len(p.Key) + len(p.Value)))
+		gw, lane, ok := presencekv.ParseChangesKey(w.o.Prefix, p.Key)
+		if !ok {
+			continue
+		}
+		k := laneKey{gw, lane}
+		seen[k] = true
+		if err := w.codec.DecodeChangeRecord(&w.rec, p.Value); err != nil || len(w.rec.Entries) == 0 {
+			w.decodeErrors.Add(1)
+			continue
+		}
+		st := w.lanes[k]
+		if st != nil && st.epoch != w.rec.Epoch {
+			// The writer restarted or got a new session between two of our reads: its
+			// records do not say what changed in between.
+			st.epoch, st.seq = w.rec.Epoch, w.rec.Entries[len(w.rec.Entries)-1].Seq
+			resync = true
+			continue
+		}
+		if st == nil {
+			// A lane we have not followed: a new gateway, or one whose keys we saw vanish
+			// (its sessions are already offline here). If the record still holds its first
+			// flush (seq 1), it has everything since the writer started from empty.
+			st = &laneState{epoch: w.rec.Epoch}
+			w.lanes[k] = st
+		}
+		for _, e := range w.rec.Entries {
+			if e.Seq <= st.seq {
+				continue
+			}
+			if e.Seq != st.seq+1 || e.Incomplete {
+				resync = true
+				st.seq = w.rec.Entries[len(w.rec.Entries)-1].Seq
+				break
+			}
+			st.seq = e.Seq
+			version := e.Index
+			if version == 0 {
+				version = p.ModifyIndex
+			}
+			id := gw + "/" + strconv.Itoa(lane) + "/" + strconv.FormatUint(w.rec.Epoch, 16) + "/" + strconv.FormatUint(e.Seq, 10)
+			for _, t := range e.Transitions {
+				if !w.inScope(t.User) {
+					continue
+				}
+				w.transitions.Add(1)
+				w.apply(Update{Gateway: gw, User: t.User, Device: t.Device, Online: t.Kind != presencekv.KindOffline,
+					Status: t.Status, At: t.At, Version: version, ID: id})
+			}
+		}
+	}
+	// Lanes whose keys vanished: that gateway's session ended and Consul deleted its keys.
+	gone := map[string]bool{}
+	for k := range w.lanes {
+		if !seen[k] {
+			gone[k.gw] = true
+			delete(w.lanes, k)
+		}
+	}
+	now := time.Now().UnixMilli()
+	for gw := range gone {
+		w.cache.Sweep(func(u uint64, g string) bool { return g == gw }, nil, index,
+			"gone/"+gw+"/"+strconv.FormatUint(index, 10), now, w.emit)
+	}
+	w.index = index
+	evs := w.takePending()
+	w.mu.Unlock()
+	w.publish(evs)
+	return resync
+}
