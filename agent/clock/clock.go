@@ -1,6 +1,7 @@
 // Package clock is the agent's source of time: the real clock in production and a fake one
 // that tests advance by hand, so flush windows, backoff and session renewal are tested
-// without sleeping. It owns nothing else.
+// without sleeping; and Backoff, the exponential backoff with full jitter they all use.
+// It owns nothing else.
 package clock
 
 import (

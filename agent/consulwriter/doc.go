@@ -6,8 +6,7 @@
 //     service check), renewed at TTL/3 and recreated when Consul invalidates it;
 //   - writer.go:   the flush loop and the writer lanes; lane.go builds and commits the
 //     transactions (lock/delete bucket keys under the session, CAS-merged last-seen keys,
-//     the lane's change record), at most 128 ops and under the Txn size limit each;
-//   - backoff.go:  exponential backoff with full jitter.
+//     the lane's change record), at most 128 ops and under the Txn size limit each.
 //
 // Consul's session TTL is a lower bound: Consul may take up to 2×TTL to invalidate a
 // session whose owner died, so a dead gateway's presence lingers at most about 2×TTL

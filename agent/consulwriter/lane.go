@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/consul/api"
 	"go.uber.org/zap"
 
+	"heartline/agent/clock"
 	"heartline/agent/state"
 	"heartline/protocol/presencekv"
 )
@@ -31,7 +32,7 @@ type lane struct {
 	lastSeenLoaded bool
 
 	codec   presencekv.Codec
-	backoff Backoff
+	backoff clock.Backoff
 	work    []state.Work
 }
 
@@ -59,7 +60,7 @@ var errNoSession = errors.New("no Consul session (being created)")
 
 func newLane(w *Writer, id int) *lane {
 	return &lane{w: w, id: id, lastSeen: map[uint32]*lastSeen{},
-		backoff: Backoff{Min: w.o.BackoffMin, Max: w.o.BackoffMax}}
+		backoff: clock.Backoff{Min: w.o.BackoffMin, Max: w.o.BackoffMax}}
 }
 
 func (l *lane) run(ctx context.Context, kick <-chan struct{}) {

@@ -38,7 +38,7 @@ type Session struct {
 	epoch uint64
 
 	invalid chan string
-	backoff Backoff
+	backoff clock.Backoff
 }
 
 // NewSession returns a manager; call Create, then Run.
@@ -55,7 +55,7 @@ func NewSession(c *api.Client, o SessionOptions) *Session {
 	if o.Metrics == nil {
 		o.Metrics = metrics.New(nil)
 	}
-	return &Session{c: c, o: o, invalid: make(chan string, 1), backoff: Backoff{Min: 100 * time.Millisecond, Max: o.TTL / 3}}
+	return &Session{c: c, o: o, invalid: make(chan string, 1), backoff: clock.Backoff{Min: 100 * time.Millisecond, Max: o.TTL / 3}}
 }
 
 // Current returns the session id (empty when there is none), its generation, and the

@@ -1,4 +1,4 @@
-package consulwriter
+package clock
 
 import (
 	"math/rand/v2"
