@@ -3,22 +3,219 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
+	"strings"
+	"sync"
 	"syscall"
+	"time"
 
+	"github.com/hashicorp/consul/api"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"heartline/agent/clock"
+	"heartline/agent/consulwriter"
+	"heartline/agent/feedclient"
+	"heartline/agent/metrics"
+	"heartline/agent/queryapi"
+	"heartline/agent/state"
+	"heartline/agent/watcher"
 )
 
 func main() {
-	log, err := zap.NewProduction()
+	cfg, err := parseConfig(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "agent:", err)
+		os.Exit(2)
+	}
+	zc := zap.NewProductionConfig()
+	if lvl, err := zapcore.ParseLevel(cfg.LogLevel); err == nil {
+		zc.Level = zap.NewAtomicLevelAt(lvl)
+	}
+	log, err := zc.Build()
 	if err != nil {
 		panic(err)
 	}
 	defer log.Sync() //nolint:errcheck
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log.Info("agent starting")
-	<-ctx.Done()
-	log.Info("agent stopped", zap.String("reason", "signal"))
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("agent failed", zap.Error(err))
+		os.Exit(1)
+	}
+	log.Info("agent stopped")
+}
+
+// consulClient builds the client from consul/api's environment plus the flags.
+func consulClient(cfg *config) (*api.Client, error) {
+	cc := api.DefaultConfig()
+	if cfg.ConsulAddr != "" {
+		cc.Address = cfg.ConsulAddr
+		if s, rest, ok := strings.Cut(cfg.ConsulAddr, "://"); ok {
+			cc.Scheme, cc.Address = s, rest
+		}
+	}
+	if cfg.ConsulToken != "" {
+		cc.Token = cfg.ConsulToken
+	}
+	return api.NewClient(cc)
+}
+
+// retry runs f until it succeeds or ctx ends, with backoff; for start-up steps that need
+// Consul, which may come up after the agent.
+func retry(ctx context.Context, log *zap.Logger, what string, f func() error) error {
+	b := clock.Backoff{Min: 200 * time.Millisecond, Max: 10 * time.Second}
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if strings.Contains(err.Error(), "this agent was started with") {
+			return err // configuration mismatch: retrying cannot fix it
+		}
+		wait := b.Next()
+		log.Warn(what+" failed; retrying", zap.Error(err), zap.Duration("in", wait))
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w (last error: %v)", what, ctx.Err(), err)
+		case <-time.After(wait):
+		}
+	}
+}
+
+func run(ctx context.Context, cfg *config, log *zap.Logger) error {
+	log = log.With(zap.String("gateway", cfg.GatewayID))
+	client, err := consulClient(cfg)
+	if err != nil {
+		return fmt.Errorf("Consul client configuration: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+
+	if err := retry(ctx, log, "reading the cluster config", func() error {
+		_, err := consulwriter.EnsureConfig(client, cfg.Prefix, uint32(cfg.Buckets))
+		return err
+	}); err != nil {
+		return err
+	}
+	svc := consulwriter.ServiceOptions{Name: cfg.ServiceName, GatewayID: cfg.GatewayID, Address: cfg.GatewayAddress,
+		UDPPort: cfg.UDPPort, TCPPort: cfg.TCPPort, HealthURL: strings.TrimRight(cfg.GatewayAdmin, "/") + "/healthz",
+		CheckInterval: cfg.CheckInterval, CheckTimeout: cfg.CheckTimeout, DeregisterAfter: cfg.DeregisterAfter}
+	checkID := ""
+	if cfg.Register {
+		if err := retry(ctx, log, "registering the gateway service", func() error {
+			return consulwriter.RegisterService(client, svc, cfg.SessionTTL)
+		}); err != nil {
+			return err
+		}
+		checkID = svc.CheckID()
+		log.Info("gateway service registered", zap.String("service", svc.Name), zap.String("check", svc.HealthURL))
+	}
+
+	table := state.New(uint32(cfg.Buckets), cfg.Lanes, cfg.Lanes*cfg.MaxOps)
+	sess := consulwriter.NewSession(client, consulwriter.SessionOptions{Name: "heartline-agent/" + cfg.GatewayID,
+		TTL: cfg.SessionTTL, ServiceCheckID: checkID, Log: log, Metrics: m,
+		OnNew: func(gen uint64) {
+			if gen > 1 {
+				table.MarkAllDirty()
+			}
+		}})
+	writer, err := consulwriter.New(consulwriter.Options{Client: client, Prefix: cfg.Prefix, GatewayID: cfg.GatewayID,
+		Table: table, Session: sess, FlushWindow: cfg.FlushWindow, MaxOps: cfg.MaxOps, LastSeenRetention: cfg.Retention,
+		Log: log, Metrics: m})
+	if err != nil {
+		return err
+	}
+	feed := feedclient.New(feedclient.Options{Path: cfg.FeedSocket, Table: table, GatewayID: cfg.GatewayID, Log: log, Metrics: m})
+	w, err := watcher.New(watcher.Options{Client: client, Prefix: cfg.Prefix, Log: log.Named("watcher")})
+	if err != nil {
+		return err
+	}
+	registerWatcherMetrics(reg, w)
+
+	ready := func() error {
+		switch {
+		case !w.Ready():
+			return errors.New("watcher cache still loading")
+		case !feed.Synced():
+			return errors.New("no snapshot from the gateway feed yet")
+		}
+		if id, _, _ := sess.Current(); id == "" {
+			return errors.New("no Consul session")
+		}
+		return nil
+	}
+	httpSrv := &http.Server{Addr: cfg.HTTPAddr, ReadHeaderTimeout: 5 * time.Second,
+		Handler: queryapi.Handler(queryapi.Options{Watcher: w, Client: client, Prefix: cfg.Prefix, Ready: ready,
+			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Log: log})}
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- httpSrv.ListenAndServe() }()
+	log.Info("agent serving", zap.String("http", cfg.HTTPAddr), zap.String("feed", cfg.FeedSocket))
+
+	// The feed and the watcher run for the whole life of the process; the writer needs a session.
+	feedCtx, stopFeed := context.WithCancel(context.Background())
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	writeCtx, stopWrite := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); feed.Run(feedCtx) }()
+	go func() { defer wg.Done(); w.Run(watchCtx) }() //nolint:errcheck
+	var writerWG sync.WaitGroup
+	if err := sess.Create(ctx); err == nil {
+		writerWG.Add(2)
+		go func() { defer writerWG.Done(); sess.Run(writeCtx) }()
+		go func() {
+			defer writerWG.Done()
+			if err := writer.Run(writeCtx); err != nil {
+				log.Error("writer stopped", zap.Error(err))
+			}
+		}()
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-httpErr:
+		log.Error("HTTP server failed", zap.Error(err))
+	}
+	log.Info("shutting down: flush, destroy session, deregister")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	stopFeed()
+	if err := writer.Flush(sctx); err != nil {
+		log.Warn("final flush incomplete", zap.Error(err))
+	}
+	stopWrite()
+	writerWG.Wait()
+	if err := sess.Destroy(); err != nil {
+		log.Warn("destroying the session failed; Consul will expire it within 2x TTL", zap.Error(err))
+	}
+	if cfg.Register {
+		if err := consulwriter.DeregisterService(client, cfg.GatewayID); err != nil {
+			log.Warn("deregistration failed", zap.Error(err))
+		}
+	}
+	stopWatch()
+	httpSrv.Shutdown(sctx) //nolint:errcheck
+	wg.Wait()
+	return nil
+}
+
+func registerWatcherMetrics(reg prometheus.Registerer, w *watcher.Watcher) {
+	counter := func(name, help string, f func(watcher.Stats) uint64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f(w.Stats())) }))
+	}
+	counter("heartline_agent_watcher_events_total", "Presence events produced by the watcher.", func(s watcher.Stats) uint64 { return s.Events })
+	counter("heartline_agent_watcher_transitions_total", "Transitions the watcher applied from change records.", func(s watcher.Stats) uint64 { return s.Transitions })
+	counter("heartline_agent_watcher_change_bytes_total", "Key+value bytes the watcher received from change-record blocking queries.", func(s watcher.Stats) uint64 { return s.ChangeBytes })
+	counter("heartline_agent_watcher_resyncs_total", "Bucket re-reads by the watcher.", func(s watcher.Stats) uint64 { return s.Resyncs })
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "heartline_agent_online_users", Help: "Online users in the watcher cache."},
+		func() float64 { return float64(w.Stats().OnlineUsers) }))
 }

@@ -20,9 +20,6 @@ type Agent struct {
 	FeedGaps          prometheus.Counter
 	FeedReconnects    prometheus.Counter
 	FeedLagSeconds    prometheus.Gauge
-	WatcherEvents     prometheus.Counter
-	WatcherResyncs    prometheus.Counter
-	WatcherBytes      prometheus.Counter
 }
 
 // New creates the metrics and registers them with reg (nil: not registered, for tests).
@@ -54,17 +51,10 @@ func New(reg prometheus.Registerer) *Agent {
 			Help: "Connections made to the gateway's feed socket."}),
 		FeedLagSeconds: prometheus.NewGauge(prometheus.GaugeOpts{Name: "heartline_agent_feed_lag_seconds",
 			Help: "Age of the newest feed record when it was applied (gateway clock vs agent clock)."}),
-		WatcherEvents: prometheus.NewCounter(prometheus.CounterOpts{Name: "heartline_agent_watcher_events_total",
-			Help: "Presence events produced by the watcher."}),
-		WatcherResyncs: prometheus.NewCounter(prometheus.CounterOpts{Name: "heartline_agent_watcher_resyncs_total",
-			Help: "Bucket re-reads by the watcher (start, sequence gap, index reset)."}),
-		WatcherBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "heartline_agent_watcher_bytes_total",
-			Help: "KV value bytes the watcher received from Consul."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Txns, m.TxnOps, m.TxnSeconds, m.TxnBytes, m.TransitionsOut, m.CASConflicts, m.DirtyBuckets,
-			m.SessionRenewFails, m.SessionsCreated, m.FeedRecords, m.FeedGaps, m.FeedReconnects, m.FeedLagSeconds,
-			m.WatcherEvents, m.WatcherResyncs, m.WatcherBytes)
+			m.SessionRenewFails, m.SessionsCreated, m.FeedRecords, m.FeedGaps, m.FeedReconnects, m.FeedLagSeconds)
 	}
 	return m
 }

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"heartline/protocol/presencekv"
+)
+
+// config is everything the agent is told at start. Every flag has an environment
+// equivalent HEARTLINE_<FLAG> (upper case, '-' as '_'); a flag on the command line wins.
+// Consul client settings come from consul/api's own environment (CONSUL_HTTP_ADDR,
+// CONSUL_HTTP_TOKEN, CONSUL_CACERT, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY,
+// CONSUL_TLS_SERVER_NAME, ...); -consul-addr and -consul-token override them when set.
+type config struct {
+	GatewayID       string
+	FeedSocket      string
+	GatewayAdmin    string
+	GatewayAddress  string
+	UDPPort         int
+	TCPPort         int
+	ServiceName     string
+	Register        bool
+	ConsulAddr      string
+	ConsulToken     string
+	Prefix          string
+	Buckets         uint
+	SessionTTL      time.Duration
+	CheckInterval   time.Duration
+	CheckTimeout    time.Duration
+	DeregisterAfter time.Duration
+	FlushWindow     time.Duration
+	Lanes           int
+	MaxOps          int
+	Retention       time.Duration
+	HTTPAddr        string
+	LogLevel        string
+	ShutdownTimeout time.Duration
+}
+
+func parseConfig(args []string) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.StringVar(&c.GatewayID, "gateway-id", "", "id of the gateway this agent serves (required; letters, digits, '.', '_', '-')")
+	fs.StringVar(&c.FeedSocket, "feed-socket", "/run/heartline/feed.sock", "the gateway's feed Unix socket")
+	fs.StringVar(&c.GatewayAdmin, "gateway-admin", "http://127.0.0.1:9101", "the gateway's admin base URL; Consul checks <url>/healthz")
+	fs.StringVar(&c.GatewayAddress, "gateway-address", "", "address apps use to reach the gateway (empty: the Consul node's address)")
+	fs.IntVar(&c.UDPPort, "gateway-udp-port", 7946, "the gateway's UDP heartbeat port (service port and meta udp_port)")
+	fs.IntVar(&c.TCPPort, "gateway-tcp-port", 7947, "the gateway's TCP port (meta tcp_port)")
+	fs.StringVar(&c.ServiceName, "service-name", "heartline-gateway", "Consul service name of the gateway")
+	fs.BoolVar(&c.Register, "register", true, "register the gateway service and tie the session to its check")
+	fs.StringVar(&c.ConsulAddr, "consul-addr", "", "Consul HTTP address (default: CONSUL_HTTP_ADDR or 127.0.0.1:8500)")
+	fs.StringVar(&c.ConsulToken, "consul-token", "", "Consul ACL token (default: CONSUL_HTTP_TOKEN)")
+	fs.StringVar(&c.Prefix, "prefix", "heartline", "KV prefix of all Heartline keys")
+	fs.UintVar(&c.Buckets, "buckets", presencekv.DefaultBuckets, "bucket count; must match <prefix>/config when the cluster already has one")
+	fs.DurationVar(&c.SessionTTL, "session-ttl", 15*time.Second, "Consul session TTL (Consul may take up to 2x this to invalidate)")
+	fs.DurationVar(&c.CheckInterval, "check-interval", 5*time.Second, "interval of the gateway health check")
+	fs.DurationVar(&c.CheckTimeout, "check-timeout", 2*time.Second, "timeout of the gateway health check (must be below -session-ttl)")
+	fs.DurationVar(&c.DeregisterAfter, "deregister-after", time.Minute, "Consul removes the service after its check has been critical this long")
+	fs.DurationVar(&c.FlushWindow, "flush-window", 200*time.Millisecond, "how long transitions are coalesced before a flush")
+	fs.IntVar(&c.Lanes, "lanes", 4, "writer lanes: transactions in flight at once")
+	fs.IntVar(&c.MaxOps, "max-ops", 128, "operations per transaction (Consul's limit is 128)")
+	fs.DurationVar(&c.Retention, "lastseen-retention", 30*24*time.Hour, "how long last-seen times of offline users are kept")
+	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:9102", "address of the query API, /healthz, /readyz and /metrics")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "HEARTLINE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			if err := f.Value.Set(v); err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s=%q: %w", env, v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return nil, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return c, c.validate()
+}
+
+func (c *config) validate() error {
+	var errs []error
+	if err := presencekv.ValidateGatewayID(c.GatewayID); err != nil {
+		errs = append(errs, fmt.Errorf("-gateway-id: %w", err))
+	}
+	if err := presencekv.ValidatePrefix(c.Prefix); err != nil {
+		errs = append(errs, fmt.Errorf("-prefix: %w", err))
+	}
+	if c.Buckets > presencekv.MaxBuckets {
+		errs = append(errs, fmt.Errorf("-buckets %d exceeds %d", c.Buckets, presencekv.MaxBuckets))
+	} else if err := presencekv.ValidateBuckets(uint32(c.Buckets)); err != nil {
+		errs = append(errs, fmt.Errorf("-buckets: %w", err))
+	}
+	if c.SessionTTL < 10*time.Second {
+		errs = append(errs, fmt.Errorf("-session-ttl %s is below Consul's default minimum of 10s", c.SessionTTL))
+	}
+	if c.CheckTimeout >= c.SessionTTL {
+		errs = append(errs, fmt.Errorf("-check-timeout %s must be below -session-ttl %s", c.CheckTimeout, c.SessionTTL))
+	}
+	if c.MaxOps < 3 || c.MaxOps > 128 {
+		errs = append(errs, fmt.Errorf("-max-ops %d: use 3..128", c.MaxOps))
+	}
+	if c.Lanes < 1 || c.Lanes > 64 {
+		errs = append(errs, fmt.Errorf("-lanes %d: use 1..64", c.Lanes))
+	}
+	if c.FlushWindow <= 0 {
+		errs = append(errs, errors.New("-flush-window must be positive"))
+	}
+	return errors.Join(errs...)
+}
