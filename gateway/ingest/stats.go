@@ -64,6 +64,7 @@ type Stats struct {
 	Received   atomic.Uint64 // frames received from other loops' hand-off
 	Batches    atomic.Uint64 // recvmmsg calls that returned data
 	WheelLag   atomic.Int64  // last wheel lag in milliseconds
+	SendErrors atomic.Uint64 // replies the socket did not take
 	drops      [32]atomic.Uint64
 }
 
