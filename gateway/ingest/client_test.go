@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"math/rand/v2"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -141,3 +142,5 @@ func (e *testEnv) dropSummary() map[string]uint64 {
 	}
 	return m
 }
+
+func mustAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }

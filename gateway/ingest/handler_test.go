@@ -281,3 +281,48 @@ func FuzzHandlerFrame(f *testing.F) {
 		e.rec.frames = e.rec.frames[:0]
 	})
 }
+
+// BenchmarkHandlerHeartbeat is the per-heartbeat CPU of the handler alone (no syscall):
+// parse, slot lookup, reconstruction, SipHash tag, table update.
+func BenchmarkHandlerHeartbeat(b *testing.B) {
+	e := newEnv(b, 1)
+	e.h = NewHandler(e.tb, 0, e.rec, nil, HandlerOptions{Keys: e.keys, Epoch: 0xE90C, HelloBurst: 1e9, HelloPerSource: 1e9, HelloPerLoop: 1e9})
+	const n = 1000
+	clients := make([]*testClient, n)
+	for i := range clients {
+		e.from.Raw[6] = byte(i)
+		clients[i] = e.connect(b, uint64(i), 1)
+	}
+	frames := make([][]byte, 0, 64*n)
+	for r := 0; r < 64; r++ {
+		for _, c := range clients {
+			frames = append(frames, c.beat(e.now, true, false))
+		}
+	}
+	now := e.nowT()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i > 0 && i%len(frames) == 0 {
+			b.StopTimer() // re-key: restart every session so seq starts over
+			for j, c := range clients {
+				e.from.Raw[6] = byte(j)
+				e.now = e.now.Add(20 * time.Millisecond) // HELLO stamps have 16 ms resolution
+				e.send(c.hello(e.now, true))
+				c.welcome(b, e.rec.last())
+			}
+			frames = frames[:0]
+			for r := 0; r < 64; r++ {
+				for _, c := range clients {
+					frames = append(frames, c.beat(e.now, true, false))
+				}
+			}
+			now = e.nowT()
+			b.StartTimer()
+		}
+		e.h.Frame(frames[i%len(frames)], &e.from, nil, now)
+	}
+	if e.h.Stats.Heartbeats.Load() != uint64(b.N) {
+		b.Fatalf("accepted %d of %d (%v)", e.h.Stats.Heartbeats.Load(), b.N, e.dropSummary())
+	}
+}

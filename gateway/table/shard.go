@@ -148,7 +148,10 @@ func (s *Shard) Hello(p HelloParams, now uint32) (slot Slot, base uint32, res He
 		switch {
 		case d < 0:
 			return 0, 0, HelloStale, 0
-		case d == 0 && sess.K0 == p.K0 && sess.K1 == p.K1 && sess.state != stateOffline:
+		case d == 0 && sess.K0 == p.K0 && sess.K1 == p.K1 && sess.state != stateOffline && sess.LastSeq == 0:
+			// The same HELLO again (its WELCOME was lost) before any heartbeat: answer with
+			// the same WELCOME. Stamps have 16 ms resolution; two distinct HELLOs of one
+			// session within 16 ms are treated alike, which is harmless before seq 1.
 			return found, sess.BaseTick, HelloRetransmit, 0
 		case d == 0:
 			return 0, 0, HelloStale, 0
