@@ -176,6 +176,12 @@ func TestReconstructTable(t *testing.T) {
 		{100_000, (100_000 + 16385) % 32768, 100_000 - 16383}, // one further: behind
 		{5, 32767, 32767}, // 5+1-16384 < 0: lifted
 	}
+	// The worked examples of PROTOCOL.md ("Sessions, seq/ts and reconstruction").
+	cases = append(cases, []struct {
+		last uint64
+		low  uint16
+		want uint64
+	}{{41, 42, 42}, {100, 5000, 5000}, {5000, 4999, 4999}, {32768, 1, 32769}, {100_000, 116_385 % 32768, 83_617}}...)
 	for _, c := range cases {
 		if got := ReconstructSeq(c.last, c.low); got != c.want {
 			t.Errorf("ReconstructSeq(%d, %d) = %d, want %d", c.last, c.low, got, c.want)
@@ -192,6 +198,8 @@ func TestReconstructTable(t *testing.T) {
 		{1_000_000, uint16((1_000_000 + 32767) % 65536), 1_000_000 + 32767},
 		{1_000_000, uint16((1_000_000 - 32768) % 65536), 1_000_000 - 32768},
 		{10, 65000, 65000}, // would be negative: lifted
+		{65600, 74, 65610}, // PROTOCOL.md worked examples
+		{1000, 700, 700},
 	}
 	for _, c := range tsCases {
 		if got := ReconstructTS(c.exp, c.low); got != c.want {
