@@ -281,6 +281,9 @@ func TestHelloAuth(t *testing.T) {
 			t.Errorf("server clock %+v: %v", c.off, err)
 		}
 	}
+	if h.CheckClock(now.Add(time.Millisecond), -time.Hour) != ErrClockSkew || h.CheckClock(now, -time.Hour) != nil {
+		t.Error("negative maxSkew is not treated as 0")
+	}
 	far := h
 	far.ClientTimeMS = 1<<64 - 1
 	if far.CheckClock(now, DefaultMaxClockSkew) != ErrClockSkew {

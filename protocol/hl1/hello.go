@@ -53,8 +53,10 @@ func (h Hello) tag(key MACKey) uint64 {
 	return key.Sum(b)
 }
 
-// CheckClock returns ErrClockSkew if client_time is more than maxSkew away from now.
+// CheckClock returns ErrClockSkew if client_time is more than maxSkew away from now (a
+// negative maxSkew counts as 0).
 func (h Hello) CheckClock(now time.Time, maxSkew time.Duration) error {
+	maxSkew = max(maxSkew, 0)
 	server := now.UnixMilli()
 	if server < 0 {
 		server = 0
