@@ -1,0 +1,229 @@
+package tcp
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"heartline/gateway/ingest"
+	"heartline/protocol/hl1"
+)
+
+// conn is the per-connection state, the gnet.Conn context.
+type conn struct {
+	s        *Server
+	gc       gnet.Conn
+	id       uint64
+	hello    atomic.Bool  // first frame was a HELLO
+	last     atomic.Int64 // unix nanos of the last frame
+	closing  atomic.Bool
+	reason   atomic.Value // close label
+	subbed   atomic.Bool
+	from     ingest.Addr
+	outbound atomic.Int64
+}
+
+// ID implements Conn.
+func (c *conn) ID() uint64 { return c.id }
+
+// SendFrame implements Conn and ingest.Conn: it length-prefixes frame and queues it on the
+// event loop. The copy is needed because gnet writes it later.
+func (c *conn) SendFrame(frame []byte) {
+	if c.closing.Load() {
+		return
+	}
+	// Bytes handed to gnet but not yet written by the event loop (OutboundBuffered may only
+	// be read on the loop; OnTraffic checks that part).
+	if c.outbound.Load() > int64(c.s.opts.MaxOutbound) {
+		c.close(hl1.CloseSlowConsumer, "slow_consumer")
+		return
+	}
+	b, err := hl1.AppendTCP(make([]byte, 0, hl1.TCPHeaderSize+len(frame)), frame)
+	if err != nil {
+		return
+	}
+	n := int64(len(b))
+	c.outbound.Add(n)
+	_ = c.gc.AsyncWrite(b, func(gnet.Conn, error) error { c.outbound.Add(-n); return nil })
+}
+
+// close sends CLOSE (if reason != 0) and closes the connection, once; label is counted.
+func (c *conn) close(reason hl1.CloseReason, label string) {
+	if !c.closing.CompareAndSwap(false, true) {
+		return
+	}
+	c.reason.Store(label)
+	if reason != 0 {
+		b, _ := hl1.AppendTCP(nil, hl1.AppendClose(nil, reason))
+		_ = c.gc.AsyncWrite(b, nil)
+	}
+	_ = c.gc.Close()
+}
+
+// OnOpen registers the connection.
+func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	if s.stop.Load() {
+		return nil, gnet.Close
+	}
+	c := &conn{s: s, gc: gc, id: s.nextID.Add(1)}
+	c.last.Store(time.Now().UnixNano())
+	if ap, ok := netipOf(gc); ok {
+		c.from.SetAddrPort(ap)
+	}
+	gc.SetContext(c)
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	s.Stats.Open.Add(1)
+	return nil, gnet.None
+}
+
+// OnClose counts the reason and tells the subscriptions seam.
+func (s *Server) OnClose(gc gnet.Conn, _ error) gnet.Action {
+	c, ok := gc.Context().(*conn)
+	if !ok {
+		return gnet.None
+	}
+	c.closing.Store(true)
+	label, _ := c.reason.Load().(string)
+	if label == "" {
+		label = "peer"
+	}
+	s.Stats.closed(label)
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.Stats.Open.Add(-1)
+	if c.subbed.Load() && s.opts.Subscriptions != nil {
+		s.opts.Subscriptions.Closed(c)
+	}
+	return gnet.None
+}
+
+// OnTraffic frames the inbound bytes. It never blocks: frames for the table go to the
+// worker's channel, and a full channel closes the connection.
+func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
+	c, ok := gc.Context().(*conn)
+	if !ok || c.closing.Load() {
+		_, _ = gc.Discard(gc.InboundBuffered())
+		return gnet.None
+	}
+	if gc.OutboundBuffered() > s.opts.MaxOutbound {
+		c.close(hl1.CloseSlowConsumer, "slow_consumer")
+		_, _ = gc.Discard(gc.InboundBuffered())
+		return gnet.None
+	}
+	buf, _ := gc.Peek(-1)
+	consumed := 0
+	for {
+		frame, n, err := hl1.NextTCP(buf[consumed:])
+		if err != nil {
+			c.close(hl1.CloseProtocolError, "protocol_error")
+			break
+		}
+		if frame == nil {
+			break
+		}
+		consumed += n
+		c.last.Store(time.Now().UnixNano())
+		s.Stats.Frames.Add(1)
+		if !s.frame(c, frame) {
+			break
+		}
+	}
+	_, _ = gc.Discard(consumed)
+	return gnet.None
+}
+
+// frame dispatches one frame; false means the connection is being closed.
+func (s *Server) frame(c *conn, frame []byte) bool {
+	t, err := hl1.PeekType(frame)
+	if err != nil {
+		c.close(hl1.CloseProtocolError, "protocol_error")
+		return false
+	}
+	if !c.hello.Load() && t != hl1.TypeHello {
+		c.close(hl1.CloseProtocolError, "first_not_hello")
+		return false
+	}
+	switch t {
+	case hl1.TypeHello, hl1.TypeHeartbeat, hl1.TypeBye:
+		if len(frame) > hl1.HelloSize {
+			c.close(hl1.CloseProtocolError, "protocol_error")
+			return false
+		}
+		if t == hl1.TypeHello {
+			c.hello.Store(true)
+		}
+		w := work{c: c, len: uint8(len(frame))}
+		copy(w.b[:], frame)
+		select {
+		case s.work <- w:
+		default:
+			c.close(hl1.CloseSlowConsumer, "overload")
+			return false
+		}
+	case hl1.TypeSubscribe, hl1.TypeUnsubscribe:
+		sub := s.opts.Subscriptions
+		if sub == nil {
+			s.h.Stats.Drop(ingest.ReasonUnsupported)
+			return true
+		}
+		c.subbed.Store(true)
+		var r hl1.CloseReason
+		if t == hl1.TypeSubscribe {
+			r = sub.Subscribe(c, frame)
+		} else {
+			r = sub.Unsubscribe(c, frame)
+		}
+		if r != 0 {
+			c.close(r, "protocol_error")
+			return false
+		}
+	default:
+		c.close(hl1.CloseProtocolError, "protocol_error")
+		return false
+	}
+	return true
+}
+
+// OnTick closes idle connections (including ones stalled inside a frame).
+func (s *Server) OnTick() (time.Duration, gnet.Action) {
+	cutoff := time.Now().Add(-s.opts.IdleTimeout).UnixNano()
+	s.mu.Lock()
+	for c := range s.conns {
+		if c.last.Load() < cutoff {
+			c.close(hl1.CloseIdleTimeout, "idle_timeout")
+		}
+	}
+	s.mu.Unlock()
+	return time.Second, gnet.None
+}
+
+// worker owns the TCP shard: it applies frames from the event loops and hand-offs from
+// the UDP loops, and ticks the shard.
+func (s *Server) worker() {
+	defer close(s.done)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	now := func() ingest.Now {
+		t := s.opts.Clock.Now()
+		return ingest.Now{Time: t, Tick: s.tb.Tick(t)}
+	}
+	var ho ingest.Handoff
+	for {
+		select {
+		case w, ok := <-s.work:
+			if !ok {
+				return
+			}
+			s.h.Frame(w.b[:w.len], &w.c.from, w.c, now())
+		case ho = <-s.inbox:
+			s.h.Handoff(&ho, now())
+			ho.Conn = nil
+		case <-tick.C:
+			s.h.Tick(now())
+		}
+	}
+}
