@@ -34,6 +34,7 @@ type config struct {
 	CheckTimeout    time.Duration
 	DeregisterAfter time.Duration
 	FlushWindow     time.Duration
+	FlushBuckets    int
 	Lanes           int
 	MaxOps          int
 	Retention       time.Duration
@@ -62,6 +63,7 @@ func parseConfig(args []string) (*config, error) {
 	fs.DurationVar(&c.CheckTimeout, "check-timeout", 2*time.Second, "timeout of the gateway health check (must be below -session-ttl)")
 	fs.DurationVar(&c.DeregisterAfter, "deregister-after", time.Minute, "Consul removes the service after its check has been critical this long")
 	fs.DurationVar(&c.FlushWindow, "flush-window", 200*time.Millisecond, "how long transitions are coalesced before a flush")
+	fs.IntVar(&c.FlushBuckets, "flush-buckets", 0, "flush before the window ends once this many buckets are dirty (default: a quarter of -buckets)")
 	fs.IntVar(&c.Lanes, "lanes", 4, "writer lanes: transactions in flight at once")
 	fs.IntVar(&c.MaxOps, "max-ops", 128, "operations per transaction (Consul's limit is 128)")
 	fs.DurationVar(&c.Retention, "lastseen-retention", 30*24*time.Hour, "how long last-seen times of offline users are kept")
@@ -82,6 +84,9 @@ func parseConfig(args []string) (*config, error) {
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if c.FlushBuckets <= 0 {
+		c.FlushBuckets = max(int(c.Buckets)/4, 1)
 	}
 	return c, c.validate()
 }

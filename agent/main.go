@@ -120,7 +120,7 @@ func run(ctx context.Context, cfg *config, log *zap.Logger) error {
 		log.Info("gateway service registered", zap.String("service", svc.Name), zap.String("check", svc.HealthURL))
 	}
 
-	table := state.New(uint32(cfg.Buckets), cfg.Lanes, cfg.Lanes*cfg.MaxOps)
+	table := state.New(uint32(cfg.Buckets), cfg.Lanes, cfg.FlushBuckets)
 	sess := consulwriter.NewSession(client, consulwriter.SessionOptions{Name: "heartline-agent/" + cfg.GatewayID,
 		TTL: cfg.SessionTTL, ServiceCheckID: checkID, Log: log, Metrics: m,
 		OnNew: func(gen uint64) {

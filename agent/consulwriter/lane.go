@@ -31,6 +31,7 @@ type lane struct {
 	lastSeen       map[uint32]*lastSeen
 	lastSeenLoaded bool
 
+	lastErr error
 	codec   presencekv.Codec
 	backoff clock.Backoff
 	work    []state.Work
@@ -74,33 +75,35 @@ func (l *lane) run(ctx context.Context, kick <-chan struct{}) {
 	}
 }
 
-// drain commits the lane's dirty buckets until none are left. On a failure the uncommitted
-// buckets go back to the table and the lane waits (backoff); the next Take encodes the
-// buckets' state as it is then, so recovery writes current state.
+// drain commits the buckets that are dirty when the flush starts; buckets dirtied while
+// it runs wait for the next flush, so every transaction carries a full window of changes.
+// On a failure the uncommitted buckets go back to the table and the lane waits (backoff),
+// then takes them again: the next Take encodes the buckets' state as it is then, so
+// recovery writes current state.
 func (l *lane) drain(ctx context.Context) {
 	l.w.busy.Add(1)
 	defer l.w.busy.Add(-1)
 	for ctx.Err() == nil {
-		work := l.w.o.Table.Take(l.id, 4*l.w.o.MaxOps, l.work[:0])
-		if len(work) == 0 {
-			return
-		}
+		work := l.w.o.Table.Take(l.id, int(l.w.o.Table.Buckets()), l.work[:0])
 		for len(work) > 0 {
 			n, err := l.commit(ctx, work)
 			if err != nil {
-				l.w.o.Table.Requeue(work)
-				wait := l.backoff.Next()
-				l.w.o.Log.Warn("Consul transaction failed; buckets stay dirty, retrying", zap.Int("lane", l.id),
-					zap.Int("buckets", len(work)), zap.Duration("in", wait), zap.Error(err))
-				select {
-				case <-ctx.Done():
-					return
-				case <-l.w.o.Clock.After(wait):
-				}
 				break
 			}
 			l.backoff.Reset()
 			work = work[n:]
+		}
+		if len(work) == 0 {
+			return
+		}
+		l.w.o.Table.Requeue(work)
+		wait := l.backoff.Next()
+		l.w.o.Log.Warn("Consul transaction failed; buckets stay dirty, retrying", zap.Int("lane", l.id),
+			zap.Int("buckets", len(work)), zap.Duration("in", wait), zap.Error(l.lastErr))
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.w.o.Clock.After(wait):
 		}
 	}
 }
@@ -111,6 +114,7 @@ func (l *lane) drain(ctx context.Context) {
 func (l *lane) commit(ctx context.Context, work []state.Work) (int, error) {
 	for attempt := 0; ; attempt++ {
 		n, conflicts, err := l.try(ctx, work)
+		l.lastErr = err
 		if err != nil || conflicts == 0 {
 			return n, err
 		}
