@@ -108,7 +108,7 @@ func TestTCPGarbageAndFirstFrameRules(t *testing.T) {
 		bytes []byte
 	}{
 		{"first_not_hello", mustTCP(hl1.AppendRehello(nil, hl1.Rehello{Slot: 1, Reason: 1}))},
-		{"protocol_error", []byte{0, 0}},           // length 0
+		{"protocol_error", []byte{0, 0}},          // length 0
 		{"protocol_error", []byte{0xff, 0xff, 1}}, // length above MaxFrame
 	}
 	for _, tc := range cases {
