@@ -80,8 +80,8 @@ func BenchmarkPresencePipeline(b *testing.B) {
 }
 
 type batchedResult struct {
-	offeredPerSec, committedPerSec, perTxn, opsPerTransition, bytesPerTransition, watcherBytes, p50, p99, max float64
-	samples                                                                                                   int64
+	drainSeconds, offeredPerSec, committedPerSec, perTxn, opsPerTransition, bytesPerTransition, watcherBytes, p50, p99, max float64
+	samples                                                                                                                 int64
 }
 
 func runBatched(b *testing.B, c *api.Client, rate, seconds, preload int, buckets uint32, lanes int) batchedResult {
