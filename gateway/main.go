@@ -1,24 +1,180 @@
-// Command gateway is the Heartline gateway process. See doc.go.
+// Command gateway is the Heartline gateway process. See doc.go and README.md.
 package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"os"
 	"os/signal"
+	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"heartline/gateway/admin"
+	"heartline/gateway/clock"
+	"heartline/gateway/config"
+	"heartline/gateway/feedserver"
+	"heartline/gateway/ingest"
+	"heartline/gateway/table"
+	"heartline/gateway/tcp"
+	"heartline/protocol/token"
 )
 
-func main() {
-	log, err := zap.NewProduction()
+func main() { os.Exit(run(os.Args[1:])) }
+
+func run(args []string) int {
+	cfg, err := config.Parse(args, os.Getenv, os.Stderr)
 	if err != nil {
-		panic(err)
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	log, err := newLogger(cfg.LogLevel)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
 	}
 	defer log.Sync() //nolint:errcheck
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	log.Info("gateway starting")
-	<-ctx.Done()
-	log.Info("gateway stopped", zap.String("reason", "signal"))
+	if err := serve(cfg, log); err != nil {
+		log.Error("gateway failed", zap.Error(err))
+		return 1
+	}
+	return 0
+}
+
+// newLogger is zap's production JSON logger. Its sampler (per message, per second: the
+// first 100, then every 100th) keeps hot-path warnings such as a failing recvmmsg from
+// flooding the log.
+func newLogger(level string) (*zap.Logger, error) {
+	zc := zap.NewProductionConfig()
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: -log-level %q: %w", level, err)
+	}
+	zc.Level = zap.NewAtomicLevelAt(lvl)
+	return zc.Build()
+}
+
+func serve(cfg config.Config, log *zap.Logger) error {
+	keys, err := token.LoadKeyRing(cfg.SecretFile)
+	if err != nil {
+		return err
+	}
+	var eb [4]byte
+	_, _ = rand.Read(eb[:])
+	epoch := binary.BigEndian.Uint32(eb[:])
+	started := time.Now()
+	clk := clock.Real{}
+
+	shards := cfg.Loops + 1 // the last shard belongs to the TCP worker
+	tb, err := table.New(table.Options{
+		Shards: shards, SessionsPerShard: (cfg.MaxSessions + shards - 1) / shards,
+		Interval: cfg.Interval, Misses: cfg.Misses, Grace: cfg.Grace, Debounce: cfg.Debounce, Start: started,
+	})
+	if err != nil {
+		return err
+	}
+	feed, err := feedserver.Listen(tb, feedserver.Options{
+		Path: cfg.FeedSocket, GatewayID: cfg.GatewayID, Epoch: epoch, StartedAt: started,
+		FlushInterval: cfg.FlushInterval, Log: log.Named("feed"),
+	})
+	if err != nil {
+		return err
+	}
+	hopts := ingest.HandlerOptions{Keys: keys, Epoch: epoch, MaxClockSkew: cfg.MaxClockSkew, HelloPerSource: cfg.HelloRate, HelloBurst: cfg.HelloBurst}
+
+	var group *ingest.Group
+	var tcpSrv *tcp.Server
+	metrics := admin.NewMetrics(admin.Sources{Table: tb, Feed: feed, Loops: func() []*ingest.Stats {
+		var out []*ingest.Stats
+		if group != nil {
+			out = group.Stats()
+		}
+		if tcpSrv != nil {
+			out = append(out, tcpSrv.HandlerStats())
+		}
+		return out
+	}})
+	group, err = ingest.NewGroup(tb, ingest.Options{
+		Addr: cfg.UDPAddr, Loops: cfg.Loops, Batch: cfg.Batch, RecvBuffer: cfg.RecvBuffer, Clock: clk,
+		Log: log.Named("udp"), Handler: hopts,
+		OnRecvBatch: func(n int) { metrics.BatchFill.Observe(float64(n)) },
+	})
+	if err != nil {
+		return err
+	}
+	if cfg.TCPAddr != "" {
+		tcpSrv = tcp.New(tb, tcp.Options{Addr: cfg.TCPAddr, Shard: cfg.Loops, IdleTimeout: cfg.TCPIdle, Clock: clk,
+			Log: log.Named("tcp"), Handler: hopts, Router: group})
+		group.SetInbox(cfg.Loops, tcpSrv.Inbox())
+		if err := tcpSrv.Start(); err != nil {
+			group.Stop()
+			return err
+		}
+	}
+	var ready atomic.Bool
+	adm, err := admin.Listen(cfg.AdminAddr, metrics, func() error {
+		if !ready.Load() {
+			return errors.New("starting or stopping")
+		}
+		return nil
+	}, log.Named("admin"))
+	if err != nil {
+		group.Stop()
+		return err
+	}
+
+	feedCtx, stopFeed := context.WithCancel(context.Background())
+	var feedDone sync.WaitGroup
+	feedDone.Add(1)
+	go func() { defer feedDone.Done(); _ = feed.Run(feedCtx) }()
+	group.Start()
+	ready.Store(true)
+	log.Info("gateway started", zap.String("gateway_id", cfg.GatewayID), zap.Uint32("epoch", epoch),
+		zap.Stringer("udp", group.LocalAddr()), zap.String("tcp", cfg.TCPAddr), zap.String("feed", cfg.FeedSocket),
+		zap.String("admin", adm.Addr()), zap.Int("loops", cfg.Loops), zap.Int("max_sessions", cfg.MaxSessions))
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt, syscall.SIGHUP)
+	for sig := range sigs {
+		if sig == syscall.SIGHUP {
+			if fresh, err := token.LoadKeyRing(cfg.SecretFile); err != nil {
+				log.Error("key file reload failed; keeping the old keys", zap.Error(err))
+			} else {
+				keys.Replace(fresh)
+				log.Info("key file reloaded", zap.Any("key_ids", keys.IDs()))
+			}
+			continue
+		}
+		log.Info("shutting down", zap.Stringer("signal", sig))
+		break
+	}
+
+	// Graceful stop: readiness off, stop ingest, publish what the shards hold, flush the
+	// feed, exit.
+	ready.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	group.Stop()
+	if tcpSrv != nil {
+		tcpSrv.Stop(ctx)
+	}
+	group.FlushShards(ctx)
+	if tcpSrv != nil {
+		ingest.FlushShard(ctx, tcpSrv.Shard(), tb.Tick(clk.Now()))
+	}
+	if err := feed.Flush(ctx); err != nil {
+		log.Warn("feed flush incomplete", zap.Error(err))
+	}
+	stopFeed()
+	feedDone.Wait()
+	_ = adm.Close(ctx)
+	log.Info("gateway stopped")
+	return nil
 }

@@ -88,7 +88,7 @@ func (l *Loop) run() {
 				drained = true
 			}
 		}
-		if int32(now.Tick-nextTick) >= 0 {
+		if int32(now.Tick-nextTick) >= 0 || err != nil {
 			l.h.Tick(now)
 			nextTick = now.Tick + uint32(g.opts.TickEvery/(10*time.Millisecond)) + 1
 		}

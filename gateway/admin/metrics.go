@@ -1,0 +1,121 @@
+package admin
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"heartline/gateway/feedserver"
+	"heartline/gateway/ingest"
+	"heartline/gateway/table"
+	"heartline/gateway/tcp"
+)
+
+// Sources are what the metrics read.
+type Sources struct {
+	Table *table.Table
+	Loops func() []*ingest.Stats // UDP loops and the TCP worker
+	Feed  *feedserver.Server     // may be nil
+	TCP   *tcp.Server            // may be nil
+}
+
+// Metrics holds the collectors that are fed directly (the batch-fill histogram).
+type Metrics struct {
+	Registry  *prometheus.Registry
+	BatchFill prometheus.Histogram
+}
+
+const ns = "heartline_gateway"
+
+// NewMetrics registers every gateway metric plus the Go runtime collector (which exports
+// GC pause quantiles and the runtime/metrics GC pause histogram) and the process collector.
+func NewMetrics(src Sources) *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{Registry: reg}
+	reg.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsGC)))
+	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.BatchFill = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: ns, Name: "recvmmsg_batch_fill",
+		Help:    "Datagrams returned per recvmmsg call (fill of the batch).",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 48, 64, 128, 256},
+	})
+	reg.MustRegister(m.BatchFill)
+	sum := func(f func(*ingest.Stats) uint64) func() float64 {
+		return func() float64 {
+			var n uint64
+			for _, s := range src.Loops() {
+				n += f(s)
+			}
+			return float64(n)
+		}
+	}
+	counter := func(name, help string, f func(*ingest.Stats) uint64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: name, Help: help}, sum(f)))
+	}
+	counter("frames_received_total", "HL1 frames received (UDP datagrams and TCP frames).", func(s *ingest.Stats) uint64 { return s.Datagrams.Load() })
+	counter("heartbeats_total", "Heartbeats accepted (authenticated, in order).", func(s *ingest.Stats) uint64 { return s.Heartbeats.Load() })
+	counter("byes_total", "BYEs accepted.", func(s *ingest.Stats) uint64 { return s.Byes.Load() })
+	counter("hellos_total", "HELLOs answered with WELCOME.", func(s *ingest.Stats) uint64 { return s.Hellos.Load() })
+	counter("rehellos_total", "REHELLOs sent.", func(s *ingest.Stats) uint64 { return s.Rehellos.Load() })
+	counter("handoffs_total", "Frames handed to the loop owning their shard (NAT rebinding, foreign HELLO).", func(s *ingest.Stats) uint64 { return s.HandedOff.Load() })
+	counter("reply_send_errors_total", "Replies the socket did not take (dropped).", func(s *ingest.Stats) uint64 { return s.SendErrors.Load() })
+	reg.MustRegister(&dropCollector{src: src, desc: prometheus.NewDesc(ns+"_frames_dropped_total", "Frames dropped, by reason.", []string{"reason"}, nil)})
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "sessions_online", Help: "Sessions online (including those inside the debounce window)."},
+		func() float64 { return float64(src.Table.Online()) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "wheel_lag_seconds", Help: "Largest timing-wheel lag across shards at their last tick."},
+		func() float64 {
+			var mx int64
+			for _, s := range src.Loops() {
+				mx = max(mx, s.WheelLag.Load())
+			}
+			return float64(mx) / 1000
+		}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "feed_queue_depth", Help: "Presence changes waiting for the agent: dirty sessions in the table plus records held by the feed writer."},
+		func() float64 {
+			n := src.Table.Pending()
+			if src.Feed != nil {
+				n += src.Feed.Stats.BufferedRecs.Load()
+			}
+			return float64(n)
+		}))
+	if src.Feed != nil {
+		f := src.Feed
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "feed_records_total", Help: "Records written to the agent."}, func() float64 { return float64(f.Stats.Records.Load()) }))
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "feed_records_unsent_total", Help: "Records drained while no agent was connected (covered by the next snapshot)."}, func() float64 { return float64(f.Stats.Dropped.Load()) }))
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "feed_snapshots_total", Help: "Snapshots sent to the agent."}, func() float64 { return float64(f.Stats.Snapshots.Load()) }))
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "feed_connects_total", Help: "Agent connections accepted."}, func() float64 { return float64(f.Stats.Connects.Load()) }))
+	}
+	if src.TCP != nil {
+		t := src.TCP
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "tcp_connections", Help: "Open TCP connections."}, func() float64 { return float64(t.Stats.Open.Load()) }))
+		reg.MustRegister(&tcpCloseCollector{t: t, desc: prometheus.NewDesc(ns+"_tcp_closes_total", "TCP connections closed, by reason.", []string{"reason"}, nil)})
+	}
+	return m
+}
+
+type dropCollector struct {
+	src  Sources
+	desc *prometheus.Desc
+}
+
+func (c *dropCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c *dropCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, r := range ingest.DropReasons {
+		var n uint64
+		for _, s := range c.src.Loops() {
+			n += s.Drops(r)
+		}
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(n), r)
+	}
+}
+
+type tcpCloseCollector struct {
+	t    *tcp.Server
+	desc *prometheus.Desc
+}
+
+func (c *tcpCloseCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c *tcpCloseCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, l := range tcp.CloseLabels {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(c.t.Stats.Closes(l)), l)
+	}
+}

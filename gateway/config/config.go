@@ -1,0 +1,112 @@
+// Package config holds the gateway's command-line flags and their HEARTLINE_* environment
+// equivalents (flag -udp-addr <-> HEARTLINE_UDP_ADDR; a flag given on the command line
+// wins over the environment). It owns parsing and validation only.
+package config
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Config is the gateway's configuration.
+type Config struct {
+	UDPAddr       string
+	TCPAddr       string
+	SecretFile    string
+	Interval      time.Duration
+	Misses        int
+	Grace         time.Duration
+	Debounce      time.Duration
+	Batch         int
+	Loops         int
+	MaxSessions   int
+	FeedSocket    string
+	FlushInterval time.Duration
+	AdminAddr     string
+	GatewayID     string
+	RecvBuffer    int
+	MaxClockSkew  time.Duration
+	HelloRate     float64
+	HelloBurst    float64
+	TCPIdle       time.Duration
+	LogLevel      string
+}
+
+// EnvName returns the environment variable of a flag.
+func EnvName(flagName string) string {
+	return "HEARTLINE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// Parse reads args (without the program name) and the environment through getenv.
+func Parse(args []string, getenv func(string) string, errOut io.Writer) (Config, error) {
+	var c Config
+	host, _ := os.Hostname()
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.SetOutput(errOut)
+	fs.StringVar(&c.UDPAddr, "udp-addr", ":7946", "UDP listen address for HL1 datagrams")
+	fs.StringVar(&c.TCPAddr, "tcp-addr", ":7947", "TCP listen address for length-prefixed HL1 (empty disables)")
+	fs.StringVar(&c.SecretFile, "secret-file", "", "key ring file (`<key_id> <hex_secret> [current]` lines, see protocol/token); required")
+	fs.DurationVar(&c.Interval, "interval", 10*time.Second, "heartbeat interval announced to clients")
+	fs.IntVar(&c.Misses, "misses", 3, "missed heartbeats before a session expires")
+	fs.DurationVar(&c.Grace, "grace", 2*time.Second, "added to interval x misses before expiry")
+	fs.DurationVar(&c.Debounce, "debounce", 5*time.Second, "flap suppression: an expired session back within this window produces no offline/online pair")
+	fs.IntVar(&c.Batch, "batch", 64, "datagrams per recvmmsg call")
+	fs.IntVar(&c.Loops, "loops", runtime.GOMAXPROCS(0), "UDP ingest loops (SO_REUSEPORT sockets, one table shard each)")
+	fs.IntVar(&c.MaxSessions, "max-sessions", 2<<20, "session capacity (memory is reserved up front, ~64 bytes each)")
+	fs.StringVar(&c.FeedSocket, "feed-socket", "/run/heartline/feed.sock", "Unix socket the agent connects to for the presence feed")
+	fs.DurationVar(&c.FlushInterval, "flush-interval", 50*time.Millisecond, "feed batching interval")
+	fs.StringVar(&c.AdminAddr, "admin-addr", ":9464", "admin HTTP address (/healthz, /readyz, /metrics)")
+	fs.StringVar(&c.GatewayID, "gateway-id", host, "this gateway's id (sent to the agent)")
+	fs.IntVar(&c.RecvBuffer, "rcvbuf", 16<<20, "SO_RCVBUF bytes requested per UDP socket (SO_RCVBUFFORCE when permitted)")
+	fs.DurationVar(&c.MaxClockSkew, "max-clock-skew", 5*time.Minute, "reject HELLOs whose client clock is further off")
+	fs.Float64Var(&c.HelloRate, "hello-rate", 5, "HELLOs per second per source address")
+	fs.Float64Var(&c.HelloBurst, "hello-burst", 20, "HELLO burst per source address")
+	fs.DurationVar(&c.TCPIdle, "tcp-idle", 45*time.Second, "close TCP connections silent for this long")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := getenv(EnvName(f.Name)); v != "" && envErr == nil {
+			if err := f.Value.Set(v); err != nil {
+				envErr = fmt.Errorf("config: %s=%q: %w", EnvName(f.Name), v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return c, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+// Validate checks the values make sense together.
+func (c Config) Validate() error {
+	switch {
+	case c.SecretFile == "":
+		return fmt.Errorf("config: -secret-file (or %s) is required: the key ring file shared with the site", EnvName("secret-file"))
+	case c.Interval < 100*time.Millisecond:
+		return fmt.Errorf("config: -interval %v is too short (min 100ms)", c.Interval)
+	case c.Misses < 1:
+		return fmt.Errorf("config: -misses must be >= 1")
+	case c.Grace < 0 || c.Debounce < 0:
+		return fmt.Errorf("config: -grace and -debounce must be >= 0")
+	case c.Batch < 1 || c.Batch > 1024:
+		return fmt.Errorf("config: -batch must be 1..1024")
+	case c.Loops < 1 || c.Loops > 64:
+		return fmt.Errorf("config: -loops must be 1..64")
+	case c.MaxSessions < c.Loops+1:
+		return fmt.Errorf("config: -max-sessions too small")
+	case c.FeedSocket == "":
+		return fmt.Errorf("config: -feed-socket is required")
+	case len(c.GatewayID) == 0 || len(c.GatewayID) > 128:
+		return fmt.Errorf("config: -gateway-id must be 1..128 bytes")
+	}
+	return nil
+}

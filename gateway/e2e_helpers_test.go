@@ -1,0 +1,181 @@
+package main
+
+import (
+	"math/rand/v2"
+	"net"
+	"testing"
+	"time"
+
+	"heartline/protocol/feed"
+	"heartline/protocol/hl1"
+	"heartline/protocol/token"
+)
+
+// client is a minimal HL1 client over UDP built from the hl1 encoders (the reference
+// client in protocol/client is not written yet).
+type client struct {
+	conn  *net.UDPConn
+	key   hl1.MACKey
+	tok   token.Token
+	nonce uint32
+	w     hl1.Welcome
+	seq   uint64
+}
+
+func newClient(t *testing.T, keys *token.KeyRing, addr string, user uint64, dev uint32, now time.Time) *client {
+	t.Helper()
+	tok, sk, err := keys.Issue(token.Claims{UserID: user, DeviceID: dev, Expiry: now.Add(24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.DialUDP("udp", nil, ua)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &client{conn: conn, key: hl1.NewMACKey(sk), tok: tok}
+}
+
+func (c *client) hello(t *testing.T, now time.Time) {
+	t.Helper()
+	buf := make([]byte, 256)
+	for try := 0; try < 20; try++ {
+		c.nonce = rand.Uint32()
+		h := hl1.Hello{Flags: hl1.FlagActive, ClientTimeMS: uint64(now.UnixMilli()), Nonce: c.nonce, Token: c.tok.Bytes()}.Seal(c.key)
+		if _, err := c.conn.Write(hl1.AppendHello(nil, h)); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		n, err := c.conn.Read(buf)
+		if err != nil {
+			continue
+		}
+		w, err := hl1.ParseWelcome(buf[:n])
+		if err != nil || !w.Verify(c.key, c.nonce) {
+			t.Fatalf("bad WELCOME: %v", err)
+		}
+		c.w, c.seq = w, 0
+		return
+	}
+	t.Fatal("no WELCOME")
+}
+
+// beat sends the next HEARTBEAT (or BYE) for client time now and returns the frame.
+func (c *client) beat(t *testing.T, now time.Time, active, bye bool) []byte {
+	t.Helper()
+	c.seq++
+	ts := uint64(now.UnixMilli()-int64(c.w.ServerTimeMS)) / 10
+	f := hl1.AppendHeartbeat(nil, hl1.Beat{Slot: c.w.Slot, Epoch: c.w.Epoch, Seq: c.seq, TS: ts, Active: active, Bye: bye}.Seal(c.key))
+	if _, err := c.conn.Write(f); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+type sessKey struct {
+	user uint64
+	dev  uint32
+}
+
+// agent follows the feed like the real agent: snapshot replaces, records apply.
+type agent struct {
+	c         net.Conn
+	r         *feed.Reader
+	state     map[sessKey]feed.Record
+	log       []feed.Record // every live record, in order
+	lastSeq   uint64
+	snapshots int
+}
+
+func dialAgent(t *testing.T, path string) *agent {
+	t.Helper()
+	var c net.Conn
+	var err error
+	for i := 0; i < 500; i++ {
+		if c, err = net.Dial("unix", path); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("agent dial %s: %v", path, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &agent{c: c, r: feed.NewReader(c), state: map[sessKey]feed.Record{}}
+}
+
+// until applies frames until cond holds; it fails the test after timeout.
+func (a *agent) until(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	var snap map[sessKey]feed.Record
+	for !cond() {
+		_ = a.c.SetReadDeadline(time.Now().Add(timeout))
+		f, err := a.r.Next()
+		if err != nil {
+			t.Fatalf("waiting for %s: %v (state: %v)", what, err, a.state)
+		}
+		switch f.Type {
+		case feed.FrameSnapshotBegin:
+			snap = map[sessKey]feed.Record{}
+		case feed.FrameSnapshotChunk:
+			for _, r := range f.Records {
+				snap[sessKey{r.User, r.Device}] = r
+			}
+		case feed.FrameSnapshotEnd:
+			a.state, a.lastSeq = snap, f.Seq
+			a.snapshots++
+		case feed.FrameRecords:
+			for _, r := range f.Records {
+				if r.Seq != a.lastSeq+1 {
+					t.Fatalf("feed sequence gap: %d after %d", r.Seq, a.lastSeq)
+				}
+				a.lastSeq = r.Seq
+				a.log = append(a.log, r)
+				if r.Kind == feed.KindOffline {
+					delete(a.state, sessKey{r.User, r.Device})
+				} else {
+					a.state[sessKey{r.User, r.Device}] = r
+				}
+			}
+		}
+	}
+}
+
+// quiet reads for d and fails if any live record arrives.
+func (a *agent) quiet(t *testing.T, d time.Duration, what string) {
+	t.Helper()
+	_ = a.c.SetReadDeadline(time.Now().Add(d))
+	for {
+		f, err := a.r.Next()
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				a.r = feed.NewReader(a.c) // the timed-out read may have consumed part of a frame; nothing should be pending
+				return
+			}
+			t.Fatalf("%s: %v", what, err)
+		}
+		if f.Type == feed.FrameRecords && len(f.Records) > 0 {
+			t.Fatalf("%s: unexpected records %+v", what, f.Records)
+		}
+	}
+}
+
+func testKeyRing(t *testing.T) *token.KeyRing {
+	t.Helper()
+	r := token.NewKeyRing()
+	secret := make([]byte, 32)
+	for i := range secret {
+		secret[i] = byte(3*i + 1)
+	}
+	if err := r.Add(7, secret); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetCurrent(7); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
