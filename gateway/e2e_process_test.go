@@ -1,0 +1,184 @@
+package main
+
+import (
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"heartline/protocol/feed"
+	"heartline/protocol/hl1"
+	"heartline/protocol/token"
+)
+
+func freeAddr(t *testing.T, network string) string {
+	t.Helper()
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().String()
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestProcess builds the gateway binary, runs it, and drives it like production: an agent on
+// the feed socket, a client over UDP and over TCP, a metrics scrape, then SIGTERM.
+func TestProcess(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "gateway")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		t.Fatalf("go build: %v", err)
+	}
+	secret := make([]byte, 32)
+	for i := range secret {
+		secret[i] = byte(3*i + 1)
+	}
+	keyFile := filepath.Join(dir, "keys")
+	if err := os.WriteFile(keyFile, []byte("7 "+hex.EncodeToString(secret)+" current\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keys := testKeyRing(t) // the same secret under id 7
+	udp, tcpAddr, adminAddr := freeAddr(t, "udp"), freeAddr(t, "tcp"), freeAddr(t, "tcp")
+	sock := filepath.Join(dir, "feed.sock")
+	cmd := exec.Command(bin, "-udp-addr", udp, "-tcp-addr", tcpAddr, "-admin-addr", adminAddr,
+		"-secret-file", keyFile, "-loops", "2", "-max-sessions", "10000", "-gateway-id", "gw-proc", "-flush-interval", "10ms")
+	cmd.Env = append(os.Environ(), "HEARTLINE_FEED_SOCKET="+sock) // the environment form of -feed-socket
+	logs, err := os.Create(filepath.Join(dir, "gateway.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(logs.Name())
+			t.Logf("gateway log:\n%s", b)
+		}
+	}()
+
+	a := dialAgent(t, sock)
+	a.until(t, 10*time.Second, "snapshot", func() bool { return a.snapshots == 1 })
+
+	now := time.Now()
+	c := newClient(t, keys, udp, 42, 1, now)
+	c.hello(t, time.Now())
+	a.until(t, 5*time.Second, "ONLINE over UDP", func() bool { return len(a.state) == 1 })
+	for i := 0; i < 3; i++ {
+		c.beat(t, time.Now(), true, false)
+	}
+
+	// A second device over TCP.
+	tc, err := net.Dial("tcp", tcpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	tok, sk, _ := keys.Issue(token.Claims{UserID: 42, DeviceID: 2, Expiry: now.Add(time.Hour)})
+	key := hl1.NewMACKey(sk)
+	hello := hl1.Hello{ClientTimeMS: uint64(time.Now().UnixMilli()), Nonce: 99, Token: tok.Bytes()}.Seal(key)
+	frame, _ := hl1.AppendTCP(nil, hl1.AppendHello(nil, hello))
+	if _, err := tc.Write(frame); err != nil {
+		t.Fatal(err)
+	}
+	_ = tc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	wf, err := hl1.ReadTCPFrame(tc, nil)
+	if err != nil {
+		t.Fatalf("TCP WELCOME: %v", err)
+	}
+	if w, err := hl1.ParseWelcome(wf); err != nil || !w.Verify(key, 99) {
+		t.Fatalf("TCP WELCOME does not verify: %v", err)
+	}
+	a.until(t, 5*time.Second, "second device ONLINE", func() bool { return len(a.state) == 2 })
+
+	// Metrics.
+	waitCount(t, "3 heartbeats in /metrics", func() bool { return metric(t, adminAddr, "heartline_gateway_heartbeats_total") == 3 })
+	if v := metric(t, adminAddr, "heartline_gateway_sessions_online"); v != 2 {
+		t.Fatalf("sessions_online %v", v)
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get("http://" + adminAddr + path)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: %v %v", path, err, resp)
+		}
+		resp.Body.Close()
+	}
+
+	// BYE from the UDP device.
+	c.beat(t, time.Now(), true, true)
+	a.until(t, 5*time.Second, "OFFLINE after BYE", func() bool { return len(a.state) == 1 })
+	if r := a.log[len(a.log)-1]; r.Kind != feed.KindOffline || r.Device != 1 {
+		t.Fatalf("last record %+v", r)
+	}
+
+	// SIGTERM: clean exit, the TCP client gets CLOSE, the feed ends.
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("gateway exited with %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("gateway did not exit within 15s of SIGTERM")
+	}
+	_ = tc.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if f, err := hl1.ReadTCPFrame(tc, nil); err == nil {
+		if r, err := hl1.ParseClose(f); err != nil || r != hl1.CloseServerShutdown {
+			t.Fatalf("TCP got %x on shutdown, want CLOSE server shutdown", f)
+		}
+	}
+	_ = a.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := a.r.Next(); err != io.EOF && err != io.ErrUnexpectedEOF {
+		// Any remaining frame is fine; the connection must end.
+		for err == nil {
+			_, err = a.r.Next()
+		}
+	}
+}
+
+func metric(t *testing.T, addr, name string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("metric %s not found", name)
+	}
+	v, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil {
+		t.Fatal(fmt.Errorf("metric %s: %w", name, err))
+	}
+	return v
+}
