@@ -189,8 +189,10 @@ func run(ctx context.Context, cfg *config, log *zap.Logger) error {
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	stopFeed()
-	if err := writer.Flush(sctx); err != nil {
-		log.Warn("final flush incomplete", zap.Error(err))
+	if id, _, _ := sess.Current(); id != "" {
+		if err := writer.Flush(sctx); err != nil {
+			log.Warn("final flush incomplete", zap.Error(err))
+		}
 	}
 	stopWrite()
 	writerWG.Wait()

@@ -206,3 +206,36 @@ type SessionID struct {
 	Device  uint32
 	Gateway string
 }
+
+// Diff returns the events that turn old's view of every user into next's, all with the
+// given version and id. The watcher uses it when it rebuilds its cache from scratch.
+func Diff(old, next *Cache, version uint64, id string) []Event {
+	var evs []Event
+	seen := map[uint64]bool{}
+	visit := func(user uint64) {
+		if seen[user] {
+			return
+		}
+		seen[user] = true
+		a, b := old.Lookup(user), next.Lookup(user)
+		ev := Event{User: user, Status: b.Status, Devices: len(b.Devices), Version: version, ID: id}
+		switch {
+		case !a.Online && b.Online:
+			ev.Type, ev.At = EventOnline, b.Devices[0].Since
+		case a.Online && !b.Online:
+			ev.Type, ev.At = EventOffline, b.LastSeen
+		case a.Online && b.Online && a.Status != b.Status:
+			ev.Type = EventStatus
+		default:
+			return
+		}
+		evs = append(evs, ev)
+	}
+	for u := range old.users {
+		visit(u)
+	}
+	for u := range next.users {
+		visit(u)
+	}
+	return evs
+}

@@ -61,13 +61,20 @@ type Watcher struct {
 
 	mu    sync.RWMutex
 	cache *Cache
-	ready atomic.Bool
+	// target is the cache updates go to: cache, except while rebuilding after a Consul
+	// index reset, when a fresh cache is filled and swapped in at the end.
+	target *Cache
+	reset  bool
+	ready  atomic.Bool
 
 	lanes   map[laneKey]*laneState
 	index   uint64
 	codec   presencekv.Codec
 	rec     presencekv.ChangeRecord
 	pending []Event
+
+	pruneAt    time.Time
+	pruneIndex uint64
 
 	subMu sync.Mutex
 	subs  map[*Subscription]struct{}
@@ -89,7 +96,8 @@ func New(o Options) (*Watcher, error) {
 	if o.Log == nil {
 		o.Log = zap.NewNop()
 	}
-	w := &Watcher{o: o, cache: NewCache(), lanes: map[laneKey]*laneState{}, subs: map[*Subscription]struct{}{}}
+	c := NewCache()
+	w := &Watcher{o: o, cache: c, target: c, lanes: map[laneKey]*laneState{}, subs: map[*Subscription]struct{}{}}
 	if len(o.Interest) > 0 {
 		w.interest = map[uint32]bool{}
 		for _, b := range o.Interest {
@@ -137,18 +145,27 @@ var errResync = errors.New("resync needed")
 // that goes backwards (Consul state restored or rebuilt) triggers a full re-read.
 func (w *Watcher) Run(ctx context.Context) error {
 	backoff := 50 * time.Millisecond
+	synced := false
 	for ctx.Err() == nil {
-		err := w.sync(ctx)
-		if err == nil {
-			w.ready.Store(true)
-			backoff = 50 * time.Millisecond
+		var err error
+		if !synced {
+			err = w.sync(ctx)
+			synced = err == nil
+			if synced {
+				w.ready.Store(true)
+			}
+		}
+		if synced {
+			// A failed blocking query (Consul restarting, leader lost) resumes from the
+			// same index; only an index reset or a gap needs the buckets re-read.
 			err = w.follow(ctx)
+			if err == nil || errors.Is(err, errResync) {
+				synced = false
+				continue
+			}
 		}
 		if ctx.Err() != nil {
 			break
-		}
-		if errors.Is(err, errResync) {
-			continue
 		}
 		wait := time.Duration(rand.Int64N(int64(backoff))) + time.Millisecond
 		backoff = min(2*backoff, 5*time.Second)
@@ -157,6 +174,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		case <-time.After(wait):
 		}
+		continue
 	}
 	return nil
 }
@@ -197,13 +215,29 @@ func (w *Watcher) sync(ctx context.Context) error {
 		}
 		lanes[laneKey{gw, lane}] = &laneState{epoch: w.rec.Epoch, seq: w.rec.Entries[len(w.rec.Entries)-1].Seq}
 	}
+	w.mu.Lock()
+	if w.reset {
+		w.target = NewCache()
+	}
+	w.mu.Unlock()
 	if err := w.readBuckets(ctx); err != nil {
+		w.mu.Lock()
+		w.target = w.cache
+		w.mu.Unlock()
 		return err
 	}
 	w.mu.Lock()
+	var evs []Event
+	if w.target != w.cache {
+		evs = Diff(w.cache, w.target, meta.LastIndex, "reset/"+strconv.FormatUint(meta.LastIndex, 10))
+		w.events.Add(uint64(len(evs)))
+		w.cache = w.target
+		w.reset = false
+	}
 	w.lanes = lanes
 	w.index = meta.LastIndex
 	w.mu.Unlock()
+	w.publish(evs)
 	return nil
 }
 
@@ -248,7 +282,7 @@ func (w *Watcher) readBuckets(ctx context.Context) error {
 			bucket, _ := strconv.ParseUint(prefix[len(prefix)-6:len(prefix)-1], 10, 32)
 			scope = func(u uint64, _ string) bool { return presencekv.Bucket(u, w.buckets) == uint32(bucket) }
 		}
-		w.cache.Sweep(scope, present, meta.LastIndex, id, time.Now().UnixMilli(), w.emit)
+		w.target.Sweep(scope, present, meta.LastIndex, id, time.Now().UnixMilli(), w.emit)
 		evs := w.takePending()
 		w.mu.Unlock()
 		w.publish(evs)
@@ -290,13 +324,17 @@ func (w *Watcher) readLastSeen(ctx context.Context) error {
 			continue
 		}
 		for _, e := range entries {
-			w.cache.SetLastSeen(e.User, e.At)
+			w.target.SetLastSeen(e.User, e.At)
 		}
 	}
 	return nil
 }
 
-func (w *Watcher) emit(ev Event) { w.pending = append(w.pending, ev) }
+func (w *Watcher) emit(ev Event) {
+	if w.target == w.cache { // while rebuilding, events come from the diff at the end
+		w.pending = append(w.pending, ev)
+	}
+}
 
 func (w *Watcher) takePending() []Event {
 	evs := w.pending
@@ -307,7 +345,7 @@ func (w *Watcher) takePending() []Event {
 
 // apply runs under w.mu.
 func (w *Watcher) apply(u Update) {
-	if ev, ok := w.cache.Apply(u); ok {
+	if ev, ok := w.target.Apply(u); ok {
 		w.emit(ev)
 	}
 }
@@ -328,12 +366,14 @@ func (w *Watcher) follow(ctx context.Context) error {
 				zap.Uint64("had", w.index), zap.Uint64("now", meta.LastIndex))
 			w.mu.Lock()
 			w.index = 0
+			w.reset = true // versions from before the reset say nothing about the new indexes
 			w.mu.Unlock()
 			return errResync
 		}
 		if meta.LastIndex == w.index {
 			continue
 		}
+		w.maybePrune()
 		resync := w.applyChanges(pairs, meta.LastIndex)
 		if resync {
 			if err := w.readBuckets(ctx); err != nil {
@@ -341,6 +381,26 @@ func (w *Watcher) follow(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// PruneAfter is how long offline tombstones are kept: an update older than the index
+// seen this long ago cannot arrive any more (each lane's updates arrive in order, and bucket
+// re-reads reflect the newest state), so tombstones below it only cost memory.
+const PruneAfter = time.Minute
+
+func (w *Watcher) maybePrune() {
+	now := time.Now()
+	if w.pruneAt.IsZero() {
+		w.pruneAt, w.pruneIndex = now, w.index
+		return
+	}
+	if now.Sub(w.pruneAt) < PruneAfter {
+		return
+	}
+	w.mu.Lock()
+	w.cache.Prune(w.pruneIndex)
+	w.mu.Unlock()
+	w.pruneAt, w.pruneIndex = now, w.index
 }
 
 // applyChanges applies the new entries of every lane's change record and reports whether
