@@ -40,9 +40,11 @@ func TestBatchOf300ChangesSplitsIntoTxnsOfAtMost128Ops(t *testing.T) {
 	s := consultest.Start(t, nil)
 	c := s.Client()
 	a := startAgent(t, c, "gw-split", harnessOpts{lanes: 1})
+	var batch []presencekv.Transition
 	for _, u := range usersInDistinctBuckets(300, 1024) {
-		a.table.Apply(online(u, 1, 1000))
+		batch = append(batch, online(u, 1, 1000))
 	}
+	a.table.ApplyAll(batch) // atomically, so one flush sees all 300
 	a.flush(t)
 	txns, ops := histCount(t, a.metrics.TxnOps)
 	// 300 bucket ops + one change-record op per txn, at most 128 ops each: 3 txns.
