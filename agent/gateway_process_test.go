@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"go.uber.org/zap/zaptest"
+
+	"heartline/protocol/client"
+	"heartline/protocol/presencekv"
+	"heartline/protocol/token"
+	"heartline/scripts/consultest"
+)
+
+// The real gateway binary, this agent (in-process), a real Consul and the reference client:
+// HELLO -> presence in Consul and in the query API; BYE -> offline with last seen; the
+// gateway killed -> its health check fails, the session is invalidated, presence vanishes.
+func TestWithRealGatewayProcess(t *testing.T) {
+	s := consultest.Start(t, nil)
+	c := s.Client()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "gateway")
+	build := exec.Command("go", "build", "-o", bin, "heartline/gateway")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		t.Fatalf("go build heartline/gateway: %v", err)
+	}
+	secret := make([]byte, 32)
+	for i := range secret {
+		secret[i] = byte(5*i + 3)
+	}
+	keyFile := filepath.Join(dir, "keys")
+	if err := os.WriteFile(keyFile, []byte("3 "+hex.EncodeToString(secret)+" current\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keys := token.NewKeyRing()
+	if err := keys.Add(3, secret); err != nil {
+		t.Fatal(err)
+	}
+	if err := keys.SetCurrent(3); err != nil {
+		t.Fatal(err)
+	}
+	udpConn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	udp := udpConn.LocalAddr().String()
+	udpConn.Close()
+	tcpAddr, adminAddr, httpAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	sock := filepath.Join(dir, "feed.sock")
+	gw := exec.Command(bin, "-udp-addr", udp, "-tcp-addr", tcpAddr, "-admin-addr", adminAddr, "-secret-file", keyFile,
+		"-loops", "1", "-max-sessions", "1000", "-gateway-id", "gw-real", "-flush-interval", "10ms", "-feed-socket", sock)
+	logs, err := os.Create(filepath.Join(dir, "gateway.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw.Stdout, gw.Stderr = logs, logs
+	if err := gw.Start(); err != nil {
+		t.Fatal(err)
+	}
+	gwExited := make(chan struct{})
+	go func() { gw.Wait(); close(gwExited) }() //nolint:errcheck
+	defer func() {
+		gw.Process.Kill() //nolint:errcheck
+		<-gwExited
+		if t.Failed() {
+			b, _ := os.ReadFile(logs.Name())
+			t.Logf("gateway log:\n%s", b)
+		}
+	}()
+
+	t.Setenv("CONSUL_HTTP_ADDR", s.HTTPAddr)
+	cfg, err := parseConfig([]string{"-gateway-id", "gw-real", "-feed-socket", sock, "-gateway-admin", "http://" + adminAddr,
+		"-http-addr", httpAddr, "-buckets", "64", "-flush-window", "20ms", "-check-interval", "200ms", "-check-timeout", "150ms",
+		"-prefix", "hlg"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, zaptest.NewLogger(t)) }()
+	defer func() { cancel(); <-done }()
+
+	tok, key, err := keys.Issue(token.Claims{UserID: 4242, DeviceID: 1, Expiry: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cred client.Credentials
+	copy(cred.Token[:], tok.Append(nil))
+	cred.Key = key
+	app, err := client.New(cred, client.Options{Gateways: []string{udp}, Active: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	cctx, ccancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer ccancel()
+	if err := app.Connect(cctx); err != nil {
+		t.Fatal(err)
+	}
+
+	presence := func() map[string]any {
+		resp, err := http.Get("http://" + httpAddr + "/v1/presence/4242")
+		if err != nil {
+			return nil
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m) //nolint:errcheck
+		return m
+	}
+	wait := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	wait("user 4242 online through gateway -> agent -> Consul -> watcher", func() bool {
+		p := presence()
+		return p != nil && p["online"] == true
+	})
+	if err := app.Bye(); err != nil {
+		t.Fatal(err)
+	}
+	wait("user 4242 offline with a last-seen time after BYE", func() bool {
+		p := presence()
+		return p != nil && p["online"] == false && p["last_seen_ms"] != nil
+	})
+
+	// Back online, then the gateway dies: Consul's check fails and the session's keys go.
+	if err := app.Connect(cctx); err != nil {
+		t.Fatal(err)
+	}
+	wait("user 4242 online again", func() bool { p := presence(); return p != nil && p["online"] == true })
+	gw.Process.Kill() //nolint:errcheck
+	wait("presence deleted after the gateway died", func() bool {
+		pairs, _, err := c.KV().List(presencekv.PresencePrefix("hlg"), &api.QueryOptions{RequireConsistent: true})
+		return err == nil && len(pairs) == 0
+	})
+	wait("the watcher to take the dead gateway's user offline", func() bool { p := presence(); return p != nil && p["online"] == false })
+}
