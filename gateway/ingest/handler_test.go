@@ -326,3 +326,25 @@ func BenchmarkHandlerHeartbeat(b *testing.B) {
 		b.Fatalf("accepted %d of %d (%v)", e.h.Stats.Heartbeats.Load(), b.N, e.dropSummary())
 	}
 }
+
+func TestHelloAllocations(t *testing.T) {
+	// Not a zero-allocation path (HELLOs are rare next to heartbeats); measured so the
+	// README's GC guidance rests on a number.
+	e := newEnv(t, 1)
+	e.h = NewHandler(e.tb, 0, e.rec, nil, HandlerOptions{Keys: e.keys, Epoch: 1, HelloBurst: 1e9, HelloPerSource: 1e9, HelloPerLoop: 1e9})
+	c := newTestClient(t, e.keys, 3, 3)
+	frames := make([][]byte, 200)
+	for i := range frames {
+		e.now = e.now.Add(20 * time.Millisecond)
+		frames[i] = c.hello(e.now, true)
+	}
+	i := 0
+	allocs := testing.AllocsPerRun(len(frames)-1, func() {
+		e.h.Frame(frames[i], &e.from, nil, e.nowT())
+		i++
+	})
+	t.Logf("HELLO -> WELCOME: %.1f allocations", allocs)
+	if e.h.Stats.Hellos.Load() < uint64(len(frames)-1) {
+		t.Fatalf("only %d HELLOs answered (%v)", e.h.Stats.Hellos.Load(), e.dropSummary())
+	}
+}
