@@ -259,3 +259,26 @@ func TestOutageConvergesToCurrentState(t *testing.T) {
 	a.flush(t)
 	sameAsTable(t, c, a)
 }
+
+func TestTxnSplitsUnderTheByteBudget(t *testing.T) {
+	s := consultest.Start(t, nil)
+	c := s.Client()
+	a := startAgent(t, c, "gw-bytes", harnessOpts{lanes: 1})
+	a.writer.o.MaxBytes = 8 << 10 // tiny budget: a few buckets per transaction (set before any write)
+	var batch []presencekv.Transition
+	for i, u := range usersInDistinctBuckets(40, 1024) {
+		for d := uint32(1); d <= 50; d++ { // 50 scattered devices: a few hundred bytes per bucket
+			batch = append(batch, presencekv.Transition{Kind: presencekv.KindOnline, User: u, Device: d * 2654435761, Status: 2, At: int64(1000*i) + int64(d*d*997)})
+		}
+	}
+	a.table.ApplyAll(batch)
+	a.flush(t)
+	txns, ops := histCount(t, a.metrics.TxnOps)
+	if txns < 3 {
+		t.Fatalf("40 buckets in %d txns (%v ops) under an 8 KiB budget; want a split by bytes", txns, ops)
+	}
+	if ops != float64(40+txns) {
+		t.Fatalf("%v ops in %d txns; want 40 bucket ops + one change record per txn", ops, txns)
+	}
+	sameAsTable(t, c, a)
+}

@@ -27,6 +27,11 @@ type gateway struct {
 
 func startGateway(t *testing.T, c *api.Client, id string, buckets uint32) *gateway {
 	t.Helper()
+	return startGatewayWith(t, c, id, buckets, nil)
+}
+
+func startGatewayWith(t *testing.T, c *api.Client, id string, buckets uint32, tune func(*consulwriter.Options)) *gateway {
+	t.Helper()
 	if _, err := consulwriter.EnsureConfig(c, prefix, buckets); err != nil {
 		t.Fatal(err)
 	}
@@ -35,8 +40,12 @@ func startGateway(t *testing.T, c *api.Client, id string, buckets uint32) *gatew
 	g.sess = consulwriter.NewSession(c, consulwriter.SessionOptions{Name: "heartline-agent/" + id, TTL: 10 * time.Second,
 		Log: log, OnNew: func(uint64) { g.table.MarkAllDirty() }})
 	var err error
-	g.writer, err = consulwriter.New(consulwriter.Options{Client: c, Prefix: prefix, GatewayID: id, Table: g.table,
-		Session: g.sess, FlushWindow: 20 * time.Millisecond, BackoffMin: 20 * time.Millisecond, BackoffMax: 300 * time.Millisecond, Log: log})
+	o := consulwriter.Options{Client: c, Prefix: prefix, GatewayID: id, Table: g.table,
+		Session: g.sess, FlushWindow: 20 * time.Millisecond, BackoffMin: 20 * time.Millisecond, BackoffMax: 300 * time.Millisecond, Log: log}
+	if tune != nil {
+		tune(&o)
+	}
+	g.writer, err = consulwriter.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,5 +208,28 @@ func flush(t *testing.T, g *gateway) {
 	defer cancel()
 	if err := g.writer.Flush(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A flush larger than a change record may carry is published Incomplete: the watcher
+// re-reads the buckets and still converges.
+func TestWatcherResyncsOnIncompleteChangeRecord(t *testing.T) {
+	s := consultest.Start(t, nil)
+	c := s.Client()
+	if _, err := consulwriter.EnsureConfig(c, prefix, 64); err != nil {
+		t.Fatal(err)
+	}
+	g := startGatewayWith(t, c, "gw-big", 64, func(o *consulwriter.Options) { o.MaxChangeTransitions = 10 })
+	w := startWatcher(t, c, nil)
+	before := w.Stats().Resyncs
+	var batch []presencekv.Transition
+	for u := uint64(1); u <= 200; u++ {
+		batch = append(batch, tr(presencekv.KindOnline, u, 1, 1000))
+	}
+	g.table.ApplyAll(batch)
+	flush(t, g)
+	waitFor(t, "the watcher to converge", 20*time.Second, func() bool { return matches(w, 200, g.table) })
+	if w.Stats().Resyncs == before {
+		t.Fatal("watcher converged without re-reading buckets although the record was Incomplete")
 	}
 }
