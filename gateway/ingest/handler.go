@@ -70,7 +70,9 @@ type Handler struct {
 	loopLast     uint32
 
 	reply [hl1.WelcomeSize]byte
+	entry [hl1.HeartbeatSize]byte
 	ho    Handoff
+	bat   hl1.Batch
 }
 
 // NewHandler returns a handler for shard of tb.
@@ -94,6 +96,8 @@ func NewHandler(tb *table.Table, shard int, send Sender, router Router, opts Han
 		opts.LimiterEntries = 1 << 16
 	}
 	return &Handler{
+		bat: hl1.Batch{Slots: make([]uint64, 0, hl1.MaxBatchEntries), Words: make([]hl1.Word, 0, hl1.MaxBatchEntries),
+			Tags: make([]uint64, 0, hl1.MaxBatchEntries)},
 		opts: opts, tb: tb, shard: tb.Shard(shard), send: send, router: router, Stats: new(Stats),
 		helloLimit:   newLimiter(opts.LimiterEntries, opts.HelloPerSource, opts.HelloBurst),
 		rehelloLimit: newLimiter(opts.LimiterEntries, opts.RehelloPerSrc, 4),
@@ -122,7 +126,7 @@ func (h *Handler) frame(b []byte, from *Addr, conn Conn, hops uint8, now Now) {
 	case hl1.TypeHello:
 		h.hello(b, from, conn, hops, now)
 	case hl1.TypeBatch:
-		h.Stats.Drop(ReasonUnsupported)
+		h.batch(b, from, conn, hops, now)
 	default:
 		h.Stats.Drop(ReasonUnexpected)
 	}
@@ -134,10 +138,31 @@ func (h *Handler) heartbeat(b []byte, from *Addr, conn Conn, hops uint8, now Now
 		h.Stats.Drop(hl1.ReasonOf(err))
 		return
 	}
+	h.beat(hb, b, from, conn, hops, now)
+}
+
+// batch applies each entry of a relay's BATCH as the HEARTBEAT it is: each is authenticated
+// with its own session's key, so the relay cannot forge.
+func (h *Handler) batch(b []byte, from *Addr, conn Conn, hops uint8, now Now) {
+	if err := hl1.ParseBatch(b, &h.bat); err != nil {
+		h.Stats.Drop(hl1.ReasonOf(err))
+		return
+	}
+	for i := 0; i < h.bat.Len(); i++ {
+		h.beat(h.bat.Entry(i), nil, from, conn, hops, now)
+	}
+}
+
+// beat applies one decoded heartbeat. raw is its frame if it arrived as one (nil for a
+// BATCH entry, which is re-encoded if it must be handed off).
+func (h *Handler) beat(hb hl1.Heartbeat, raw []byte, from *Addr, conn Conn, hops uint8, now Now) {
 	idx, sess, res := h.shard.Lookup(hb.Slot)
 	switch res {
 	case table.LookupForeign:
-		h.handoff(h.tb.ShardOf(hb.Slot), b, from, conn, hops)
+		if raw == nil {
+			raw = hl1.AppendHeartbeat(h.entry[:0], hb)
+		}
+		h.handoff(h.tb.ShardOf(hb.Slot), raw, from, conn, hops)
 		return
 	case table.LookupUnknown:
 		h.Stats.Drop(ReasonUnknownSlot)

@@ -270,6 +270,12 @@ func FuzzHandlerFrame(f *testing.F) {
 	var slot [4]byte
 	binary.BigEndian.PutUint32(slot[:], c.slot)
 	f.Add(append([]byte{0x13}, slot[:]...))
+	var bat hl1.Batch
+	hb, _ := hl1.ParseHeartbeat(c.beat(e.now, true, false))
+	_ = bat.Add(hb)
+	if fr, err := hl1.AppendBatch(nil, &bat); err == nil {
+		f.Add(fr)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		before := len(e.rec.frames)
 		e.send(b)
@@ -346,5 +352,42 @@ func TestHelloAllocations(t *testing.T) {
 	t.Logf("HELLO -> WELCOME: %.1f allocations", allocs)
 	if e.h.Stats.Hellos.Load() < uint64(len(frames)-1) {
 		t.Fatalf("only %d HELLOs answered (%v)", e.h.Stats.Hellos.Load(), e.dropSummary())
+	}
+}
+
+func TestBatchEntriesAreVerifiedOneByOne(t *testing.T) {
+	e := newEnv(t, 1)
+	var cs []*testClient
+	for i := 0; i < 5; i++ {
+		e.from.Raw[6] = byte(i)
+		cs = append(cs, e.connect(t, uint64(10+i), 1))
+	}
+	e.now = e.now.Add(time.Second)
+	var b hl1.Batch
+	for i, c := range cs {
+		hb, _ := hl1.ParseHeartbeat(c.beat(e.now, true, false))
+		if i == 2 {
+			hb.Tag ^= 1 // the relay (or anyone) tampers with one entry
+		}
+		if err := b.Add(hb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Sort()
+	frame, err := hl1.AppendBatch(nil, &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.send(frame)
+	if e.h.Stats.Heartbeats.Load() != 4 || e.h.Stats.Drops("bad_mac") != 1 {
+		t.Fatalf("batch: %d accepted, drops %v", e.h.Stats.Heartbeats.Load(), e.dropSummary())
+	}
+	e.send(frame) // the whole batch replayed
+	if e.h.Stats.Heartbeats.Load() != 4 || e.h.Stats.Drops("replay") != 4 {
+		t.Fatalf("replayed batch: %d accepted, drops %v", e.h.Stats.Heartbeats.Load(), e.dropSummary())
+	}
+	allocs := testing.AllocsPerRun(20, func() { e.send(frame) })
+	if allocs != 0 {
+		t.Fatalf("BATCH handling allocates %.1f", allocs)
 	}
 }
