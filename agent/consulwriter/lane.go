@@ -226,6 +226,12 @@ func (l *lane) try(ctx context.Context, work []state.Work) (int, int, error) {
 	o.Metrics.TxnSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		o.Metrics.Txns.WithLabelValues("error").Inc()
+		// The outcome is unknown (a timeout may hide a commit). Burn the sequence number:
+		// if it did commit, watchers saw seq+1 and the retry's seq+2 follows it; if it did
+		// not, watchers see a gap and re-read. Reusing seq+1 could make a watcher skip the
+		// retry as "already seen".
+		l.seq++
+		l.window = nil
 		return 0, 0, fmt.Errorf("txn of %d ops: %w", len(txn), err)
 	}
 	if !ok {
