@@ -47,3 +47,31 @@ func FuzzDecodeChangeRecord(f *testing.F) {
 		_ = c.DecodeChangeRecord(&r, in)
 	})
 }
+
+func FuzzDecodeConfig(f *testing.F) {
+	f.Add(EncodeConfig(Config{Version: ConfigVersion, Buckets: 4096}))
+	f.Add([]byte(`{"version":1,"buckets":0}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		c, err := DecodeConfig(in)
+		if err == nil && ValidateBuckets(c.Buckets) != nil {
+			t.Fatalf("accepted a config with %d buckets", c.Buckets)
+		}
+	})
+}
+
+func FuzzParseKeys(f *testing.F) {
+	f.Add(PresenceKey("hl", 7, "gw-1"))
+	f.Add(ChangesKey("hl", "gw-1", 2))
+	f.Add(LastSeenKey("hl", 9))
+	f.Fuzz(func(t *testing.T, key string) {
+		if b, gw, ok := ParsePresenceKey("hl", key); ok && (b >= MaxBuckets || ValidateGatewayID(gw) != nil) {
+			t.Fatalf("ParsePresenceKey(%q) accepted bucket %d gateway %q", key, b, gw)
+		}
+		if gw, _, ok := ParseChangesKey("hl", key); ok && ValidateGatewayID(gw) != nil {
+			t.Fatalf("ParseChangesKey(%q) accepted gateway %q", key, gw)
+		}
+		if b, ok := ParseLastSeenKey("hl", key); ok && b >= MaxBuckets {
+			t.Fatalf("ParseLastSeenKey(%q) accepted bucket %d", key, b)
+		}
+	})
+}
