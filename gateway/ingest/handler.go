@@ -52,6 +52,7 @@ type HandlerOptions struct {
 	HelloBurst     float64       // default 20
 	HelloPerLoop   float64       // HELLOs per second per loop (CPU bound on floods); default 20000
 	RehelloPerSrc  float64       // REHELLOs per second per source address; default 2
+	RehelloPerLoop float64       // REHELLOs per second per loop; default 2000
 	LimiterEntries int           // per-source table size; default 65536
 }
 
@@ -64,10 +65,10 @@ type Handler struct {
 	router Router
 	Stats  *Stats
 
-	helloLimit   *limiter
-	rehelloLimit *limiter
-	loopTokens   float32
-	loopLast     uint32
+	helloLimit    *limiter
+	rehelloLimit  *limiter
+	helloBudget   bucket // per-loop HELLO budget
+	rehelloBudget bucket // per-loop REHELLO budget (spoofed floods must not turn us into a reflector)
 
 	reply [hl1.WelcomeSize]byte
 	entry [hl1.HeartbeatSize]byte
@@ -92,6 +93,9 @@ func NewHandler(tb *table.Table, shard int, send Sender, router Router, opts Han
 	if opts.RehelloPerSrc == 0 {
 		opts.RehelloPerSrc = 2
 	}
+	if opts.RehelloPerLoop == 0 {
+		opts.RehelloPerLoop = 2000
+	}
 	if opts.LimiterEntries == 0 {
 		opts.LimiterEntries = 1 << 16
 	}
@@ -99,9 +103,10 @@ func NewHandler(tb *table.Table, shard int, send Sender, router Router, opts Han
 		bat: hl1.Batch{Slots: make([]uint64, 0, hl1.MaxBatchEntries), Words: make([]hl1.Word, 0, hl1.MaxBatchEntries),
 			Tags: make([]uint64, 0, hl1.MaxBatchEntries)},
 		opts: opts, tb: tb, shard: tb.Shard(shard), send: send, router: router, Stats: new(Stats),
-		helloLimit:   newLimiter(opts.LimiterEntries, opts.HelloPerSource, opts.HelloBurst),
-		rehelloLimit: newLimiter(opts.LimiterEntries, opts.RehelloPerSrc, 4),
-		loopTokens:   float32(opts.HelloPerLoop),
+		helloLimit:    newLimiter(opts.LimiterEntries, opts.HelloPerSource, opts.HelloBurst),
+		rehelloLimit:  newLimiter(opts.LimiterEntries, opts.RehelloPerSrc, 4),
+		helloBudget:   newBucket(opts.HelloPerLoop, opts.HelloPerLoop),
+		rehelloBudget: newBucket(opts.RehelloPerLoop, opts.RehelloPerLoop),
 	}
 }
 
@@ -195,7 +200,9 @@ func (h *Handler) beat(hb hl1.Heartbeat, raw []byte, from *Addr, conn Conn, hops
 
 func (h *Handler) hello(b []byte, from *Addr, conn Conn, hops uint8, now Now) {
 	if hops == 0 { // a handed-off HELLO was rate-limited where it arrived
-		if !h.loopAllow(now.Tick) || !h.helloLimit.allow(from.Key(), now.Tick) {
+		// Per source first, then the loop-wide budget: a flood of well-formed HELLOs from
+		// many sources costs at most HelloPerLoop token HMACs per second.
+		if !h.helloLimit.allow(from.Key(), now.Tick) || !h.helloBudget.allow(now.Tick) {
 			h.Stats.Drop(ReasonRateLimited)
 			return
 		}
@@ -245,24 +252,10 @@ func (h *Handler) hello(b []byte, from *Addr, conn Conn, hops uint8, now Now) {
 	h.reply1(hl1.AppendWelcome(h.reply[:0], w), from, conn)
 }
 
-// loopAllow is the per-loop HELLO budget: a flood of well-formed HELLOs from many sources
-// costs at most HelloPerLoop token HMACs per second.
-func (h *Handler) loopAllow(now uint32) bool {
-	if d := now - h.loopLast; int32(d) > 0 {
-		h.loopTokens = min(float32(h.opts.HelloPerLoop), h.loopTokens+float32(d)*float32(h.opts.HelloPerLoop/100))
-		h.loopLast = now
-	}
-	if h.loopTokens < 1 {
-		return false
-	}
-	h.loopTokens--
-	return true
-}
-
 // rehello answers a frame of at least HeartbeatSize bytes (so never an amplification) with a
 // REHELLO, rate-limited per source.
 func (h *Handler) rehello(slot uint32, reason hl1.RehelloReason, from *Addr, conn Conn, now Now) {
-	if conn == nil && !h.rehelloLimit.allow(from.Key(), now.Tick) {
+	if conn == nil && (!h.rehelloLimit.allow(from.Key(), now.Tick) || !h.rehelloBudget.allow(now.Tick)) {
 		return
 	}
 	h.Stats.Rehellos.Add(1)
@@ -302,7 +295,7 @@ func (h *Handler) Handoff(ho *Handoff, now Now) {
 // Tick runs the shard's periodic work (wheel, feed publishing).
 func (h *Handler) Tick(now Now) {
 	lag := h.shard.Tick(now.Tick)
-	h.Stats.WheelLag.Store(int64(lag) * 100)
+	h.Stats.WheelLag.Store(int64(lag) * h.tb.WheelTick().Milliseconds())
 }
 
 // macKey rebuilds the hl1 key from the session's stored halves (hl1.MACKey keeps them

@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"encoding/binary"
+	"math/rand/v2"
 	"net"
 	"runtime"
 	"testing"
@@ -156,3 +158,94 @@ func TestUDPLoopSteadyStateDoesNotAllocate(t *testing.T) {
 		t.Fatalf("%.3f mallocs per heartbeat", per)
 	}
 }
+
+// TestNATRebindingIsHandedToTheOwningLoop moves a client to new source ports (as a NAT
+// rebinding does) until SO_REUSEPORT delivers its heartbeats to the other loop, and checks
+// they are still accepted, by the loop that owns the session.
+func TestNATRebindingIsHandedToTheOwningLoop(t *testing.T) {
+	g, _, clk, env := startGroup(t, 2)
+	c := newTestClient(t, env.keys, 500, 1)
+	udpHello(t, dialUDP(t, g), c, clk.Now())
+	sent := uint64(0)
+	for port := 0; port < 200 && total(g, func(s *Stats) uint64 { return s.HandedOff.Load() }) == 0; port++ {
+		conn := dialUDP(t, g) // a new source port
+		if _, err := conn.Write(c.beat(clk.Now(), true, false)); err != nil {
+			t.Fatal(err)
+		}
+		sent++
+		want := sent
+		waitFor(t, "heartbeat", func() bool { return total(g, func(s *Stats) uint64 { return s.Heartbeats.Load() }) == want })
+	}
+	if total(g, func(s *Stats) uint64 { return s.HandedOff.Load() }) == 0 {
+		t.Fatal("200 source ports all hashed to the owning loop; cannot exercise the hand-off")
+	}
+	owner := g.tb.ShardOf(c.slot)
+	if got := g.Stats()[owner].Heartbeats.Load(); got != sent {
+		t.Fatalf("owning loop accepted %d of %d heartbeats", got, sent)
+	}
+	if got := g.Stats()[owner].Received.Load(); got == 0 {
+		t.Fatal("owning loop received no hand-off")
+	}
+}
+
+// TestFloodKeepsMemoryBounded throws random frames and HELLO-shaped garbage from 400k
+// spoofed sources at a handler: everything is counted as dropped and the heap does not grow
+// with the flood (the rate-limit tables are fixed-size).
+func TestFloodKeepsMemoryBounded(t *testing.T) {
+	e := newEnv(t, 1)
+	e.h.send = discard{}
+	c := newTestClient(t, e.keys, 1, 1)
+	hello := c.hello(e.now, true)
+	r := rand.New(rand.NewPCG(1, 2))
+	junk := make([]byte, 200)
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	const n = 400_000
+	for i := 0; i < n; i++ {
+		binary.LittleEndian.PutUint32(e.from.Raw[4:8], r.Uint32())
+		switch i % 4 {
+		case 0:
+			f := append(junk[:0], hello...)
+			f[20+r.IntN(40)] ^= byte(1 + r.IntN(255)) // a forged or corrupted HELLO
+			e.send(f)
+		case 1:
+			f := junk[:hl1.HeartbeatSize]
+			for j := range f {
+				f[j] = byte(r.Uint32())
+			}
+			f[0] = byte(hl1.TypeHeartbeat)
+			e.send(f)
+		default:
+			f := junk[:r.IntN(len(junk))]
+			for j := range f {
+				f[j] = byte(r.Uint32())
+			}
+			e.send(f)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	var dropped uint64
+	for _, reason := range DropReasons {
+		dropped += e.h.Stats.Drops(reason)
+	}
+	if e.h.Stats.Hellos.Load() != 0 || e.h.Stats.Heartbeats.Load() != 0 {
+		t.Fatalf("flood accepted %d HELLOs, %d heartbeats", e.h.Stats.Hellos.Load(), e.h.Stats.Heartbeats.Load())
+	}
+	if dropped != n {
+		t.Fatalf("%d of %d flood frames counted as dropped (%v)", dropped, n, e.dropSummary())
+	}
+	growth := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("400k flood frames: heap growth %d bytes, drops %v, REHELLOs %d", growth, e.dropSummary(), e.h.Stats.Rehellos.Load())
+	if growth > 1<<20 {
+		t.Fatalf("heap grew by %d bytes under a flood", growth)
+	}
+	if e.h.Stats.Rehellos.Load() > uint64(e.h.opts.RehelloPerLoop)+1 {
+		t.Fatalf("%d REHELLOs to spoofed sources in one instant, budget %v", e.h.Stats.Rehellos.Load(), e.h.opts.RehelloPerLoop)
+	}
+}
+
+type discard struct{}
+
+func (discard) Send([]byte, *Addr) {}

@@ -42,3 +42,25 @@ func (l *limiter) allow(key uint64, now uint32) bool {
 	e.tokens--
 	return true
 }
+
+// bucket is a single token bucket (a loop-wide budget). Time in table ticks.
+type bucket struct {
+	tokens, rate, burst float32
+	last                uint32
+}
+
+func newBucket(perSecond, burst float64) bucket {
+	return bucket{tokens: float32(burst), rate: float32(perSecond / 100), burst: float32(burst)}
+}
+
+func (b *bucket) allow(now uint32) bool {
+	if d := now - b.last; int32(d) > 0 {
+		b.tokens = min(b.burst, b.tokens+float32(d)*b.rate)
+		b.last = now
+	}
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}

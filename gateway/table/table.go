@@ -115,6 +115,9 @@ func (t *Table) Tick(now time.Time) uint32 {
 // UnixMilli converts table ticks to unix milliseconds.
 func (t *Table) UnixMilli(tick uint32) int64 { return t.startMs + int64(tick)*10 }
 
+// WheelTick is the timing wheel's resolution (the unit of Shard.Tick's lag).
+func (t *Table) WheelTick() time.Duration { return t.opts.WheelTick }
+
 // Interval is the heartbeat interval announced in WELCOME.
 func (t *Table) Interval() time.Duration { return t.opts.Interval }
 
