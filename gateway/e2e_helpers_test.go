@@ -11,9 +11,10 @@ import (
 	"heartline/protocol/token"
 )
 
-// client is a minimal HL1 client over UDP built from the hl1 encoders (the reference
-// client in protocol/client is not written yet).
-type client struct {
+// udpClient is a minimal HL1 client over UDP built from the hl1 encoders. Unlike the
+// reference client (protocol/client) it takes the time as a parameter, so tests can drive it
+// from a fake clock, and it can replay or forge frames.
+type udpClient struct {
 	conn  *net.UDPConn
 	key   hl1.MACKey
 	tok   token.Token
@@ -22,7 +23,7 @@ type client struct {
 	seq   uint64
 }
 
-func newClient(t *testing.T, keys *token.KeyRing, addr string, user uint64, dev uint32, now time.Time) *client {
+func newClient(t *testing.T, keys *token.KeyRing, addr string, user uint64, dev uint32, now time.Time) *udpClient {
 	t.Helper()
 	tok, sk, err := keys.Issue(token.Claims{UserID: user, DeviceID: dev, Expiry: now.Add(24 * time.Hour)})
 	if err != nil {
@@ -37,10 +38,10 @@ func newClient(t *testing.T, keys *token.KeyRing, addr string, user uint64, dev 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &client{conn: conn, key: hl1.NewMACKey(sk), tok: tok}
+	return &udpClient{conn: conn, key: hl1.NewMACKey(sk), tok: tok}
 }
 
-func (c *client) hello(t *testing.T, now time.Time) {
+func (c *udpClient) hello(t *testing.T, now time.Time) {
 	t.Helper()
 	buf := make([]byte, 256)
 	for try := 0; try < 20; try++ {
@@ -65,7 +66,7 @@ func (c *client) hello(t *testing.T, now time.Time) {
 }
 
 // beat sends the next HEARTBEAT (or BYE) for client time now and returns the frame.
-func (c *client) beat(t *testing.T, now time.Time, active, bye bool) []byte {
+func (c *udpClient) beat(t *testing.T, now time.Time, active, bye bool) []byte {
 	t.Helper()
 	c.seq++
 	ts := uint64(now.UnixMilli()-int64(c.w.ServerTimeMS)) / 10

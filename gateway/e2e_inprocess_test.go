@@ -25,7 +25,7 @@ type inproc struct {
 
 var start = time.Date(2026, 11, 23, 20, 0, 0, 0, time.UTC)
 
-func startInproc(t *testing.T) (*inproc, *client, *agent) {
+func startInproc(t *testing.T) (*inproc, *udpClient, *agent) {
 	t.Helper()
 	keys := testKeyRing(t)
 	clk := clock.NewFake(start)

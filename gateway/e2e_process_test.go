@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -15,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"heartline/protocol/client"
 	"heartline/protocol/feed"
-	"heartline/protocol/hl1"
 	"heartline/protocol/token"
 )
 
@@ -39,7 +40,8 @@ func freeAddr(t *testing.T, network string) string {
 }
 
 // TestProcess builds the gateway binary, runs it, and drives it like production: an agent on
-// the feed socket, a client over UDP and over TCP, a metrics scrape, then SIGTERM.
+// the feed socket, clients over UDP and TCP (the reference client among them), a metrics
+// scrape, then SIGTERM.
 func TestProcess(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "gateway")
@@ -94,31 +96,47 @@ func TestProcess(t *testing.T) {
 		c.beat(t, time.Now(), true, false)
 	}
 
-	// A second device over TCP.
-	tc, err := net.Dial("tcp", tcpAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tc.Close()
+	// A second device over TCP, with the reference client.
 	tok, sk, _ := keys.Issue(token.Claims{UserID: 42, DeviceID: 2, Expiry: now.Add(time.Hour)})
-	key := hl1.NewMACKey(sk)
-	hello := hl1.Hello{ClientTimeMS: uint64(time.Now().UnixMilli()), Nonce: 99, Token: tok.Bytes()}.Seal(key)
-	frame, _ := hl1.AppendTCP(nil, hl1.AppendHello(nil, hello))
-	if _, err := tc.Write(frame); err != nil {
+	ref, err := client.New(client.Credentials{Token: tok.Bytes(), Key: sk}, client.Options{Gateways: []string{tcpAddr}, Network: "tcp", Active: true})
+	if err != nil {
 		t.Fatal(err)
 	}
-	_ = tc.SetReadDeadline(time.Now().Add(5 * time.Second))
-	wf, err := hl1.ReadTCPFrame(tc, nil)
-	if err != nil {
-		t.Fatalf("TCP WELCOME: %v", err)
-	}
-	if w, err := hl1.ParseWelcome(wf); err != nil || !w.Verify(key, 99) {
-		t.Fatalf("TCP WELCOME does not verify: %v", err)
+	defer ref.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ref.Connect(ctx); err != nil {
+		t.Fatalf("reference client over TCP: %v", err)
 	}
 	a.until(t, 5*time.Second, "second device ONLINE", func() bool { return len(a.state) == 2 })
+	if err := ref.SetActive(false); err != nil {
+		t.Fatal(err)
+	}
+	a.until(t, 5*time.Second, "STATUS away over TCP", func() bool { return a.state[sessKey{42, 2}].Status == feed.StatusAway })
+
+	// Another member over UDP with the reference client.
+	tok3, sk3, _ := keys.Issue(token.Claims{UserID: 43, DeviceID: 1, Expiry: now.Add(time.Hour)})
+	ref3, err := client.New(client.Credentials{Token: tok3.Bytes(), Key: sk3}, client.Options{Gateways: []string{udp}, Active: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref3.Close()
+	if err := ref3.Connect(ctx); err != nil {
+		t.Fatalf("reference client over UDP: %v", err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := ref3.Beat(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.until(t, 5*time.Second, "third session ONLINE", func() bool { return len(a.state) == 3 })
+	if err := ref3.Bye(); err != nil {
+		t.Fatal(err)
+	}
+	a.until(t, 5*time.Second, "reference client BYE", func() bool { return len(a.state) == 2 })
 
 	// Metrics.
-	waitCount(t, "3 heartbeats in /metrics", func() bool { return metric(t, adminAddr, "heartline_gateway_heartbeats_total") == 3 })
+	waitCount(t, "heartbeats in /metrics", func() bool { return metric(t, adminAddr, "heartline_gateway_heartbeats_total") >= 5 })
 	if v := metric(t, adminAddr, "heartline_gateway_sessions_online"); v != 2 {
 		t.Fatalf("sessions_online %v", v)
 	}
@@ -133,6 +151,9 @@ func TestProcess(t *testing.T) {
 	// BYE from the UDP device.
 	c.beat(t, time.Now(), true, true)
 	a.until(t, 5*time.Second, "OFFLINE after BYE", func() bool { return len(a.state) == 1 })
+	if _, ok := a.state[sessKey{42, 2}]; !ok {
+		t.Fatalf("the TCP device should be the one left: %+v", a.state)
+	}
 	if r := a.log[len(a.log)-1]; r.Kind != feed.KindOffline || r.Device != 1 {
 		t.Fatalf("last record %+v", r)
 	}
@@ -148,12 +169,6 @@ func TestProcess(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("gateway did not exit within 15s of SIGTERM")
-	}
-	_ = tc.SetReadDeadline(time.Now().Add(2 * time.Second))
-	if f, err := hl1.ReadTCPFrame(tc, nil); err == nil {
-		if r, err := hl1.ParseClose(f); err != nil || r != hl1.CloseServerShutdown {
-			t.Fatalf("TCP got %x on shutdown, want CLOSE server shutdown", f)
-		}
 	}
 	_ = a.c.SetReadDeadline(time.Now().Add(2 * time.Second))
 	if _, err := a.r.Next(); err != io.EOF && err != io.ErrUnexpectedEOF {
