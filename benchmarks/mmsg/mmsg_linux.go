@@ -145,6 +145,15 @@ func (c *Conn) RecvBufferSize() int {
 	return n
 }
 
+// ForceRecvBuffer sets SO_RCVBUFFORCE (falling back to SO_RCVBUF) on any socket fd: the
+// comparators built on net.UDPConn or gnet use it so every server gets the same queue.
+func ForceRecvBuffer(fd, bytes int) error {
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, bytes); err != nil {
+		return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, bytes)
+	}
+	return nil
+}
+
 // Close closes the socket.
 func (c *Conn) Close() error { return unix.Close(c.fd) }
 
@@ -173,7 +182,9 @@ func (c *Conn) Recv(sizes []int, from []Sockaddr) (int, error) {
 		c.hdrs[i].Len = 0
 	}
 	for {
-		r, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(c.fd), uintptr(unsafe.Pointer(&c.hdrs[0])), uintptr(n), 0, 0, 0)
+		// MSG_WAITFORONE: a blocking receive returns as soon as one datagram is in, with
+		// whatever else is queued, instead of waiting until the batch is full.
+		r, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(c.fd), uintptr(unsafe.Pointer(&c.hdrs[0])), uintptr(n), unix.MSG_WAITFORONE, 0, 0)
 		switch errno {
 		case 0:
 			for i := 0; i < int(r); i++ {

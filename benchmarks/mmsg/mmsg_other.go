@@ -48,3 +48,6 @@ func (c *Conn) RecvBufferSize() int                              { return 0 }
 func (c *Conn) Close() error                                     { return nil }
 func (c *Conn) Recv(sizes []int, from []Sockaddr) (int, error)   { return 0, errUnsupported }
 func (c *Conn) Send(frames [][]byte, to []Sockaddr) (int, error) { return 0, errUnsupported }
+
+// ForceRecvBuffer fails on this OS.
+func ForceRecvBuffer(fd, bytes int) error { return errUnsupported }
