@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -121,6 +122,7 @@ func runBatched(b *testing.B, c *api.Client, rate, seconds, preload int, buckets
 		b.Fatal(err)
 	}
 	fcancel()
+	heapTable := heapMiB()
 
 	wt, err := watcher.New(watcher.Options{Client: c, Prefix: prefix, WaitTime: 10 * time.Second, Log: log})
 	if err != nil {
@@ -130,6 +132,8 @@ func runBatched(b *testing.B, c *api.Client, rate, seconds, preload int, buckets
 	for !wt.Ready() {
 		time.Sleep(10 * time.Millisecond)
 	}
+	heapBoth := heapMiB()
+	b.Logf("live heap after GC: %.1f MiB with the table of %d sessions, %.1f MiB with the watcher cache too", heapTable, preload, heapBoth)
 	sub := wt.Subscribe(1<<20, func(u uint64) bool { return u >= 100_000_000 })
 	hist := hdrhistogram.New(1, 60_000, 3)
 	var stamps sync.Map // user -> time applied
@@ -257,4 +261,11 @@ func runOnePerTransition(b *testing.B, c *api.Client, seconds, workers int) sing
 	wg.Wait()
 	el := time.Since(start)
 	return singleResult{perSec: float64(n.Load()) / el.Seconds(), p50: float64(hist.ValueAtQuantile(50)) / 1000, p99: float64(hist.ValueAtQuantile(99)) / 1000}
+}
+
+func heapMiB() float64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return float64(ms.HeapAlloc) / (1 << 20)
 }

@@ -14,21 +14,30 @@ type Update struct {
 	ID      string
 }
 
-type devKey struct {
-	device uint32
-	gw     uint32
-}
-
+// sessionState is one session of a user on one gateway: 32 bytes, kept in a small slice
+// per user (users have a handful of devices), because a full watcher holds every online
+// session of the cluster.
 type sessionState struct {
 	version uint64
-	online  bool
-	status  uint8
 	at      int64
+	device  uint32
+	gw      uint32
+	status  uint8
+	online  bool
 }
 
 type userState struct {
-	sessions map[devKey]sessionState
-	online   int
+	sessions []sessionState // online sessions and offline tombstones
+	online   int32
+}
+
+func (u *userState) find(device, gw uint32) int {
+	for i := range u.sessions {
+		if u.sessions[i].device == device && u.sessions[i].gw == gw {
+			return i
+		}
+	}
+	return -1
 }
 
 // Device is one online session of a user.
@@ -54,7 +63,7 @@ type Presence struct {
 type Cache struct {
 	gws      []string
 	gwIdx    map[string]uint32
-	users    map[uint64]*userState
+	users    map[uint64]*userState // pointer: updated in place
 	lastSeen map[uint64]int64
 	sessions int
 	online   int
@@ -90,7 +99,7 @@ func combined(u *userState) uint8 {
 func (c *Cache) Apply(u Update) (Event, bool) {
 	us := c.users[u.User]
 	if us == nil {
-		us = &userState{sessions: map[devKey]sessionState{}}
+		us = &userState{}
 		c.users[u.User] = us
 	}
 	if !u.Online && u.At > c.lastSeen[u.User] {
@@ -98,17 +107,26 @@ func (c *Cache) Apply(u Update) (Event, bool) {
 		// user was seen then.
 		c.lastSeen[u.User] = u.At
 	}
-	k := devKey{u.Device, c.gw(u.Gateway)}
-	old, had := us.sessions[k]
-	if had && old.version >= u.Version {
-		return Event{}, false
+	gw := c.gw(u.Gateway)
+	i := us.find(u.Device, gw)
+	var old sessionState
+	if i >= 0 {
+		old = us.sessions[i]
+		if old.version >= u.Version {
+			return Event{}, false
+		}
 	}
 	wasOnline := us.online > 0
 	before := combined(us)
-	us.sessions[k] = sessionState{version: u.Version, online: u.Online, status: u.Status, at: u.At}
-	if had && old.online {
-		us.online--
-		c.sessions--
+	next := sessionState{version: u.Version, at: u.At, device: u.Device, gw: gw, status: u.Status, online: u.Online}
+	if i >= 0 {
+		us.sessions[i] = next
+		if old.online {
+			us.online--
+			c.sessions--
+		}
+	} else {
+		us.sessions = append(us.sessions, next)
 	}
 	if u.Online {
 		us.online++
@@ -116,7 +134,7 @@ func (c *Cache) Apply(u Update) (Event, bool) {
 	}
 	isOnline := us.online > 0
 	after := combined(us)
-	ev := Event{User: u.User, Status: after, Devices: us.online, At: u.At, Version: u.Version, ID: u.ID}
+	ev := Event{User: u.User, Status: after, Devices: int(us.online), At: u.At, Version: u.Version, ID: u.ID}
 	switch {
 	case !wasOnline && isOnline:
 		c.online++
@@ -147,9 +165,9 @@ func (c *Cache) Lookup(user uint64) Presence {
 	if us == nil {
 		return p
 	}
-	for k, s := range us.sessions {
+	for _, s := range us.sessions {
 		if s.online {
-			p.Devices = append(p.Devices, Device{Device: k.device, Gateway: c.gws[k.gw], Status: s.status, Since: s.at, Version: s.version})
+			p.Devices = append(p.Devices, Device{Device: s.device, Gateway: c.gws[s.gw], Status: s.status, Since: s.at, Version: s.version})
 		}
 	}
 	sort.Slice(p.Devices, func(i, j int) bool {
@@ -168,18 +186,22 @@ func (c *Cache) Counts() (users, sessions int) { return c.online, c.sessions }
 // cache that was just re-read from Consul) but is not in present, unless the cache holds
 // it at a newer version. It returns the events caused.
 func (c *Cache) Sweep(in func(user uint64, gateway string) bool, present map[SessionID]struct{}, version uint64, id string, now int64, emit func(Event)) {
+	var victims []Update
 	for user, us := range c.users {
-		for k, s := range us.sessions {
-			gw := c.gws[k.gw]
+		for _, s := range us.sessions {
+			gw := c.gws[s.gw]
 			if !s.online || s.version >= version || !in(user, gw) {
 				continue
 			}
-			if _, ok := present[SessionID{User: user, Device: k.device, Gateway: gw}]; ok {
+			if _, ok := present[SessionID{User: user, Device: s.device, Gateway: gw}]; ok {
 				continue
 			}
-			if ev, ok := c.Apply(Update{Gateway: gw, User: user, Device: k.device, Online: false, At: now, Version: version, ID: id}); ok && emit != nil {
-				emit(ev)
-			}
+			victims = append(victims, Update{Gateway: gw, User: user, Device: s.device, Online: false, At: now, Version: version, ID: id})
+		}
+	}
+	for _, v := range victims {
+		if ev, ok := c.Apply(v); ok && emit != nil {
+			emit(ev)
 		}
 	}
 }
@@ -189,12 +211,14 @@ func (c *Cache) Sweep(in func(user uint64, gateway string) bool, present map[Ses
 // only what it has already passed by a wide margin).
 func (c *Cache) Prune(version uint64) {
 	for user, us := range c.users {
-		for k, s := range us.sessions {
-			if !s.online && s.version < version {
-				delete(us.sessions, k)
+		keep := us.sessions[:0]
+		for _, s := range us.sessions {
+			if s.online || s.version >= version {
+				keep = append(keep, s)
 			}
 		}
-		if len(us.sessions) == 0 {
+		us.sessions = keep
+		if len(keep) == 0 {
 			delete(c.users, user)
 		}
 	}
