@@ -109,3 +109,21 @@ func TestSessionsOnTwoGatewaysAreIndependent(t *testing.T) {
 		t.Fatal("the session on gateway b was lost when gateway a expired its copy")
 	}
 }
+
+// Applying updates to known sessions (the steady state of a watcher) does not allocate.
+func TestCacheApplyOfKnownSessionsIsAllocationFree(t *testing.T) {
+	c := NewCache()
+	for u := uint64(1); u <= 100; u++ {
+		c.Apply(Update{Gateway: "gw", User: u, Device: 1, Online: true, Status: 1, Version: 1, ID: "x"})
+	}
+	v := uint64(1)
+	allocs := testing.AllocsPerRun(100, func() {
+		for u := uint64(1); u <= 100; u++ {
+			v++
+			c.Apply(Update{Gateway: "gw", User: u, Device: 1, Online: v%2 == 0, Status: uint8(1 + v%2), At: int64(v), Version: v, ID: "x"})
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("Apply allocates %.1f times per 100 updates", allocs)
+	}
+}
