@@ -11,7 +11,7 @@
 //   - AppendSigned / DecodeSigned: any int64 sequence (timestamps); a delta is the zigzag of
 //     the wrapping difference v[i]-v[i-1], and the first value is zigzagged too.
 //
-// Byte format (PROTOCOL.md, section "Integer sequence codec", has the diagram and vectors):
+// Byte format (PROTOCOL.md, section "Delta + bit-packing codec", has the diagram and vectors):
 //
 //	uvarint count
 //	if count > 0:

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/hex"
 	"math"
+	"os"
+	"regexp"
 	"slices"
 	"testing"
 )
 
-// Byte-exact test vectors. The same hex strings are listed in PROTOCOL.md (section "Integer
-// sequence codec") so other implementations (apps, relays) can check themselves against them.
+// Byte-exact test vectors. The same hex strings are listed in PROTOCOL.md (section "Delta +
+// bit-packing codec"; TestVectorsMatchProtocolDoc keeps the two in step) so other implementations (apps, relays) can check themselves against them.
 // If one of these changes, the wire format changed: that needs a protocol version bump.
 
 var sortedVectors = []struct {
@@ -96,5 +98,40 @@ func TestVectorDiagram(t *testing.T) {
 	// Deltas 3, 7, 90 at width 7, LSB-first: 3 | 7<<7 | 90<<14 = 0x168383.
 	if packed := uint32(enc[4]) | uint32(enc[5])<<8 | uint32(enc[6])<<16; packed != 3|7<<7|90<<14 {
 		t.Fatalf("packed bits %#x", packed)
+	}
+}
+
+// TestVectorsMatchProtocolDoc checks that every vector above appears in PROTOCOL.md's codec
+// table with its kind, and that the table lists no vector the code does not check, so the
+// specification cannot drift from the implementation.
+func TestVectorsMatchProtocolDoc(t *testing.T) {
+	doc, err := os.ReadFile("../PROTOCOL.md")
+	if err != nil {
+		t.Fatalf("read PROTOCOL.md: %v", err)
+	}
+	row := regexp.MustCompile("(?m)^\\| (sorted|unsorted|signed) \\|.*\\| `([0-9a-f]+)` \\|$")
+	inDoc := map[string]string{}
+	for _, m := range row.FindAllStringSubmatch(string(doc), -1) {
+		inDoc[m[2]] = m[1]
+	}
+	inCode := map[string]string{}
+	for _, v := range sortedVectors {
+		inCode[v.hex] = "sorted"
+	}
+	for _, v := range unsortedVectors {
+		inCode[v.hex] = "unsorted"
+	}
+	for _, v := range signedVectors {
+		inCode[v.hex] = "signed"
+	}
+	for h, kind := range inCode {
+		if inDoc[h] != kind {
+			t.Errorf("vector %s (%s) is not in PROTOCOL.md's codec table as %s", h, kind, kind)
+		}
+	}
+	for h, kind := range inDoc {
+		if inCode[h] != kind {
+			t.Errorf("PROTOCOL.md lists %s vector %s that the tests do not check", kind, h)
+		}
 	}
 }
