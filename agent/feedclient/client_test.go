@@ -50,7 +50,9 @@ func send(t *testing.T, c net.Conn, b []byte, err error) {
 	}
 }
 
-func hello(id string) []byte { return feed.AppendHello(nil, feed.Hello{GatewayID: id, Epoch: 7, StartedAt: 1}) }
+func hello(id string) []byte {
+	return feed.AppendHello(nil, feed.Hello{GatewayID: id, Epoch: 7, StartedAt: 1})
+}
 
 func snapshot(t *testing.T, c net.Conn, seq uint64, recs []feed.Record) {
 	send(t, c, feed.AppendSnapshotBegin(nil, seq, uint64(len(recs))), nil)
