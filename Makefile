@@ -40,3 +40,7 @@ demo:
 
 clean:
 	rm -rf bin .demo
+
+## bench: standard benchmark set (< 15 min): benchmarks/out/results.json, benchmarks/RESULTS.md, benchmarks/charts/
+bench:
+	@scripts/bench.sh

@@ -101,7 +101,7 @@ func drainRound(o *Options, f *fleet, proc *os.Process, port uint16, next []int3
 		return d, err
 	}
 	d.SocketDrops = q1.Drops - q0.Drops
-	cpu0, err := cpuOf([]int{o.PID})
+	cpu0, err := cpuOf(append([]int{o.PID}, o.Extra...))
 	if err != nil {
 		return d, err
 	}
@@ -124,7 +124,7 @@ func drainRound(o *Options, f *fleet, proc *os.Process, port uint16, next []int3
 	}
 	d.WallNS = time.Since(t0).Nanoseconds()
 	time.Sleep(5 * time.Millisecond) // the last batch is being processed
-	cpu1, err := cpuOf([]int{o.PID})
+	cpu1, err := cpuOf(append([]int{o.PID}, o.Extra...))
 	if err != nil {
 		return d, err
 	}

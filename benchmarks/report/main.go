@@ -1,0 +1,51 @@
+// Command report turns the runner's results.json into benchmarks/RESULTS.md and SVG charts
+// (hand-written SVG: no external service, no dependency). It only reads the JSON and writes
+// the report files; every number in the report comes from the JSON.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+func main() {
+	in := flag.String("in", "benchmarks/out/results.json", "results JSON from the runner")
+	md := flag.String("md", "benchmarks/RESULTS.md", "report to write")
+	svgDir := flag.String("svg", "benchmarks/charts", "directory for the SVG charts (linked from the report)")
+	flag.Parse()
+	b, err := os.ReadFile(*in)
+	if err != nil {
+		fail(fmt.Errorf("%w (run `make bench` first)", err))
+	}
+	var r Results
+	if err := json.Unmarshal(b, &r); err != nil {
+		fail(fmt.Errorf("%s: %w", *in, err))
+	}
+	if err := os.MkdirAll(*svgDir, 0o755); err != nil {
+		fail(err)
+	}
+	rel, err := filepath.Rel(filepath.Dir(*md), *svgDir)
+	if err != nil {
+		rel = *svgDir
+	}
+	charts := map[string]string{}
+	for _, ch := range chartsOf(&r) {
+		path := filepath.Join(*svgDir, ch.file)
+		if err := os.WriteFile(path, []byte(ch.svg()), 0o644); err != nil {
+			fail(err)
+		}
+		charts[ch.id] = filepath.ToSlash(filepath.Join(rel, ch.file))
+	}
+	if err := os.WriteFile(*md, []byte(markdown(&r, charts)), 0o644); err != nil {
+		fail(err)
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s and %d charts in %s\n", *md, len(charts), *svgDir)
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "report:", err)
+	os.Exit(1)
+}

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// server is a running server process.
+type server struct {
+	cmd      *exec.Cmd
+	pid      int
+	udp      string // 127.0.0.1:port
+	statsURL string
+	log      *bytes.Buffer
+}
+
+// startServer runs bin with args (placeholders {listen} {stats} {keys} expanded) and env,
+// and waits until its /stats answers (or, without stats, until its UDP port is bound).
+func (r *runner) startServer(c *caseDef, port int) (*server, error) {
+	s := &server{udp: fmt.Sprintf("127.0.0.1:%d", port), log: &bytes.Buffer{}}
+	stats := fmt.Sprintf("127.0.0.1:%d", port+1)
+	args := make([]string, 0, len(c.ServerArgs))
+	hasStats := false
+	for _, a := range c.ServerArgs {
+		if strings.Contains(a, "{stats}") {
+			hasStats = true
+		}
+		a = strings.ReplaceAll(a, "{listen}", s.udp)
+		a = strings.ReplaceAll(a, "{stats}", stats)
+		a = strings.ReplaceAll(a, "{keys}", r.keys)
+		a = strings.ReplaceAll(a, "{redis}", r.redisAddr)
+		args = append(args, a)
+	}
+	bin := c.ServerBin
+	if !filepath.IsAbs(bin) && !strings.Contains(bin, "/") {
+		bin = filepath.Join(r.bin, bin)
+	}
+	s.cmd = exec.Command(bin, args...)
+	s.cmd.Env = append(os.Environ(), c.Env...)
+	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := s.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	s.pid = s.cmd.Process.Pid
+	if hasStats {
+		s.statsURL = "http://" + stats + "/stats"
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if s.statsURL != "" {
+			cl := http.Client{Timeout: 200 * time.Millisecond}
+			if resp, err := cl.Get(s.statsURL); err == nil {
+				resp.Body.Close()
+				return s, nil
+			}
+		} else if udpBound(port) {
+			return s, nil
+		}
+		if s.cmd.ProcessState != nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.stop()
+	return nil, fmt.Errorf("%s did not come up: %s", bin, s.log.String())
+}
+
+func udpBound(port int) bool {
+	for _, p := range []string{"/proc/net/udp", "/proc/net/udp6"} {
+		b, _ := os.ReadFile(p)
+		if bytes.Contains(b, []byte(fmt.Sprintf(":%04X ", port))) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *server) stop() {
+	_ = syscall.Kill(s.pid, syscall.SIGCONT) // in case a drain round was interrupted
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// loadgenSummary is the part of the loadgen's JSON summary the runner reads.
+type loadgenSummary struct {
+	Online int64 `json:"online"`
+	Window *struct {
+		DatagramsPerS float64           `json:"datagrams_per_s"`
+		SocketDrops   uint64            `json:"socket_drops"`
+		CPUNSPerBeat  float64           `json:"cpu_ns_per_heartbeat"`
+		CPUNSPerDgram float64           `json:"cpu_ns_per_datagram"`
+		RSSBefore     int64             `json:"rss_before_hello"`
+		RSSAfter      int64             `json:"rss_after"`
+		RSSPerSession float64           `json:"rss_bytes_per_session"`
+		StatsBefore   map[string]uint64 `json:"stats_before"`
+		StatsAfter    map[string]uint64 `json:"stats_after"`
+	} `json:"window"`
+	Drain []struct {
+		CPUNSPerBeat   float64 `json:"cpu_ns_per_heartbeat"`
+		CPUNSPerDgram  float64 `json:"cpu_ns_per_datagram"`
+		WallNSPerDgram float64 `json:"wall_ns_per_datagram"`
+		SocketDrops    uint64  `json:"socket_drops"`
+		Accepted       uint64  `json:"accepted"`
+	} `json:"drain"`
+	WarmupSeconds float64  `json:"warmup_seconds"`
+	Errors        []string `json:"errors"`
+}
+
+// loadgen runs the loadgen against s with args and returns its summary.
+func (r *runner) loadgen(s *server, args []string, extraPIDs []int) (*loadgenSummary, error) {
+	full := []string{"-targets", s.udp, "-pid", strconv.Itoa(s.pid), "-live=false", "-out", "-", "-keys", r.keys}
+	if s.statsURL != "" {
+		full = append(full, "-stats-url", s.statsURL)
+	}
+	if len(extraPIDs) > 0 {
+		var ps []string
+		for _, p := range extraPIDs {
+			ps = append(ps, strconv.Itoa(p))
+		}
+		full = append(full, "-extra-pids", strings.Join(ps, ","))
+	}
+	full = append(full, args...)
+	cmd := exec.Command(filepath.Join(r.bin, "loadgen"), full...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	runErr := cmd.Run()
+	var sum loadgenSummary
+	if err := json.Unmarshal(out.Bytes(), &sum); err != nil {
+		return nil, fmt.Errorf("loadgen %v: %v; stderr: %s", full, runErr, errb.String())
+	}
+	if runErr != nil {
+		return &sum, fmt.Errorf("loadgen: %v: %s", runErr, strings.Join(sum.Errors, "; "))
+	}
+	return &sum, nil
+}

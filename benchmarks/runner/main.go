@@ -1,0 +1,298 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type runner struct {
+	bin       string
+	out       string
+	keys      string
+	redisAddr string
+	redisPID  int
+	res       *Results
+}
+
+func main() {
+	bin := flag.String("bin", "benchmarks/out/bin", "directory with loadgen and the servers (make bench builds it)")
+	out := flag.String("out", "benchmarks/out", "directory for results.json, the key file and logs")
+	reps := flag.Int("reps", 5, "repetitions of every case (interleaved)")
+	groups := flag.String("groups", "drain,relay,ablation,cpu,rss", "case groups to run")
+	only := flag.String("only", "", "comma-separated case names (default all of -groups)")
+	rssSessions := flag.Int("rss-sessions", 1000000, "sessions for the RSS-per-session figure (0 skips)")
+	rssInterval := flag.Duration("rss-interval", 60*time.Second, "heartbeat interval of the RSS run (longer so the loadgen fits on the box)")
+	redisPort := flag.Int("redis-port", 16379, "port of the redis-server the runner starts")
+	gatewayBin := flag.String("gateway-bin", "ingestgw", "gateway server binary (the ingest stand-in until the gateway serves UDP)")
+	gatewayArgs := flag.String("gateway-args", "", "space-separated args for -gateway-bin with {listen} {stats} {keys} placeholders (default: ingestgw's)")
+	flag.Parse()
+
+	r := &runner{bin: *bin, out: *out}
+	if err := os.MkdirAll(r.out, 0o755); err != nil {
+		fail(err)
+	}
+	r.keys = filepath.Join(r.out, "bench.keys")
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	if err := os.WriteFile(r.keys, []byte("1 "+hex.EncodeToString(secret)+" current\n"), 0o600); err != nil {
+		fail(err)
+	}
+	gw := gatewayArgs0
+	if *gatewayArgs != "" {
+		gw = strings.Fields(*gatewayArgs)
+	}
+	want := map[string]bool{}
+	for _, g := range strings.Split(*groups, ",") {
+		want[strings.TrimSpace(g)] = true
+	}
+	names := map[string]bool{}
+	for _, n := range strings.Split(*only, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			names[n] = true
+		}
+	}
+	var cases []caseDef
+	for _, c := range standardCases(*gatewayBin, gw) {
+		if want[c.Group] && (len(names) == 0 || names[c.Name]) {
+			cases = append(cases, c)
+		}
+	}
+	r.res = &Results{Started: time.Now().UTC(), Machine: machine(), Reps: *reps, Method: method(*rssInterval)}
+	needRedis := false
+	for _, c := range cases {
+		needRedis = needRedis || c.Redis
+	}
+	if needRedis {
+		stop, err := r.startRedis(*redisPort)
+		if err != nil {
+			r.res.Notes = append(r.res.Notes, "redis peer skipped: "+err.Error())
+			var kept []caseDef
+			for _, c := range cases {
+				if !c.Redis {
+					kept = append(kept, c)
+				}
+			}
+			cases = kept
+		} else {
+			defer stop()
+		}
+	}
+	results := make([]*Case, len(cases))
+	for i, c := range cases {
+		results[i] = &Case{Name: c.Name, Group: c.Group, Desc: c.Desc, Server: c.ServerBin + " " + strings.Join(c.ServerArgs, " "), Env: c.Env, Loadgen: strings.Join(c.Loadgen, " "), Unit: "CPU ns per heartbeat", Samples: make([]float64, *reps), Wall: make([]float64, *reps)}
+		r.res.Cases = append(r.res.Cases, results[i])
+	}
+	for rep := 0; rep < *reps; rep++ {
+		for k := range cases {
+			i := (k + rep) % len(cases) // rotate the order so no case always runs first
+			c := &cases[i]
+			port := 18000 + 4*i
+			t0 := time.Now()
+			ns, wall, acc, err := r.measure(c, port)
+			res := results[i]
+			res.Samples[rep], res.Wall[rep] = ns, wall
+			res.Accepted = append(res.Accepted, acc)
+			if err != nil {
+				res.Errors = append(res.Errors, fmt.Sprintf("rep %d: %v", rep+1, err))
+			}
+			fmt.Fprintf(os.Stderr, "rep %d/%d %-30s %8.0f ns/heartbeat  (%.1fs) %v\n", rep+1, *reps, c.Name, ns, time.Since(t0).Seconds(), errShort(err))
+		}
+		r.finish(rep + 1)
+	}
+	if want["rss"] && *rssSessions > 0 {
+		r.rss(*gatewayBin, gw, *rssSessions, *rssInterval)
+	}
+	r.finish(*reps)
+	fmt.Fprintf(os.Stderr, "wrote %s\n", filepath.Join(r.out, "results.json"))
+}
+
+var gatewayArgs0 = gatewayArgs
+
+func errShort(err error) string {
+	if err == nil {
+		return ""
+	}
+	s := err.Error()
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return "ERROR: " + s
+}
+
+// measure runs case c once: start the server, run the loadgen, stop the server. It returns
+// the median over the loadgen's drain rounds (or the cpu window) of CPU ns per heartbeat.
+func (r *runner) measure(c *caseDef, port int) (ns, wall float64, accepted uint64, err error) {
+	s, err := r.startServer(c, port)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer s.stop()
+	var extra []int
+	if c.Redis {
+		extra = []int{r.redisPID}
+	}
+	sum, err := r.loadgen(s, c.Loadgen, extra)
+	if sum == nil {
+		return 0, 0, 0, err
+	}
+	if len(sum.Drain) > 0 {
+		var cpu, wl []float64
+		for _, d := range sum.Drain {
+			cpu = append(cpu, d.CPUNSPerBeat)
+			wl = append(wl, d.WallNSPerDgram)
+			accepted += d.Accepted
+		}
+		ns, wall = median(cpu), median(wl)
+	} else if sum.Window != nil {
+		ns = sum.Window.CPUNSPerBeat
+		if sum.Window.StatsAfter != nil {
+			accepted = sum.Window.StatsAfter["heartbeats"] - sum.Window.StatsBefore["heartbeats"]
+		}
+		if sum.Window.SocketDrops > 0 && err == nil {
+			err = fmt.Errorf("%d datagrams dropped by the kernel at %0.f/s: the server did not keep up", sum.Window.SocketDrops, sum.Window.DatagramsPerS)
+		}
+	}
+	return ns, wall, accepted, err
+}
+
+// rss measures the gateway's resident memory per session with n sessions online.
+func (r *runner) rss(gatewayBin string, gwArgs []string, n int, interval time.Duration) {
+	perShard := 1
+	for perShard < n+n/8 {
+		perShard <<= 1
+	}
+	args := make([]string, 0, len(gwArgs)+4)
+	for i := 0; i < len(gwArgs); i++ {
+		if gwArgs[i] == "-sessions-per-shard" {
+			i++
+			continue
+		}
+		args = append(args, gwArgs[i])
+	}
+	if gatewayBin == "ingestgw" {
+		args = append(args, "-sessions-per-shard", strconv.Itoa(perShard), "-interval", interval.String())
+	}
+	c := caseDef{Name: fmt.Sprintf("rss-gateway-%d", n), Group: "rss", ServerBin: gatewayBin, ServerArgs: args,
+		Loadgen: []string{"-mode", "run", "-sessions", strconv.Itoa(n), "-workers", "2", "-hello-rate", "50000", "-hello-window", "256", "-duration", "10s"}}
+	res := &Case{Name: c.Name, Group: "rss", Desc: fmt.Sprintf("gateway VmRSS per session, %d sessions online, heartbeat interval %v", n, interval), Server: c.ServerBin + " " + strings.Join(args, " "), Loadgen: strings.Join(c.Loadgen, " "), Unit: "bytes per session", Extra: map[string]float64{}}
+	r.res.Cases = append(r.res.Cases, res)
+	t0 := time.Now()
+	s, err := r.startServer(&c, 18990)
+	if err != nil {
+		res.Errors = append(res.Errors, err.Error())
+		return
+	}
+	defer s.stop()
+	sum, err := r.loadgen(s, c.Loadgen, nil)
+	if err != nil {
+		res.Errors = append(res.Errors, err.Error())
+	}
+	if sum != nil && sum.Window != nil {
+		res.Samples = []float64{sum.Window.RSSPerSession}
+		res.Extra["online"] = float64(sum.Online)
+		res.Extra["rss_before_hello_bytes"] = float64(sum.Window.RSSBefore)
+		res.Extra["rss_after_bytes"] = float64(sum.Window.RSSAfter)
+		res.Extra["rss_total_per_session"] = float64(sum.Window.RSSAfter) / float64(max(1, sum.Online))
+		res.Extra["warmup_seconds"] = sum.WarmupSeconds
+		res.Extra["heartbeats_per_s"] = sum.Window.DatagramsPerS
+		res.Extra["cpu_ns_per_heartbeat"] = sum.Window.CPUNSPerBeat
+		res.Extra["socket_drops"] = float64(sum.Window.SocketDrops)
+	}
+	res.Stats = statsOf(res.Samples)
+	fmt.Fprintf(os.Stderr, "rss %d sessions: %.1f B/session (%.0fs)\n", n, res.Stats.Median, time.Since(t0).Seconds())
+}
+
+func (r *runner) finish(reps int) {
+	byName := map[string]*Case{}
+	for _, c := range r.res.Cases {
+		c.Stats = statsOf(c.Samples)
+		byName[c.Name] = c
+	}
+	r.res.Ratios = nil
+	for _, d := range standardRatios {
+		num, den := byName[d.Num], byName[d.Den]
+		if num == nil || den == nil {
+			continue
+		}
+		s := ratioSamples(num.Samples[:min(reps, len(num.Samples))], den.Samples[:min(reps, len(den.Samples))])
+		r.res.Ratios = append(r.res.Ratios, &Ratio{Name: d.Name, Num: d.Num, Den: d.Den, Target: d.Target, Samples: s, Stats: statsOf(s)})
+	}
+	r.res.Finished = time.Now().UTC()
+	b, _ := json.MarshalIndent(r.res, "", "  ")
+	if err := os.WriteFile(filepath.Join(r.out, "results.json"), append(b, '\n'), 0o644); err != nil {
+		fail(err)
+	}
+}
+
+func (r *runner) startRedis(port int) (func(), error) {
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, fmt.Errorf("redis-server not installed (scripts/bench.sh installs it with apt-get)")
+	}
+	r.redisAddr = fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := exec.Command(path, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	r.redisPID = cmd.Process.Pid
+	for i := 0; i < 100 && !tcpListening(port); i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
+	return func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }, nil
+}
+
+func tcpListening(port int) bool {
+	for _, p := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, _ := os.ReadFile(p)
+		if strings.Contains(string(b), fmt.Sprintf(":%04X 00000000:0000 0A", port)) {
+			return true
+		}
+	}
+	return false
+}
+
+func machine() Machine {
+	m := Machine{Cores: runtime.NumCPU(), GoVersion: runtime.Version()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "model name") {
+				m.CPU = strings.TrimSpace(strings.SplitN(l, ":", 2)[1])
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		m.Load = strings.TrimSpace(string(b))
+	}
+	return m
+}
+
+func method(rssInterval time.Duration) []string {
+	return []string{
+		"Every server runs as its own process on loopback; the loadgen (benchmarks/loadgen) drives it from the same 2-core machine.",
+		"Drain: the server is stopped with SIGSTOP, its socket is pre-filled with N valid heartbeats (20,000; 2,000 BATCH datagrams in relay cases), then SIGCONT; CPU = server utime+stime (schedstat, ns) from SIGCONT until /proc/net/udp shows its queue empty, divided by the heartbeats delivered. Median of 3 rounds per sample.",
+		"Fixed load (cpu-*): 50,000 sessions at a 1 s interval (50k heartbeats/s) for 5 s after warm-up; server CPU over the window / heartbeats delivered.",
+		"Each case runs once per repetition, in rotating order; ratios divide samples of the same repetition; tables give min / median / max over repetitions.",
+		"The gateway's sessions come from real HELLOs with tokens issued from a shared key file; comparators use pre-shared per-slot keys (-handshake none) and do the same HL1 decode + SipHash + table update per heartbeat (naive parses JSON instead).",
+		fmt.Sprintf("RSS per session: gateway VmRSS after all sessions are online minus VmRSS before the first HELLO, divided by sessions online; heartbeat interval %v so the loadgen fits on the box.", rssInterval),
+		"The machine is shared with other work while this runs: absolute numbers are noisy; the ratios are the figures.",
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "runner:", err)
+	os.Exit(1)
+}

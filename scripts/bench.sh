@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# bench.sh: what `make bench` runs. Builds the load generator and the servers, runs the
+# standard benchmark set (benchmarks/runner; < 15 minutes on a 2-core box), and regenerates
+# benchmarks/RESULTS.md and benchmarks/charts/*.svg from benchmarks/out/results.json.
+#
+#   BENCH_FLAGS="-reps 3 -groups drain,cpu" make bench   # fewer/other cases (see runner -h)
+#
+# The Redis peer needs redis-server (Debian package redis-server): installed with apt-get
+# when missing and this runs as root; otherwise the runner skips that case and says so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GO="${GO:-go}"
+OUT=benchmarks/out
+if ! command -v redis-server >/dev/null 2>&1; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		echo "bench: installing redis-server (Debian package) for the Redis peer" >&2
+		apt-get install -y redis-server >/dev/null 2>&1 || (apt-get update >/dev/null 2>&1 && apt-get install -y redis-server >/dev/null 2>&1) || echo "bench: could not install redis-server; the Redis case will be skipped" >&2
+	else
+		echo "bench: redis-server missing and not root: the Redis case will be skipped" >&2
+	fi
+fi
+mkdir -p "$OUT/bin"
+"$GO" build -o "$OUT/bin/" ./benchmarks/loadgen ./benchmarks/runner ./benchmarks/baselines/...
+# shellcheck disable=SC2086
+"$OUT/bin/runner" -bin "$OUT/bin" -out "$OUT" ${BENCH_FLAGS:-}
+"$GO" run ./benchmarks/report -in "$OUT/results.json" -md benchmarks/RESULTS.md -svg benchmarks/charts
