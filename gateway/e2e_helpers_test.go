@@ -23,7 +23,7 @@ type udpClient struct {
 	seq   uint64
 }
 
-func newClient(t *testing.T, keys *token.KeyRing, addr string, user uint64, dev uint32, now time.Time) *udpClient {
+func newClient(t testing.TB, keys *token.KeyRing, addr string, user uint64, dev uint32, now time.Time) *udpClient {
 	t.Helper()
 	tok, sk, err := keys.Issue(token.Claims{UserID: user, DeviceID: dev, Expiry: now.Add(24 * time.Hour)})
 	if err != nil {
@@ -41,7 +41,7 @@ func newClient(t *testing.T, keys *token.KeyRing, addr string, user uint64, dev 
 	return &udpClient{conn: conn, key: hl1.NewMACKey(sk), tok: tok}
 }
 
-func (c *udpClient) hello(t *testing.T, now time.Time) {
+func (c *udpClient) hello(t testing.TB, now time.Time) {
 	t.Helper()
 	buf := make([]byte, 256)
 	for try := 0; try < 20; try++ {
@@ -66,15 +66,20 @@ func (c *udpClient) hello(t *testing.T, now time.Time) {
 }
 
 // beat sends the next HEARTBEAT (or BYE) for client time now and returns the frame.
-func (c *udpClient) beat(t *testing.T, now time.Time, active, bye bool) []byte {
+func (c *udpClient) beat(t testing.TB, now time.Time, active, bye bool) []byte {
 	t.Helper()
-	c.seq++
-	ts := uint64(now.UnixMilli()-int64(c.w.ServerTimeMS)) / 10
-	f := hl1.AppendHeartbeat(nil, hl1.Beat{Slot: c.w.Slot, Epoch: c.w.Epoch, Seq: c.seq, TS: ts, Active: active, Bye: bye}.Seal(c.key))
+	f := c.frame(now, active, bye)
 	if _, err := c.conn.Write(f); err != nil {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// frame builds the next HEARTBEAT (or BYE) without sending it.
+func (c *udpClient) frame(now time.Time, active, bye bool) []byte {
+	c.seq++
+	ts := uint64(now.UnixMilli()-int64(c.w.ServerTimeMS)) / 10
+	return hl1.AppendHeartbeat(nil, hl1.Beat{Slot: c.w.Slot, Epoch: c.w.Epoch, Seq: c.seq, TS: ts, Active: active, Bye: bye}.Seal(c.key))
 }
 
 type sessKey struct {
@@ -165,7 +170,7 @@ func (a *agent) quiet(t *testing.T, d time.Duration, what string) {
 	}
 }
 
-func testKeyRing(t *testing.T) *token.KeyRing {
+func testKeyRing(t testing.TB) *token.KeyRing {
 	t.Helper()
 	r := token.NewKeyRing()
 	secret := make([]byte, 32)

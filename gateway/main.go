@@ -102,7 +102,7 @@ func serve(cfg config.Config, log *zap.Logger) error {
 		return out
 	}})
 	group, err = ingest.NewGroup(tb, ingest.Options{
-		Addr: cfg.UDPAddr, Loops: cfg.Loops, Batch: cfg.Batch, RecvBuffer: cfg.RecvBuffer, Clock: clk,
+		Addr: cfg.UDPAddr, Loops: cfg.Loops, Batch: cfg.Batch, RecvBuffer: cfg.RecvBuffer, Clock: clk, Coalesce: cfg.Coalesce,
 		Log: log.Named("udp"), Handler: hopts,
 		OnRecvBatch: func(n int) { metrics.BatchFill.Observe(float64(n)) },
 	})

@@ -34,6 +34,7 @@ type Config struct {
 	HelloRate     float64
 	HelloBurst    float64
 	TCPIdle       time.Duration
+	Coalesce      time.Duration
 	LogLevel      string
 }
 
@@ -67,6 +68,7 @@ func Parse(args []string, getenv func(string) string, errOut io.Writer) (Config,
 	fs.Float64Var(&c.HelloRate, "hello-rate", 5, "HELLOs per second per source address")
 	fs.Float64Var(&c.HelloBurst, "hello-burst", 20, "HELLO burst per source address")
 	fs.DurationVar(&c.TCPIdle, "tcp-idle", 45*time.Second, "close TCP connections silent for this long")
+	fs.DurationVar(&c.Coalesce, "coalesce", time.Millisecond, "after a partly filled recvmmsg batch, wait this long so datagrams accumulate (fewer wake-ups; adds at most this latency); negative disables")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 
 	var envErr error

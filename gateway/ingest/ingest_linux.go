@@ -191,6 +191,12 @@ func (l *Loop) run() {
 			l.h.Tick(now)
 			nextTick = now.Tick + tickEvery
 		}
+		if n > 0 && n < len(l.hdrs) && g.opts.Coalesce > 0 {
+			// nanosleep on this locked thread, not time.Sleep: parking a locked goroutine on a
+			// Go timer costs a thread hand-off each time.
+			ts := unix.NsecToTimespec(g.opts.Coalesce.Nanoseconds())
+			_ = unix.Nanosleep(&ts, nil)
+		}
 	}
 	l.drainInbox(Now{Time: g.opts.Clock.Now(), Tick: g.tb.Tick(g.opts.Clock.Now())})
 	l.flush()
