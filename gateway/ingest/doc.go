@@ -3,8 +3,9 @@
 // Map:
 //
 //	handler.go       the per-frame logic shared by UDP and TCP: HELLO -> token, tag, clock,
-//	                 table -> WELCOME; HEARTBEAT/BYE -> slot, MAC over reconstructed seq/ts,
-//	                 table; REHELLO for unknown slots; every rejection a counted drop
+//	                 table -> WELCOME; HEARTBEAT/BYE and each BATCH entry -> slot, MAC over
+//	                 reconstructed seq/ts, table; REHELLO for unknown slots; every rejection
+//	                 a counted drop
 //	addr.go          Addr, a raw socket address kept as bytes (no allocation per datagram)
 //	ratelimit.go     bounded per-source token buckets (HELLO, REHELLO)
 //	stats.go         per-loop counters read by the metrics endpoint

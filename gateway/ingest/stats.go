@@ -19,8 +19,7 @@ const (
 	ReasonUnexpected   = "unexpected"    // a frame type the gateway never receives (WELCOME, EVENT ...)
 	ReasonOverflow     = "seq_overflow"  // seq or ts beyond 2^32: the session must HELLO again
 	ReasonTooManyHops  = "handoff_loop"  // a handed-off frame was handed off again
-	ReasonUnsupported  = "unsupported"   // a frame this gateway build does not handle yet
-	ReasonTruncatedUDP = "too_large"     // (same label as hl1.ErrTooLarge) datagram above MaxFrame
+	ReasonUnsupported  = "unsupported"   // SUBSCRIBE/UNSUBSCRIBE while no subscription service is plugged in
 )
 
 var localReasons = []string{ReasonRateLimited, ReasonUnknownSlot, ReasonExpired, ReasonHelloBadTag,

@@ -66,6 +66,10 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if s.stop.Load() {
 		return nil, gnet.Close
 	}
+	if s.Stats.Open.Load() >= int64(s.opts.MaxConns) {
+		s.Stats.closed("too_many_connections")
+		return nil, gnet.Close // no context: OnClose will not count it again
+	}
 	c := &conn{s: s, gc: gc, id: s.nextID.Add(1)}
 	c.last.Store(time.Now().UnixNano())
 	if ap, ok := netipOf(gc); ok {

@@ -43,6 +43,7 @@ type Options struct {
 	IdleTimeout   time.Duration // close a connection silent for this long; default 45s
 	MaxOutbound   int           // bytes queued to one connection before it is closed; default 64 KiB
 	WorkQueue     int           // frames waiting for the shard worker; default 4096
+	MaxConns      int           // open connections; more are refused (closed at once, counted); default 100000
 	Shard         int           // the table shard the worker owns
 	Clock         clock.Clock
 	Log           *zap.Logger
@@ -52,7 +53,7 @@ type Options struct {
 }
 
 // Close reasons counted in Stats.Closes (label values).
-var CloseLabels = []string{"protocol_error", "first_not_hello", "idle_timeout", "slow_consumer", "overload", "peer", "shutdown", "auth_failed"}
+var CloseLabels = []string{"protocol_error", "first_not_hello", "idle_timeout", "slow_consumer", "overload", "peer", "shutdown", "too_many_connections"}
 
 // Stats are the server's counters.
 type Stats struct {
@@ -117,6 +118,9 @@ func New(tb *table.Table, opts Options) *Server {
 	}
 	if opts.WorkQueue <= 0 {
 		opts.WorkQueue = 4096
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = 100000
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}

@@ -27,6 +27,10 @@ func freePort(t *testing.T) string {
 }
 
 func setup(t *testing.T, idle time.Duration) (*Server, *token.KeyRing, *clock.Fake, string) {
+	return setupMax(t, idle, 0)
+}
+
+func setupMax(t *testing.T, idle time.Duration, maxConns int) (*Server, *token.KeyRing, *clock.Fake, string) {
 	t.Helper()
 	keys := token.NewKeyRing()
 	if err := keys.Add(1, make([]byte, 32)); err != nil {
@@ -39,7 +43,7 @@ func setup(t *testing.T, idle time.Duration) (*Server, *token.KeyRing, *clock.Fa
 		t.Fatal(err)
 	}
 	addr := freePort(t)
-	s := New(tb, Options{Addr: addr, IdleTimeout: idle, Clock: clk, Shard: 0, Handler: ingestOpts(keys)})
+	s := New(tb, Options{Addr: addr, IdleTimeout: idle, Clock: clk, Shard: 0, Handler: ingestOpts(keys), MaxConns: maxConns})
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -167,4 +171,34 @@ func mustTCP(frame []byte) []byte {
 		panic(err)
 	}
 	return b
+}
+
+func TestTCPConnectionLimit(t *testing.T) {
+	s, _, _, addr := setupMax(t, time.Minute, 3)
+	var conns []net.Conn
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Stats.Open.Load() != 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("open %d", s.Stats.Open.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	extra, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	_ = extra.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := extra.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("fourth connection not closed: %v", err)
+	}
+	waitClose(t, s, "too_many_connections", 1)
 }
