@@ -9,17 +9,17 @@ import (
 // Drop reasons beyond hl1's own (hl1.ReasonOf). Every rejected frame increments exactly one
 // reason counter; the metrics endpoint exports them as frames_dropped_total{reason}.
 const (
-	ReasonRateLimited  = "rate_limited"  // HELLO over the per-source or per-loop rate
-	ReasonUnknownSlot  = "unknown_slot"  // no session in that slot or an old generation
-	ReasonExpired      = "expired"       // the session said BYE or expired
-	ReasonHelloBadTag  = "hello_bad_tag" // token fine, but the sender does not hold its key
-	ReasonHelloReplay  = "hello_replay"  // older than the session's accepted HELLO
-	ReasonGatewayFull  = "gateway_full"  // no free slot
-	ReasonInboxFull    = "inbox_full"    // hand-off to the owning loop failed
-	ReasonUnexpected   = "unexpected"    // a frame type the gateway never receives (WELCOME, EVENT ...)
-	ReasonOverflow     = "seq_overflow"  // seq or ts beyond 2^32: the session must HELLO again
-	ReasonTooManyHops  = "handoff_loop"  // a handed-off frame was handed off again
-	ReasonUnsupported  = "unsupported"   // SUBSCRIBE/UNSUBSCRIBE while no subscription service is plugged in
+	ReasonRateLimited = "rate_limited"  // HELLO over the per-source or per-loop rate
+	ReasonUnknownSlot = "unknown_slot"  // no session in that slot or an old generation
+	ReasonExpired     = "expired"       // the session said BYE or expired
+	ReasonHelloBadTag = "hello_bad_tag" // token fine, but the sender does not hold its key
+	ReasonHelloReplay = "hello_replay"  // older than the session's accepted HELLO
+	ReasonGatewayFull = "gateway_full"  // no free slot
+	ReasonInboxFull   = "inbox_full"    // hand-off to the owning loop failed
+	ReasonUnexpected  = "unexpected"    // a frame type the gateway never receives (WELCOME, EVENT ...)
+	ReasonOverflow    = "seq_overflow"  // seq or ts beyond 2^32: the session must HELLO again
+	ReasonTooManyHops = "handoff_loop"  // a handed-off frame was handed off again
+	ReasonUnsupported = "unsupported"   // SUBSCRIBE/UNSUBSCRIBE while no subscription service is plugged in
 )
 
 var localReasons = []string{ReasonRateLimited, ReasonUnknownSlot, ReasonExpired, ReasonHelloBadTag,
