@@ -1,0 +1,93 @@
+package members
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// Id ranges. Demo members are FirstDemoID … FirstDemoID+n-1 (stable for a given n, whatever
+// the seed); accounts created by sign-up start at FirstSignupID so the ranges never meet.
+const (
+	FirstDemoID   uint64 = 100001
+	MaxDemo              = 1_000_000
+	FirstSignupID uint64 = 5_000_001
+)
+
+// DemoEmail is the login e-mail of demo member id (the reserved .invalid domain: no real address).
+func DemoEmail(id uint64) string { return fmt.Sprintf("demo%d@heartline.invalid", id) }
+
+// DemoOptions configure GenerateDemo.
+type DemoOptions struct {
+	N int // number of members (1..MaxDemo)
+	// Seed makes the profiles reproducible; ids do not depend on it.
+	Seed uint64
+	// PasswordHash is the encoded hash of the shared demo password (site/auth.HashPassword).
+	PasswordHash string
+	Now          time.Time
+}
+
+var (
+	nickA  = []string{"晴天", "安静", "慢热", "爱笑", "温柔", "认真", "阳光", "清风", "南方", "北岛", "橘子", "星河", "小鹿", "月光", "海盐", "微雨", "青柠", "初夏", "暖冬", "山野"}
+	nickB  = []string{"的猫", "小雨", "旅人", "读者", "书虫", "行者", "日记", "汽水", "咖啡", "木马", "云朵", "跑者", "画家", "厨师", "白桦", "鲸鱼", "诗人", "飞鸟", "晚风", "蒲公英"}
+	cities = []string{"北京", "上海", "广州", "深圳", "杭州", "成都", "南京", "武汉", "西安", "苏州", "重庆", "厦门", "青岛", "长沙", "天津"}
+	edu    = []string{"大专", "本科", "本科", "硕士", "硕士", "博士"}
+	jobs   = []string{"软件工程师", "教师", "医生", "设计师", "产品经理", "会计", "律师", "护士", "摄影师", "公务员", "建筑师", "市场经理", "研究员", "厨师", "自由职业"}
+	likes  = []string{"徒步", "摄影", "烘焙", "跑步", "阅读", "电影", "旅行", "猫", "狗", "咖啡", "羽毛球", "游泳", "吉他", "围棋", "露营", "看展", "骑行", "做饭", "瑜伽", "桌游"}
+	bios   = []string{
+		"周末喜欢%s和%s，想找个聊得来的人。",
+		"工作在%s，生活在别处。希望遇见一个同样喜欢%s的人。",
+		"慢热但真诚，喜欢%s，相信日久生情。最近迷上了%s。",
+		"简单的人，想要简单的幸福。平时爱好%s、%s。",
+		"来自%s，爱%s，期待和你分享生活里的小确幸。",
+	}
+)
+
+// GenerateDemo returns n synthetic members with ids FirstDemoID…FirstDemoID+n-1. The
+// profiles are made up from word lists; they describe nobody.
+func GenerateDemo(o DemoOptions) ([]*Member, error) {
+	if o.N < 1 || o.N > MaxDemo {
+		return nil, fmt.Errorf("members: demo member count %d: use 1..%d", o.N, MaxDemo)
+	}
+	if o.PasswordHash == "" {
+		return nil, fmt.Errorf("members: demo members need the demo password's hash")
+	}
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	rng := rand.New(rand.NewPCG(o.Seed, 0x6865617274))
+	out := make([]*Member, o.N)
+	for i := range out {
+		id := FirstDemoID + uint64(i)
+		m := &Member{
+			ID:           id,
+			Email:        DemoEmail(id),
+			PasswordHash: o.PasswordHash,
+			Nickname:     nickA[rng.IntN(len(nickA))] + nickB[rng.IntN(len(nickB))],
+			BirthYear:    o.Now.Year() - 22 - rng.IntN(19),
+			City:         cities[rng.IntN(len(cities))],
+			Education:    edu[rng.IntN(len(edu))],
+			Occupation:   jobs[rng.IntN(len(jobs))],
+			Demo:         true,
+			CreatedAt:    o.Now.Add(-time.Duration(rng.IntN(365*24)) * time.Hour).UTC().Truncate(time.Second),
+		}
+		if rng.IntN(2) == 0 {
+			m.Gender, m.HeightCM = "female", 155+rng.IntN(20)
+		} else {
+			m.Gender, m.HeightCM = "male", 167+rng.IntN(20)
+		}
+		perm := rng.Perm(len(likes))
+		for _, j := range perm[:3] {
+			m.Interests = append(m.Interests, likes[j])
+		}
+		tmpl := bios[rng.IntN(len(bios))]
+		switch tmpl {
+		case bios[1], bios[4]:
+			m.Bio = fmt.Sprintf(tmpl, m.City, m.Interests[0])
+		default:
+			m.Bio = fmt.Sprintf(tmpl, m.Interests[0], m.Interests[1])
+		}
+		out[i] = m
+	}
+	return out, nil
+}

@@ -1,0 +1,104 @@
+package members
+
+import (
+	"net/mail"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Limits of the sign-up form; the HTML form carries the same limits as attributes.
+const (
+	NicknameMin = 2
+	NicknameMax = 20
+	PasswordMin = 8
+	PasswordMax = 128
+	BioMax      = 300
+	EmailMax    = 254
+	AgeMin      = 18
+	AgeMax      = 80
+)
+
+// Cities offered by the sign-up form.
+func Cities() []string { return cities }
+
+// Signup is the sign-up form as submitted.
+type Signup struct {
+	Nickname, Email, Password, Confirm, Gender, BirthYear, City, Bio string
+}
+
+// Errors maps a form field name to a message for the user (Chinese). Empty: valid.
+type Errors map[string]string
+
+// Validate checks the form and returns the member it describes (without id and hash) and
+// the problems found. Messages say what to change.
+func (f *Signup) Validate(now time.Time) (*Member, Errors) {
+	errs := Errors{}
+	nick := strings.TrimSpace(f.Nickname)
+	switch n := utf8.RuneCountInString(nick); {
+	case n == 0:
+		errs["nickname"] = "请填写昵称。"
+	case n < NicknameMin || n > NicknameMax:
+		errs["nickname"] = "昵称长度需为 2–20 个字符。"
+	case strings.IndexFunc(nick, func(r rune) bool { return unicode.IsControl(r) || r == '<' || r == '>' }) >= 0:
+		errs["nickname"] = "昵称不能包含控制字符或尖括号。"
+	}
+	email := strings.TrimSpace(f.Email)
+	if email == "" {
+		errs["email"] = "请填写邮箱。"
+	} else if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > EmailMax || !strings.Contains(email[strings.LastIndexByte(email, '@')+1:], ".") {
+		errs["email"] = "邮箱格式不正确，例如 name@example.com。"
+	}
+	switch n := utf8.RuneCountInString(f.Password); {
+	case n < PasswordMin:
+		errs["password"] = "密码至少 8 位。"
+	case n > PasswordMax:
+		errs["password"] = "密码最多 128 位。"
+	case !hasLetterAndDigit(f.Password):
+		errs["password"] = "密码需同时包含字母和数字。"
+	}
+	if f.Confirm != f.Password {
+		errs["confirm"] = "两次输入的密码不一致。"
+	}
+	if f.Gender != "female" && f.Gender != "male" {
+		errs["gender"] = "请选择性别。"
+	}
+	year, err := strconv.Atoi(strings.TrimSpace(f.BirthYear))
+	if err != nil {
+		errs["birth_year"] = "请填写出生年份，例如 1995。"
+	} else if age := now.Year() - year; age < AgeMin || age > AgeMax {
+		errs["birth_year"] = "注册需年满 18 周岁（且不超过 80 岁）。"
+	}
+	city := strings.TrimSpace(f.City)
+	if !contains(cities, city) {
+		errs["city"] = "请选择所在城市。"
+	}
+	bio := strings.TrimSpace(f.Bio)
+	if utf8.RuneCountInString(bio) > BioMax {
+		errs["bio"] = "自我介绍最多 300 字。"
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return &Member{Email: email, Nickname: nick, Gender: f.Gender, BirthYear: year, City: city, Bio: bio, CreatedAt: now.UTC().Truncate(time.Second)}, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func hasLetterAndDigit(s string) bool {
+	var l, d bool
+	for _, r := range s {
+		l = l || unicode.IsLetter(r)
+		d = d || unicode.IsDigit(r)
+	}
+	return l && d
+}
