@@ -3,22 +3,197 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
+	"github.com/hashicorp/consul/api"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"heartline/agent/watcher"
+	"heartline/protocol/token"
+	"heartline/site/auth"
+	"heartline/site/catalog"
+	"heartline/site/live"
+	"heartline/site/members"
+	"heartline/site/web"
 )
 
 func main() {
-	log, err := zap.NewProduction()
+	args := os.Args[1:]
+	cmd := "serve"
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "seed") {
+		cmd, args = args[0], args[1:]
+	}
+	if cmd == "seed" {
+		if err := seedCommand(args, os.Stdout); err != nil {
+			if !errors.Is(err, flag.ErrHelp) {
+				fmt.Fprintln(os.Stderr, "site seed:", err)
+			}
+			os.Exit(2)
+		}
+		return
+	}
+	cfg, err := parseConfig(args)
 	if err != nil {
-		panic(err)
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "site:", err)
+		}
+		os.Exit(2)
+	}
+	log, err := newLogger(cfg.LogLevel)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "site:", err)
+		os.Exit(2)
 	}
 	defer log.Sync() //nolint:errcheck
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log.Info("site starting")
-	<-ctx.Done()
-	log.Info("site stopped", zap.String("reason", "signal"))
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		log.Fatal("site: cannot listen", zap.String("addr", cfg.Addr), zap.Error(err))
+	}
+	if err := run(ctx, cfg, ln, log); err != nil {
+		log.Fatal("site failed", zap.Error(err))
+	}
+}
+
+func newLogger(level string) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("-log-level: %w", err)
+	}
+	zc := zap.NewProductionConfig()
+	zc.Level = zap.NewAtomicLevelAt(lvl)
+	return zc.Build()
+}
+
+// consulClient builds the client from consul/api's environment plus the flags.
+func consulClient(cfg *config) (*api.Client, error) {
+	cc := api.DefaultConfig()
+	if cfg.ConsulAddr != "" {
+		cc.Address = cfg.ConsulAddr
+	}
+	if cfg.ConsulToken != "" {
+		cc.Token = cfg.ConsulToken
+	}
+	return api.NewClient(cc)
+}
+
+// watcherSource adapts the watcher to live.Source.
+type watcherSource struct{ w *watcher.Watcher }
+
+func (s watcherSource) Lookup(u uint64) watcher.Presence { return s.w.Lookup(u) }
+func (s watcherSource) OnlineUsers() int                 { return s.w.Stats().OnlineUsers }
+
+// openMembers loads the members file, creating it with demo members when missing.
+func openMembers(cfg *config, log *zap.Logger) (*members.Store, error) {
+	if _, err := os.Stat(cfg.MembersFile); errors.Is(err, os.ErrNotExist) {
+		if cfg.DemoMembers == 0 {
+			log.Info("site: no members file; starting with no members", zap.String("file", cfg.MembersFile))
+			s := members.NewStore(cfg.MembersFile)
+			return s, s.Save()
+		}
+		log.Info("site: no members file; generating demo members", zap.String("file", cfg.MembersFile), zap.Int("n", cfg.DemoMembers))
+		if err := seed(cfg.MembersFile, cfg.DemoMembers, 1, cfg.DemoPassword); err != nil {
+			return nil, err
+		}
+	}
+	return members.Load(cfg.MembersFile)
+}
+
+// run serves until ctx ends, then shuts down gracefully.
+func run(ctx context.Context, cfg *config, ln net.Listener, log *zap.Logger) error {
+	store, err := openMembers(cfg, log)
+	if err != nil {
+		return err
+	}
+	var ring *token.KeyRing
+	if cfg.KeyFile != "" {
+		if ring, err = token.LoadKeyRing(cfg.KeyFile); err != nil {
+			return err
+		}
+	} else {
+		log.Warn("site: no -key-file: POST /api/session will answer 503 (apps cannot get heartbeat credentials)")
+	}
+	keys := auth.RandomKeys(cfg.SecureCookies)
+	if cfg.CookieKeyFile != "" {
+		b, err := os.ReadFile(cfg.CookieKeyFile)
+		if err != nil {
+			return fmt.Errorf("-cookie-key-file: %w", err)
+		}
+		if keys, err = auth.NewKeys(b, cfg.SecureCookies); err != nil {
+			return fmt.Errorf("-cookie-key-file %s: %w", cfg.CookieKeyFile, err)
+		}
+	} else {
+		log.Warn("site: no -cookie-key-file: logins do not survive a restart")
+	}
+	if !cfg.SecureCookies {
+		log.Warn("site: -secure-cookies=false: cookies are sent over plain HTTP (local demo only)")
+	}
+	cc, err := consulClient(cfg)
+	if err != nil {
+		return fmt.Errorf("consul client: %w", err)
+	}
+	w, err := watcher.New(watcher.Options{Client: cc, Prefix: cfg.Prefix, Log: log.Named("watcher")})
+	if err != nil {
+		return err
+	}
+	src := watcherSource{w}
+	hub := live.NewHub(live.Options{Source: src, Ping: cfg.SSEPing, Log: log.Named("live")})
+	srv, err := web.New(web.Options{Members: store, Keys: keys, Hub: hub, Presence: src, KeyRing: ring,
+		Gateways: catalog.New(catalog.Options{Client: cc, Service: cfg.ServiceName}), TokenTTL: cfg.TokenTTL,
+		Interval: cfg.Interval, PageSize: cfg.PageSize, Ready: w.Ready, TrustProxy: cfg.TrustProxy,
+		DemoHint: demoHint(store), Log: log.Named("http")})
+	if err != nil {
+		return err
+	}
+
+	bg, cancelBG := context.WithCancel(context.Background())
+	defer cancelBG()
+	sub := w.Subscribe(4096, nil)
+	done := make(chan struct{}, 2)
+	go func() { w.Run(bg); done <- struct{}{} }()                                     //nolint:errcheck
+	go func() { hub.Run(bg, live.WatcherSubscription{S: sub}); done <- struct{}{} }() //nolint:errcheck
+
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10, ErrorLog: zap.NewStdLog(log.Named("http"))}
+	// No WriteTimeout: SSE streams are long; the hub sets a deadline per write instead.
+	hs.RegisterOnShutdown(hub.Close) // ends SSE streams, which Shutdown would otherwise wait for
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	log.Info("site listening", zap.String("addr", ln.Addr().String()), zap.Int("members", store.Count()), zap.String("prefix", cfg.Prefix))
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("site shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	cancelBG()
+	err = hs.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		hs.Close() //nolint:errcheck
+	}
+	w.Unsubscribe(sub)
+	<-done
+	<-done
+	log.Info("site stopped")
+	return nil
+}
+
+func demoHint(s *members.Store) string {
+	if m := s.ByID(members.FirstDemoID); m != nil && m.Demo {
+		return m.Email
+	}
+	return ""
 }

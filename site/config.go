@@ -1,0 +1,96 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"heartline/protocol/presencekv"
+)
+
+// config is the serve command's settings. Every flag has an environment equivalent
+// HEARTLINE_<FLAG> (upper case, '-' as '_'; e.g. HEARTLINE_KEY_FILE); a flag on the command
+// line wins. The listen address defaults to ":$PORT" (PORT default 8080). Consul client
+// settings come from consul/api's own environment (CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN,
+// CONSUL_CACERT, …); -consul-addr and -consul-token override them.
+type config struct {
+	Addr            string
+	MembersFile     string
+	DemoMembers     int
+	DemoPassword    string
+	KeyFile         string
+	CookieKeyFile   string
+	SecureCookies   bool
+	TrustProxy      bool
+	ConsulAddr      string
+	ConsulToken     string
+	Prefix          string
+	ServiceName     string
+	TokenTTL        time.Duration
+	Interval        time.Duration
+	PageSize        int
+	LogLevel        string
+	ShutdownTimeout time.Duration
+	SSEPing         time.Duration
+}
+
+func envFlags(fs *flag.FlagSet) error {
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "HEARTLINE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			if err := f.Value.Set(v); err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s=%q: %w", env, v, err)
+			}
+		}
+	})
+	return envErr
+}
+
+func parseConfig(args []string) (*config, error) {
+	c := &config{}
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	fs := flag.NewFlagSet("site", flag.ContinueOnError)
+	fs.StringVar(&c.Addr, "addr", ":"+port, "listen address (default :$PORT, PORT default 8080)")
+	fs.StringVar(&c.MembersFile, "members", "members.json", "members file (JSON); created with -demo-members demo members when missing")
+	fs.IntVar(&c.DemoMembers, "demo-members", 200, "demo members to generate when -members does not exist (0: start empty)")
+	fs.StringVar(&c.DemoPassword, "demo-password", "heartline-demo-1", "password of generated demo members (demo only)")
+	fs.StringVar(&c.KeyFile, "key-file", "", "heartbeat key file (protocol/token format, shared with the gateways); empty: POST /api/session answers 503")
+	fs.StringVar(&c.CookieKeyFile, "cookie-key-file", "", "file with the secret (>= 32 bytes) signing session cookies and CSRF tokens; empty: random per start")
+	fs.BoolVar(&c.SecureCookies, "secure-cookies", true, "mark cookies Secure and send HSTS (turn off only for local plain-HTTP demos)")
+	fs.BoolVar(&c.TrustProxy, "trust-proxy", false, "take the client IP from X-Forwarded-For (only behind a proxy that sets it)")
+	fs.StringVar(&c.ConsulAddr, "consul-addr", "", "Consul HTTP address (default: CONSUL_HTTP_ADDR or 127.0.0.1:8500)")
+	fs.StringVar(&c.ConsulToken, "consul-token", "", "Consul ACL token (default: CONSUL_HTTP_TOKEN)")
+	fs.StringVar(&c.Prefix, "prefix", "heartline", "KV prefix of the Heartline keys the watcher follows")
+	fs.StringVar(&c.ServiceName, "service-name", "heartline-gateway", "Consul service name of the gateways")
+	fs.DurationVar(&c.TokenTTL, "token-ttl", 24*time.Hour, "lifetime of heartbeat tokens issued at POST /api/session")
+	fs.DurationVar(&c.Interval, "heartbeat-interval", 10*time.Second, "heartbeat interval announced to apps (the gateway's WELCOME is authoritative)")
+	fs.IntVar(&c.PageSize, "page-size", 24, "members per page")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
+	fs.DurationVar(&c.SSEPing, "sse-ping", 15*time.Second, "interval of SSE keep-alive comments")
+	if err := envFlags(fs); err != nil {
+		return nil, err
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q (commands: serve, seed)", fs.Args())
+	}
+	if err := presencekv.ValidatePrefix(c.Prefix); err != nil {
+		return nil, fmt.Errorf("-prefix: %w", err)
+	}
+	if c.DemoMembers < 0 || c.DemoMembers > 1_000_000 {
+		return nil, fmt.Errorf("-demo-members %d: use 0..1000000", c.DemoMembers)
+	}
+	if c.PageSize < 1 || c.PageSize > 200 {
+		return nil, fmt.Errorf("-page-size %d: use 1..200", c.PageSize)
+	}
+	return c, nil
+}
