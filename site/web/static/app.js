@@ -89,6 +89,9 @@
 
   var url = "/events?" + (ids ? "ids=" + encodeURIComponent(ids) + "&" : "") + "since=" + encodeURIComponent(main.dataset.liveCursor || "");
   var es = new EventSource(url);
+  // data-live-state tells tests (and curious people) whether the stream is up.
+  es.addEventListener("open", function () { main.dataset.liveState = "open"; });
+  es.addEventListener("error", function () { main.dataset.liveState = "reconnecting"; });
   es.addEventListener("snapshot", function (e) {
     var d = JSON.parse(e.data); clock(d);
     setCount(d.online);
