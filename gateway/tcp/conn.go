@@ -20,8 +20,11 @@ type conn struct {
 	closing  atomic.Bool
 	reason   atomic.Value // close label
 	subbed   atomic.Bool
+	welcomed atomic.Bool // the gateway sent this connection a WELCOME: it is authenticated
 	from     ingest.Addr
-	outbound atomic.Int64
+	outbound atomic.Int64 // bytes handed to AsyncWrite, not yet in gnet's buffer
+	buffered atomic.Int64 // gnet's outbound buffer (not yet taken by the socket) at the last look
+	probing  atomic.Bool  // a Wake to refresh buffered is in flight
 }
 
 // ID implements Conn.
@@ -43,9 +46,57 @@ func (c *conn) SendFrame(frame []byte) {
 	if err != nil {
 		return
 	}
+	if len(frame) > 0 && frame[0] == byte(hl1.TypeWelcome) {
+		c.welcomed.Store(true) // only the handler sends WELCOME, after verifying the HELLO
+	}
 	n := int64(len(b))
 	c.outbound.Add(n)
-	_ = c.gc.AsyncWrite(b, func(gnet.Conn, error) error { c.outbound.Add(-n); return nil })
+	_ = c.gc.AsyncWrite(b, func(gc gnet.Conn, _ error) error {
+		c.outbound.Add(-n)
+		if gc != nil {
+			c.buffered.Store(int64(gc.OutboundBuffered())) // on the loop: the only place it may be read
+		}
+		return nil
+	})
+}
+
+// Backlog implements Conn: bytes queued for this connection that the socket has not taken
+// yet (queued to the event loop plus gnet's outbound buffer at the last look). When it is
+// not zero, Backlog asks the event loop to look again (a Wake, at most one in flight), so a
+// backlog that drains is seen as drained shortly after.
+func (c *conn) Backlog() int {
+	b := c.buffered.Load()
+	if b > 0 && !c.closing.Load() && c.probing.CompareAndSwap(false, true) {
+		err := c.gc.Wake(func(gc gnet.Conn, _ error) error {
+			if gc != nil {
+				c.buffered.Store(int64(gc.OutboundBuffered()))
+			}
+			c.probing.Store(false)
+			return nil
+		})
+		if err != nil {
+			c.probing.Store(false)
+		}
+	}
+	return int(c.outbound.Load() + b)
+}
+
+// Close implements Conn: CLOSE with reason, then close the connection.
+func (c *conn) Close(reason hl1.CloseReason) { c.close(reason, closeLabel(reason)) }
+
+// closeLabel is the counted label of a close reason given by the subscriptions seam.
+func closeLabel(r hl1.CloseReason) string {
+	switch r {
+	case hl1.CloseSlowConsumer:
+		return "slow_consumer"
+	case hl1.CloseTooManySubscribed:
+		return "too_many_subscriptions"
+	case hl1.CloseAuthFailed:
+		return "not_authenticated"
+	case hl1.CloseServerShutdown:
+		return "shutdown"
+	}
+	return "protocol_error"
 }
 
 // close sends CLOSE (if reason != 0) and closes the connection, once; label is counted.
@@ -174,6 +225,12 @@ func (s *Server) frame(c *conn, frame []byte) bool {
 			s.h.Stats.Drop(ingest.ReasonUnsupported)
 			return true
 		}
+		if !c.welcomed.Load() {
+			// PROTOCOL.md: subscribe after HELLO/WELCOME. A HELLO that failed verification
+			// is dropped without an answer, so the WELCOME is the proof of authentication.
+			c.close(hl1.CloseAuthFailed, "not_authenticated")
+			return false
+		}
 		c.subbed.Store(true)
 		var r hl1.CloseReason
 		if t == hl1.TypeSubscribe {
@@ -182,7 +239,7 @@ func (s *Server) frame(c *conn, frame []byte) bool {
 			r = sub.Unsubscribe(c, frame)
 		}
 		if r != 0 {
-			c.close(r, "protocol_error")
+			c.close(r, closeLabel(r))
 			return false
 		}
 	default:

@@ -32,8 +32,15 @@ type Subscriptions interface {
 type Conn interface {
 	ID() uint64
 	// SendFrame queues one HL1 frame (without the length prefix) for the connection. Safe
-	// from any goroutine; never blocks.
+	// from any goroutine; never blocks. Past Options.MaxOutbound bytes of backlog the
+	// connection is closed (CLOSE slow consumer) instead.
 	SendFrame(frame []byte)
+	// Backlog is the bytes sent with SendFrame that the socket has not taken yet (an
+	// estimate refreshed by the event loop). Safe from any goroutine; never blocks.
+	Backlog() int
+	// Close sends CLOSE(reason) and closes the connection (counted by reason). Safe from
+	// any goroutine; never blocks.
+	Close(reason hl1.CloseReason)
 }
 
 // Options configures the server.
@@ -53,13 +60,14 @@ type Options struct {
 }
 
 // Close reasons counted in Stats.Closes (label values).
-var CloseLabels = []string{"protocol_error", "first_not_hello", "idle_timeout", "slow_consumer", "overload", "peer", "shutdown", "too_many_connections"}
+var CloseLabels = []string{"protocol_error", "first_not_hello", "idle_timeout", "slow_consumer", "overload", "peer", "shutdown", "too_many_connections",
+	"too_many_subscriptions", "not_authenticated"}
 
 // Stats are the server's counters.
 type Stats struct {
 	Open   atomic.Int64
 	Frames atomic.Uint64
-	closes [8]atomic.Uint64
+	closes [10]atomic.Uint64
 }
 
 // Closes returns connections closed for reason label.
