@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"heartline/site/auth"
+	"heartline/site/members"
+)
+
+func TestParseConfigEnvAndFlags(t *testing.T) {
+	t.Setenv("PORT", "9999")
+	t.Setenv("HEARTLINE_PREFIX", "hl-test")
+	t.Setenv("HEARTLINE_PAGE_SIZE", "30")
+	c, err := parseConfig([]string{"-page-size", "12"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != ":9999" || c.Prefix != "hl-test" || c.PageSize != 12 || !c.SecureCookies {
+		t.Fatalf("config %+v", c)
+	}
+	t.Setenv("HEARTLINE_SECURE_COOKIES", "maybe")
+	if _, err := parseConfig(nil); err == nil || !strings.Contains(err.Error(), "HEARTLINE_SECURE_COOKIES") {
+		t.Fatalf("bad env value: %v", err)
+	}
+	t.Setenv("HEARTLINE_SECURE_COOKIES", "false")
+	for _, args := range [][]string{{"-prefix", "/heartline/"}, {"-page-size", "0"}, {"-demo-members", "-1"}, {"stray"}} {
+		if _, err := parseConfig(args); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}
+
+func TestSeedCommand(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.json")
+	var out bytes.Buffer
+	if err := seedCommand([]string{"-n", "7", "-out", path, "-password", "pass-word-9"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	s, err := members.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := s.ByEmail(members.DemoEmail(members.FirstDemoID + 6))
+	if s.Count() != 7 || m == nil || !strings.Contains(out.String(), "100001..100007") {
+		t.Fatalf("seeded %d members, output %q", s.Count(), out.String())
+	}
+	if ok, err := auth.CheckPassword(m.PasswordHash, "pass-word-9"); !ok || err != nil {
+		t.Fatalf("demo password does not verify: %v", err)
+	}
+	if err := seedCommand([]string{"-n", "0", "-out", path}, io.Discard); err == nil {
+		t.Fatal("-n 0 accepted")
+	}
+}
+
+// Graceful shutdown ends open SSE streams instead of waiting for them, even while Consul
+// is unreachable (the watcher keeps retrying in the background).
+func TestRunShutsDownWithOpenSSEStream(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead, _ := net.Listen("tcp", "127.0.0.1:0")
+	deadAddr := dead.Addr().String()
+	dead.Close()
+	cfg, err := parseConfig([]string{"-members", filepath.Join(dir, "m.json"), "-demo-members", "5", "-consul-addr", deadAddr, "-secure-cookies=false"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, ln, zaptest.NewLogger(t)) }()
+	base := "http://" + ln.Addr().String()
+	var resp *http.Response
+	for i := 0; i < 100; i++ {
+		if resp, err = http.Get(base + "/events?ids=100001"); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if r, err := http.Get(base + "/readyz"); err != nil || r.StatusCode != 503 {
+		t.Fatalf("readyz without Consul: %v %v", r, err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(8 * time.Second):
+		t.Fatal("run did not return: shutdown waited for the SSE stream")
+	}
+	if _, err := io.ReadAll(resp.Body); err != nil && !strings.Contains(err.Error(), "EOF") {
+		t.Logf("stream ended with %v", err)
+	}
+}
