@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -42,6 +43,10 @@ type Options struct {
 	// OnFrame, if set, receives every frame from the gateway that the client does not
 	// consume itself (EVENT, CLOSE on TCP). The slice is only valid during the call.
 	OnFrame func(frame []byte)
+	// OnEvent, if set, receives each entry of every EVENT frame (subscriptions, TCP only;
+	// see Subscribe), in arrival order, from the goroutine running Run (or Connect). Keep
+	// the highest Version per user and ignore entries at or below it (PROTOCOL.md).
+	OnEvent func(hl1.Event)
 }
 
 // Session describes the session the gateway granted.
@@ -75,6 +80,8 @@ type Client struct {
 	active    bool
 	readerErr chan error
 	buf       []byte
+	subs      map[uint64]struct{} // users subscribed to (sent again after a reconnect)
+	events    []hl1.Event         // decode buffer for OnEvent
 }
 
 // New returns a Client for the credentials. It does not touch the network until Connect.
@@ -136,7 +143,7 @@ func (c *Client) Connect(ctx context.Context) error {
 			lastErr = err
 			continue
 		}
-		return nil
+		return c.resubscribe()
 	}
 	return fmt.Errorf("%w (last error: %v)", ErrNoGateway, lastErr)
 }
@@ -235,6 +242,17 @@ func (c *Client) readLoop(conn net.Conn, done chan<- error) {
 }
 
 func (c *Client) deliver(frame []byte) {
+	if c.opts.OnEvent != nil {
+		if t, _ := hl1.PeekType(frame); t == hl1.TypeEvent {
+			evs, err := hl1.ParseEvents(frame, c.events[:0])
+			if err == nil {
+				for _, ev := range evs {
+					c.opts.OnEvent(ev)
+				}
+			}
+			c.events = evs[:0]
+		}
+	}
 	if c.opts.OnFrame != nil {
 		c.opts.OnFrame(frame)
 	}
@@ -372,6 +390,80 @@ func (c *Client) Close() error {
 	err := c.conn.Close()
 	c.conn = nil
 	return err
+}
+
+// Subscribe asks the gateway for the presence of users (TCP only, after Connect): it
+// answers with their current state, then sends every change, as EVENT entries delivered to
+// Options.OnEvent while Run runs. Subscriptions are additive, kept by the client and sent
+// again after a reconnect. The gateway closes a connection that subscribes to more users
+// than its limit (default 1000; CLOSE too many subscriptions).
+func (c *Client) Subscribe(users []uint64) error { return c.changeSubs(false, users) }
+
+// Unsubscribe stops the gateway's events for users.
+func (c *Client) Unsubscribe(users []uint64) error { return c.changeSubs(true, users) }
+
+func (c *Client) changeSubs(unsub bool, users []uint64) error {
+	if c.opts.Network != "tcp" {
+		return errors.New("client: subscriptions need Options.Network \"tcp\"")
+	}
+	ids := slices.Clone(users)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	c.mu.Lock()
+	if c.subs == nil {
+		c.subs = map[uint64]struct{}{}
+	}
+	for _, u := range ids {
+		if unsub {
+			delete(c.subs, u)
+		} else {
+			c.subs[u] = struct{}{}
+		}
+	}
+	conn := c.conn
+	c.mu.Unlock()
+	if conn == nil {
+		return errors.New("client: no connection: call Connect first")
+	}
+	return c.sendSubs(conn, unsub, ids)
+}
+
+// resubscribe sends the kept subscriptions on a fresh connection.
+func (c *Client) resubscribe() error {
+	c.mu.Lock()
+	if len(c.subs) == 0 || c.opts.Network != "tcp" {
+		c.mu.Unlock()
+		return nil
+	}
+	ids := make([]uint64, 0, len(c.subs))
+	for u := range c.subs {
+		ids = append(ids, u)
+	}
+	conn := c.conn
+	c.mu.Unlock()
+	slices.Sort(ids)
+	return c.sendSubs(conn, false, ids)
+}
+
+// sendSubs writes ids (sorted, unique) in as many frames as needed: at most
+// MaxSubscribeIDs each, fewer when sparse ids do not fit in MaxFrame bytes.
+func (c *Client) sendSubs(conn net.Conn, unsub bool, ids []uint64) error {
+	for len(ids) > 0 {
+		n := min(len(ids), hl1.MaxSubscribeIDs)
+		f, err := hl1.AppendSubscribe(nil, &hl1.Subscription{Unsubscribe: unsub, UserIDs: ids[:n]})
+		for errors.Is(err, hl1.ErrTooLarge) && n > 1 {
+			n /= 2
+			f, err = hl1.AppendSubscribe(nil, &hl1.Subscription{Unsubscribe: unsub, UserIDs: ids[:n]})
+		}
+		if err != nil {
+			return fmt.Errorf("client: encode subscription: %w", err)
+		}
+		if err := c.write(conn, f); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
 }
 
 func randomUint32() uint32 {
