@@ -14,14 +14,18 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/consul/api"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"heartline/agent/watcher"
 
 	"heartline/gateway/admin"
 	"heartline/gateway/clock"
 	"heartline/gateway/config"
 	"heartline/gateway/feedserver"
 	"heartline/gateway/ingest"
+	"heartline/gateway/livesync"
 	"heartline/gateway/table"
 	"heartline/gateway/tcp"
 	"heartline/protocol/token"
@@ -109,9 +113,22 @@ func serve(cfg config.Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
+	liveCtx, stopLive := context.WithCancel(context.Background())
+	defer stopLive()
+	var hub *livesync.Hub
 	if cfg.TCPAddr != "" {
-		tcpSrv = tcp.New(tb, tcp.Options{Addr: cfg.TCPAddr, Shard: cfg.Loops, IdleTimeout: cfg.TCPIdle, Clock: clk,
-			Log: log.Named("tcp"), Handler: hopts, Router: group})
+		if hub, err = startLiveSync(liveCtx, cfg, log.Named("livesync")); err != nil {
+			group.Stop()
+			return err
+		}
+		topts := tcp.Options{Addr: cfg.TCPAddr, Shard: cfg.Loops, IdleTimeout: cfg.TCPIdle, Clock: clk,
+			Log: log.Named("tcp"), Handler: hopts, Router: group}
+		if hub != nil { // a nil *Hub in the interface would not read as "no subscriptions"
+			topts.Subscriptions = hub
+			metrics.AddSubscriptions(hub)
+		}
+		tcpSrv = tcp.New(tb, topts)
+		metrics.AddTCP(tcpSrv)
 		group.SetInbox(cfg.Loops, tcpSrv.Inbox())
 		if err := tcpSrv.Start(); err != nil {
 			group.Stop()
@@ -172,9 +189,40 @@ func serve(cfg config.Config, log *zap.Logger) error {
 	if err := feed.Flush(ctx); err != nil {
 		log.Warn("feed flush incomplete", zap.Error(err))
 	}
+	stopLive()
 	stopFeed()
 	feedDone.Wait()
 	_ = adm.Close(ctx)
 	log.Info("gateway stopped")
 	return nil
+}
+
+// startLiveSync runs the presence watcher and the subscription hub when Consul is
+// configured; without Consul it returns nil and SUBSCRIBE frames are dropped (counted as
+// unsupported) while heartbeats keep working. See livesync/doc.go.
+func startLiveSync(ctx context.Context, cfg config.Config, log *zap.Logger) (*livesync.Hub, error) {
+	if !cfg.Subscriptions {
+		log.Info("app subscriptions disabled: set -consul-addr or CONSUL_HTTP_ADDR to serve SUBSCRIBE")
+		return nil, nil
+	}
+	cc := api.DefaultConfig() // CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, TLS settings
+	if cfg.ConsulAddr != "" {
+		cc.Address = cfg.ConsulAddr
+	}
+	client, err := api.NewClient(cc)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: Consul client for subscriptions (%s): %w", cc.Address, err)
+	}
+	w, err := watcher.New(watcher.Options{Client: client, Prefix: cfg.Prefix, Log: log.Named("watcher")})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: presence watcher: %w", err)
+	}
+	hub := livesync.NewHub(livesync.Options{Source: livesync.WatcherSource{W: w}, MaxPerConn: cfg.MaxSubscriptions,
+		Grace: cfg.SlowGrace, Log: log})
+	go func() { _ = w.Run(ctx) }()
+	go hub.Run(ctx)
+	go livesync.Pump(ctx, w, hub)
+	log.Info("app subscriptions enabled", zap.String("consul", cc.Address), zap.String("prefix", cfg.Prefix),
+		zap.Int("max_per_connection", cfg.MaxSubscriptions))
+	return hub, nil
 }

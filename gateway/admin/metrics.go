@@ -6,6 +6,7 @@ import (
 
 	"heartline/gateway/feedserver"
 	"heartline/gateway/ingest"
+	"heartline/gateway/livesync"
 	"heartline/gateway/table"
 	"heartline/gateway/tcp"
 )
@@ -85,11 +86,35 @@ func NewMetrics(src Sources) *Metrics {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "feed_connects_total", Help: "Agent connections accepted."}, func() float64 { return float64(f.Stats.Connects.Load()) }))
 	}
 	if src.TCP != nil {
-		t := src.TCP
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "tcp_connections", Help: "Open TCP connections."}, func() float64 { return float64(t.Stats.Open.Load()) }))
-		reg.MustRegister(&tcpCloseCollector{t: t, desc: prometheus.NewDesc(ns+"_tcp_closes_total", "TCP connections closed, by reason.", []string{"reason"}, nil)})
+		m.AddTCP(src.TCP)
 	}
 	return m
+}
+
+// AddTCP registers the TCP listener's metrics (for a listener created after NewMetrics).
+func (m *Metrics) AddTCP(t *tcp.Server) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "tcp_connections", Help: "Open TCP connections."}, func() float64 { return float64(t.Stats.Open.Load()) }))
+	m.Registry.MustRegister(&tcpCloseCollector{t: t, desc: prometheus.NewDesc(ns+"_tcp_closes_total", "TCP connections closed, by reason.", []string{"reason"}, nil)})
+}
+
+// AddSubscriptions registers the app subscription metrics of h.
+func (m *Metrics) AddSubscriptions(h *livesync.Hub) {
+	st := &h.Stats
+	gauge := func(name, help string, f func() int64) {
+		m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: name, Help: help}, func() float64 { return float64(f()) }))
+	}
+	counter := func(name, help string, f func() uint64) {
+		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: name, Help: help}, func() float64 { return float64(f()) }))
+	}
+	gauge("subscriptions_active", "App subscriptions (connection, user) in force.", st.Active.Load)
+	gauge("subscribed_connections", "TCP connections holding subscriptions.", st.Conns.Load)
+	counter("subscription_events_sent_total", "EVENT entries written to apps.", st.Events.Load)
+	counter("subscription_event_frames_total", "EVENT frames written to apps.", st.Frames.Load)
+	counter("subscription_events_coalesced_total", "EVENT entries replaced by a newer state of the same user before being written (slow readers).", st.Coalesced.Load)
+	counter("subscription_events_stale_total", "EVENT entries not sent because a newer version of the user was already queued.", st.Stale.Load)
+	counter("subscription_slow_consumer_disconnects_total", "Connections closed with CLOSE slow consumer because they stayed behind past the grace period.", st.SlowConsumer.Load)
+	counter("subscription_limit_disconnects_total", "Connections closed with CLOSE too many subscriptions.", st.TooMany.Load)
+	counter("subscription_resyncs_total", "Full re-lookups of every subscription (watcher ready, watcher dropped events).", st.Resyncs.Load)
 }
 
 type dropCollector struct {

@@ -36,6 +36,14 @@ type Config struct {
 	TCPIdle       time.Duration
 	Coalesce      time.Duration
 	LogLevel      string
+	// App subscriptions (live sync).
+	ConsulAddr       string
+	Prefix           string
+	MaxSubscriptions int
+	SlowGrace        time.Duration
+	// Subscriptions is true when Consul is configured (-consul-addr or CONSUL_HTTP_ADDR):
+	// the gateway then runs a watcher and serves SUBSCRIBE.
+	Subscriptions bool
 }
 
 // EnvName returns the environment variable of a flag.
@@ -70,6 +78,10 @@ func Parse(args []string, getenv func(string) string, errOut io.Writer) (Config,
 	fs.DurationVar(&c.TCPIdle, "tcp-idle", 45*time.Second, "close TCP connections silent for this long")
 	fs.DurationVar(&c.Coalesce, "coalesce", time.Millisecond, "after a partly filled recvmmsg batch, wait this long so datagrams accumulate (fewer wake-ups; adds at most this latency); negative disables")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.ConsulAddr, "consul-addr", "", "Consul HTTP address for app subscriptions (default: CONSUL_HTTP_ADDR; neither set disables subscriptions)")
+	fs.StringVar(&c.Prefix, "prefix", "heartline", "KV prefix of the Heartline keys in Consul (as the agent's -prefix)")
+	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", 1000, "users one TCP connection may subscribe to (more: CLOSE too many subscriptions)")
+	fs.DurationVar(&c.SlowGrace, "slow-consumer-grace", 5*time.Second, "an app connection that cannot take its pending EVENTs for this long is closed (CLOSE slow consumer)")
 
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -85,6 +97,7 @@ func Parse(args []string, getenv func(string) string, errOut io.Writer) (Config,
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	c.Subscriptions = c.ConsulAddr != "" || getenv("CONSUL_HTTP_ADDR") != ""
 	return c, c.Validate()
 }
 
@@ -109,6 +122,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: -feed-socket is required")
 	case len(c.GatewayID) == 0 || len(c.GatewayID) > 128:
 		return fmt.Errorf("config: -gateway-id must be 1..128 bytes")
+	case c.MaxSubscriptions < 1:
+		return fmt.Errorf("config: -max-subscriptions must be >= 1")
+	case c.SlowGrace <= 0:
+		return fmt.Errorf("config: -slow-consumer-grace must be > 0")
+	case c.Prefix == "":
+		return fmt.Errorf("config: -prefix must not be empty (the agent's default is \"heartline\")")
 	}
 	return nil
 }
