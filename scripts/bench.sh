@@ -20,7 +20,10 @@ if ! command -v redis-server >/dev/null 2>&1; then
 	fi
 fi
 mkdir -p "$OUT/bin"
-"$GO" build -o "$OUT/bin/" ./benchmarks/loadgen ./benchmarks/runner ./benchmarks/baselines/...
+"$GO" build -o "$OUT/bin/" ./gateway ./agent ./benchmarks/loadgen ./benchmarks/runner ./benchmarks/presence ./benchmarks/baselines/...
+# The consul group (gateway + agent + Consul latencies) needs a Consul binary: cached after
+# the first build by scripts/install-consul.sh (that first build takes minutes).
+CONSUL_BIN="$(scripts/install-consul.sh 2>/dev/null | tail -1 || true)"
 # shellcheck disable=SC2086
-"$OUT/bin/runner" -bin "$OUT/bin" -out "$OUT" ${BENCH_FLAGS:-}
+"$OUT/bin/runner" -bin "$OUT/bin" -out "$OUT" -consul "$CONSUL_BIN" ${BENCH_FLAGS:-}
 "$GO" run ./benchmarks/report -in "$OUT/results.json" -md benchmarks/RESULTS.md -svg benchmarks/charts

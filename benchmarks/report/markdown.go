@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -93,7 +94,11 @@ func markdown(r *Results, charts map[string]string) string {
 		w("\n## %s\n\n", s.title)
 		w("| case | what | CPU ns/heartbeat min | median | max | wall ns/datagram (median) | n |\n|---|---|---:|---:|---:|---:|---:|\n")
 		for _, c := range cs {
-			w("| %s | %s%s | %s | %s | %s | %s | %d |\n", c.Name, c.Desc, envNote(c.Env), num(c.Stats.Min), num(c.Stats.Median), num(c.Stats.Max), num(medianOf(c.Wall)), c.Stats.N)
+			wall := "-"
+			if m := medianOf(c.Wall); m > 0 {
+				wall = num(m)
+			}
+			w("| %s | %s%s | %s | %s | %s | %s | %d |\n", c.Name, c.Desc, envNote(c.Env), num(c.Stats.Min), num(c.Stats.Median), num(c.Stats.Max), wall, c.Stats.N)
 		}
 		if p, ok := charts[s.id]; ok {
 			w("\n![%s](%s)\n", s.id, p)
@@ -112,6 +117,9 @@ func markdown(r *Results, charts map[string]string) string {
 			w("| %s | %s | %s | %s | %.0f | %.0f | %.0f |\n", c.Name, c.Desc, num(c.Stats.Median), num(c.Extra["rss_total_per_session"]), c.Extra["online"], c.Extra["warmup_seconds"], c.Extra["heartbeats_per_s"])
 		}
 		writeErrors(&b, rss)
+	}
+	if p := r.Presence; p != nil {
+		writePresence(&b, p)
 	}
 	w("\n## Commands\n\nEvery case: the server command line (placeholders filled by the runner) and the loadgen flags.\n\n")
 	w("| case | server | env | loadgen |\n|---|---|---|---|\n")
@@ -157,4 +165,40 @@ func medianOf(xs []float64) float64 {
 		return v[len(v)/2]
 	}
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+func writePresence(b *strings.Builder, p *Presence) {
+	w := func(f string, a ...any) { fmt.Fprintf(b, f, a...) }
+	w("\n## With the agent and Consul\n\n")
+	w("Gateway binary -> feed -> agent binary -> Consul (one durable server on loopback) -> change records read with blocking queries. ")
+	w("Settings: interval %s, misses %s, grace %s, debounce %s; %s probe sessions (reference clients).\n\n",
+		p.Settings["interval"], p.Settings["misses"], p.Settings["grace"], p.Settings["debounce"], p.Settings["probes"])
+	w("| latency | n | missing | p50 ms | p99 ms | p99.9 ms | max ms |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, l := range []struct {
+		name string
+		l    Latency
+	}{{"ONLINE: HELLO sent -> change record seen", p.Online}, {"BYE sent -> OFFLINE seen", p.Bye}, {"silence -> OFFLINE seen (offline detection)", p.Offline}} {
+		w("| %s | %d | %d | %s | %s | %s | %s |\n", l.name, l.l.N, l.l.Missing, num(l.l.P50), num(l.l.P99), num(l.l.P999), num(l.l.Max))
+	}
+	if c := p.Churn; c != nil {
+		w("\n| churn | value |\n|---|---:|\n")
+		w("| transitions/s seen in Consul | %s |\n| transitions seen / expected | %d / %d |\n| Consul txns per transition | %.4f |\n| txn request bytes per transition | %s |\n| agent CPU ns per transition | %s |\n| incomplete change entries | %d |\n",
+			num(c.TransitionsPerSecond), c.TransitionsSeen, c.TransitionsExpected, c.TxnsPerTransition, num(c.BytesPerTransition), num(c.AgentCPUNSPerTrans), c.IncompleteEntries)
+	}
+	if len(p.Gateway) > 0 {
+		keys := make([]string, 0, len(p.Gateway))
+		for k := range p.Gateway {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		w("\nGateway counters at the end:")
+		for _, k := range keys {
+			w(" %s=%d", k, p.Gateway[k])
+		}
+		w("\n")
+	}
+	for _, e := range p.Errors {
+		w("\n- error: %s", e)
+	}
+	w("\n")
 }

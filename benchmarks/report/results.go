@@ -18,6 +18,41 @@ type Results struct {
 	Cases  []*Case  `json:"cases"`
 	Ratios []*Ratio `json:"ratios"`
 	Notes  []string `json:"notes"`
+	// Presence is the gateway + agent + Consul run (benchmarks/presence), if any.
+	Presence *Presence `json:"presence"`
+}
+
+// Presence mirrors benchmarks/presence's JSON.
+type Presence struct {
+	Settings map[string]string `json:"settings"`
+	Online   Latency           `json:"online_latency"`
+	Bye      Latency           `json:"bye_latency"`
+	Offline  Latency           `json:"offline_detection_delay"`
+	Churn    *struct {
+		Seconds              float64 `json:"seconds"`
+		TransitionsSeen      uint64  `json:"transitions_seen"`
+		TransitionsExpected  uint64  `json:"transitions_expected"`
+		IncompleteEntries    uint64  `json:"incomplete_entries"`
+		TransitionsPerSecond float64 `json:"transitions_per_s"`
+		Txns                 uint64  `json:"consul_txns"`
+		TxnReqBytes          uint64  `json:"consul_txn_request_bytes"`
+		TxnsPerTransition    float64 `json:"txns_per_transition"`
+		BytesPerTransition   float64 `json:"txn_request_bytes_per_transition"`
+		AgentCPUNSPerTrans   float64 `json:"agent_cpu_ns_per_transition"`
+	} `json:"churn"`
+	Gateway map[string]uint64 `json:"gateway_metrics"`
+	Errors  []string          `json:"errors"`
+}
+
+// Latency is a distribution in ms.
+type Latency struct {
+	N       int64   `json:"n"`
+	Missing int     `json:"missing"`
+	P50     float64 `json:"p50_ms"`
+	P99     float64 `json:"p99_ms"`
+	P999    float64 `json:"p999_ms"`
+	Max     float64 `json:"max_ms"`
+	Min     float64 `json:"min_ms"`
 }
 
 // Case is one configuration's samples.

@@ -9,7 +9,8 @@ type caseDef struct {
 	ServerArgs []string
 	Env        []string
 	Loadgen    []string
-	Redis      bool // add redis-server's CPU time
+	Redis      bool   // add redis-server's CPU time
+	StatsPath  string // path of the counters at {stats} (default /stats; the gateway: /metrics)
 }
 
 // Loadgen flag sets.
@@ -27,17 +28,22 @@ var (
 )
 
 var (
-	floorArgs   = []string{"-listen", "{listen}", "-stats", "{stats}"}
-	gatewayArgs = []string{"-listen", "{listen}", "-stats", "{stats}", "-keys", "{keys}", "-loops", "1", "-sessions-per-shard", "65536"}
-	gnetArgs    = []string{"-listen", "{listen}", "-stats", "{stats}", "-sessions", "50000"}
-	naiveArgs   = []string{"-listen", "{listen}", "-stats", "{stats}"}
-	redisArgs   = []string{"-listen", "{listen}", "-stats", "{stats}", "-redis", "{redis}", "-sessions", "50000"}
+	floorArgs = []string{"-listen", "{listen}", "-stats", "{stats}"}
+	// The gateway binary: one loop (like every comparator), no TCP, HELLO limits lifted
+	// (one loadgen host is one source address), feed socket with no agent attached.
+	gatewayArgs = []string{"-udp-addr", "{listen}", "-tcp-addr=", "-secret-file", "{keys}", "-feed-socket", "{dir}/feed-{port}.sock",
+		"-admin-addr", "{stats}", "-hello-rate", "1000000", "-hello-burst", "1000000", "-loops", "1", "-max-sessions", "262144", "-log-level", "warn"}
+	// The ingest stand-in (benchmarks/baselines/ingestgw): -gateway-bin ingestgw.
+	ingestgwArgs = []string{"-listen", "{listen}", "-stats", "{stats}", "-keys", "{keys}", "-loops", "1", "-sessions-per-shard", "65536"}
+	gnetArgs     = []string{"-listen", "{listen}", "-stats", "{stats}", "-sessions", "50000"}
+	naiveArgs    = []string{"-listen", "{listen}", "-stats", "{stats}"}
+	redisArgs    = []string{"-listen", "{listen}", "-stats", "{stats}", "-redis", "{redis}", "-sessions", "50000"}
 )
 
 func with(a []string, more ...string) []string { return append(append([]string{}, a...), more...) }
 
-func standardCases(gatewayBin string, gwArgs []string) []caseDef {
-	return []caseDef{
+func standardCases(gatewayBin string, gwArgs []string, gwStats string) []caseDef {
+	cs := []caseDef{
 		// Drain: pre-filled socket, CPU per datagram (one heartbeat per datagram).
 		{Name: "floor", Group: "drain", Desc: "(d) bare recvmmsg loop, batch 64, touches the bytes", ServerBin: "floor", ServerArgs: floorArgs, Loadgen: drainNone},
 		{Name: "gateway", Group: "drain", Desc: "(c) Heartline gateway UDP path: recvmmsg 64, HL1 decode, SipHash, table", ServerBin: gatewayBin, ServerArgs: gwArgs, Loadgen: drainHello},
@@ -66,6 +72,12 @@ func standardCases(gatewayBin string, gwArgs []string) []caseDef {
 		{Name: "cpu-naive", Group: "cpu", Desc: "naive at 50k/s", ServerBin: "naive", ServerArgs: naiveArgs, Loadgen: cpuJSON},
 		{Name: "cpu-redis", Group: "cpu", Desc: "redis SETEX peer at 50k/s (peer + redis-server CPU)", ServerBin: "redispeer", ServerArgs: redisArgs, Loadgen: cpuNone, Redis: true},
 	}
+	for i := range cs {
+		if cs[i].ServerBin == gatewayBin {
+			cs[i].StatsPath = gwStats
+		}
+	}
+	return cs
 }
 
 // ratioDef is num/den; Target says what the issue asks for.

@@ -38,6 +38,8 @@ func (r *runner) startServer(c *caseDef, port int) (*server, error) {
 		a = strings.ReplaceAll(a, "{stats}", stats)
 		a = strings.ReplaceAll(a, "{keys}", r.keys)
 		a = strings.ReplaceAll(a, "{redis}", r.redisAddr)
+		a = strings.ReplaceAll(a, "{dir}", r.out)
+		a = strings.ReplaceAll(a, "{port}", strconv.Itoa(port))
 		args = append(args, a)
 	}
 	bin := c.ServerBin
@@ -53,7 +55,11 @@ func (r *runner) startServer(c *caseDef, port int) (*server, error) {
 	}
 	s.pid = s.cmd.Process.Pid
 	if hasStats {
-		s.statsURL = "http://" + stats + "/stats"
+		path := c.StatsPath
+		if path == "" {
+			path = "/stats"
+		}
+		s.statsURL = "http://" + stats + path
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {

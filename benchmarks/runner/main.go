@@ -28,13 +28,14 @@ func main() {
 	bin := flag.String("bin", "benchmarks/out/bin", "directory with loadgen and the servers (make bench builds it)")
 	out := flag.String("out", "benchmarks/out", "directory for results.json, the key file and logs")
 	reps := flag.Int("reps", 5, "repetitions of every case (interleaved)")
-	groups := flag.String("groups", "drain,relay,ablation,cpu,rss", "case groups to run")
+	groups := flag.String("groups", "drain,relay,ablation,cpu,rss,consul", "case groups to run (consul: gateway + agent + Consul, needs -consul)")
+	consulBin := flag.String("consul", "", "consul binary for the consul group (scripts/install-consul.sh prints it); empty skips the group")
 	only := flag.String("only", "", "comma-separated case names (default all of -groups)")
 	rssSessions := flag.Int("rss-sessions", 1000000, "sessions for the RSS-per-session figure (0 skips)")
 	rssInterval := flag.Duration("rss-interval", 60*time.Second, "heartbeat interval of the RSS run (longer so the loadgen fits on the box)")
 	redisPort := flag.Int("redis-port", 16379, "port of the redis-server the runner starts")
-	gatewayBin := flag.String("gateway-bin", "ingestgw", "gateway server binary (the ingest stand-in until the gateway serves UDP)")
-	gatewayArgs := flag.String("gateway-args", "", "space-separated args for -gateway-bin with {listen} {stats} {keys} placeholders (default: ingestgw's)")
+	gatewayBin := flag.String("gateway-bin", "gateway", "gateway server binary: gateway (the real process) or ingestgw (its UDP path alone)")
+	gatewayArgsFlag := flag.String("gateway-args", "", "space-separated args for -gateway-bin with {listen} {stats} {keys} {dir} {port} placeholders (default: the chosen binary's)")
 	flag.Parse()
 
 	r := &runner{bin: *bin, out: *out}
@@ -47,9 +48,12 @@ func main() {
 	if err := os.WriteFile(r.keys, []byte("1 "+hex.EncodeToString(secret)+" current\n"), 0o600); err != nil {
 		fail(err)
 	}
-	gw := gatewayArgs0
-	if *gatewayArgs != "" {
-		gw = strings.Fields(*gatewayArgs)
+	gw, gwStats := gatewayArgs, "/metrics"
+	if *gatewayBin == "ingestgw" {
+		gw, gwStats = ingestgwArgs, "/stats"
+	}
+	if *gatewayArgsFlag != "" {
+		gw = strings.Fields(*gatewayArgsFlag)
 	}
 	want := map[string]bool{}
 	for _, g := range strings.Split(*groups, ",") {
@@ -62,7 +66,7 @@ func main() {
 		}
 	}
 	var cases []caseDef
-	for _, c := range standardCases(*gatewayBin, gw) {
+	for _, c := range standardCases(*gatewayBin, gw, gwStats) {
 		if want[c.Group] && (len(names) == 0 || names[c.Name]) {
 			cases = append(cases, c)
 		}
@@ -110,13 +114,14 @@ func main() {
 		r.finish(rep + 1)
 	}
 	if want["rss"] && *rssSessions > 0 {
-		r.rss(*gatewayBin, gw, *rssSessions, *rssInterval)
+		r.rss(*gatewayBin, gw, gwStats, *rssSessions, *rssInterval)
+	}
+	if want["consul"] {
+		r.presence(*consulBin)
 	}
 	r.finish(*reps)
 	fmt.Fprintf(os.Stderr, "wrote %s\n", filepath.Join(r.out, "results.json"))
 }
-
-var gatewayArgs0 = gatewayArgs
 
 func errShort(err error) string {
 	if err == nil {
@@ -159,21 +164,21 @@ func (r *runner) measure(c *caseDef, port int) (ns, wall float64, accepted uint6
 			accepted = sum.Window.StatsAfter["heartbeats"] - sum.Window.StatsBefore["heartbeats"]
 		}
 		if sum.Window.SocketDrops > 0 && err == nil {
-			err = fmt.Errorf("%d datagrams dropped by the kernel at %0.f/s: the server did not keep up", sum.Window.SocketDrops, sum.Window.DatagramsPerS)
+			err = fmt.Errorf("note: %d datagrams dropped by the kernel at %.0f/s offered (the server, or the shared box, fell behind); CPU is divided by the datagrams delivered", sum.Window.SocketDrops, sum.Window.DatagramsPerS)
 		}
 	}
 	return ns, wall, accepted, err
 }
 
 // rss measures the gateway's resident memory per session with n sessions online.
-func (r *runner) rss(gatewayBin string, gwArgs []string, n int, interval time.Duration) {
+func (r *runner) rss(gatewayBin string, gwArgs []string, gwStats string, n int, interval time.Duration) {
 	perShard := 1
 	for perShard < n+n/8 {
 		perShard <<= 1
 	}
 	args := make([]string, 0, len(gwArgs)+4)
 	for i := 0; i < len(gwArgs); i++ {
-		if gwArgs[i] == "-sessions-per-shard" {
+		if gwArgs[i] == "-sessions-per-shard" || gwArgs[i] == "-max-sessions" || gwArgs[i] == "-interval" {
 			i++
 			continue
 		}
@@ -181,8 +186,10 @@ func (r *runner) rss(gatewayBin string, gwArgs []string, n int, interval time.Du
 	}
 	if gatewayBin == "ingestgw" {
 		args = append(args, "-sessions-per-shard", strconv.Itoa(perShard), "-interval", interval.String())
+	} else {
+		args = append(args, "-max-sessions", strconv.Itoa(perShard), "-interval", interval.String())
 	}
-	c := caseDef{Name: fmt.Sprintf("rss-gateway-%d", n), Group: "rss", ServerBin: gatewayBin, ServerArgs: args,
+	c := caseDef{Name: fmt.Sprintf("rss-gateway-%d", n), Group: "rss", ServerBin: gatewayBin, ServerArgs: args, StatsPath: gwStats,
 		Loadgen: []string{"-mode", "run", "-sessions", strconv.Itoa(n), "-workers", "2", "-hello-rate", "50000", "-hello-window", "256", "-duration", "10s"}}
 	res := &Case{Name: c.Name, Group: "rss", Desc: fmt.Sprintf("gateway VmRSS per session, %d sessions online, heartbeat interval %v", n, interval), Server: c.ServerBin + " " + strings.Join(args, " "), Loadgen: strings.Join(c.Loadgen, " "), Unit: "bytes per session", Extra: map[string]float64{}}
 	r.res.Cases = append(r.res.Cases, res)
@@ -210,6 +217,28 @@ func (r *runner) rss(gatewayBin string, gwArgs []string, n int, interval time.Du
 	}
 	res.Stats = statsOf(res.Samples)
 	fmt.Fprintf(os.Stderr, "rss %d sessions: %.1f B/session (%.0fs)\n", n, res.Stats.Median, time.Since(t0).Seconds())
+}
+
+// presence runs benchmarks/presence (gateway + agent + Consul) and keeps its JSON.
+func (r *runner) presence(consulBin string) {
+	if consulBin == "" {
+		r.res.Notes = append(r.res.Notes, "consul group skipped: no -consul binary (scripts/bench.sh passes the one scripts/install-consul.sh provides)")
+		return
+	}
+	out := filepath.Join(r.out, "presence.json")
+	_ = os.Remove(out)
+	cmd := exec.Command(filepath.Join(r.bin, "presence"), "-bin", r.bin, "-consul", consulBin, "-out", out)
+	cmd.Stderr = os.Stderr
+	t0 := time.Now()
+	if err := cmd.Run(); err != nil {
+		r.res.Notes = append(r.res.Notes, "presence run failed: "+err.Error())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		return
+	}
+	r.res.Presence = json.RawMessage(b)
+	fmt.Fprintf(os.Stderr, "presence (gateway + agent + Consul): %.0fs\n", time.Since(t0).Seconds())
 }
 
 func (r *runner) finish(reps int) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"sort"
 	"time"
 )
@@ -15,6 +16,8 @@ type Results struct {
 	Cases    []*Case   `json:"cases"`
 	Ratios   []*Ratio  `json:"ratios"`
 	Notes    []string  `json:"notes,omitempty"`
+	// Presence is benchmarks/presence's JSON (gateway + agent + Consul), when it ran.
+	Presence json.RawMessage `json:"presence,omitempty"`
 }
 
 // Machine describes where the numbers come from.

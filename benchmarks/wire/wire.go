@@ -11,10 +11,12 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -122,11 +124,51 @@ func FetchStats(url string) (map[string]uint64, error) {
 		return nil, fmt.Errorf("wire: stats %s: %w", url, err)
 	}
 	defer resp.Body.Close()
+	if strings.HasSuffix(url, "/metrics") {
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+		if err != nil {
+			return nil, fmt.Errorf("wire: metrics %s: %w", url, err)
+		}
+		return ParsePrometheus(b), nil
+	}
 	var m map[string]uint64
 	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
 		return nil, fmt.Errorf("wire: stats %s: %w", url, err)
 	}
 	return m, nil
+}
+
+// ParsePrometheus reads Prometheus text exposition into the /stats shape: every sample of
+// a metric summed over its labels, under its name with the "heartline_<process>_" prefix
+// and the "_total" suffix removed (heartline_gateway_heartbeats_total -> "heartbeats"), so
+// the harness checks the gateway's own counters the same way as a comparator's.
+func ParsePrometheus(b []byte) map[string]uint64 {
+	m := map[string]uint64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		sp := strings.LastIndexByte(line, ' ')
+		if sp < 0 {
+			continue
+		}
+		name := line[:sp]
+		if i := strings.IndexByte(name, '{'); i >= 0 {
+			name = name[:i]
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(line[sp+1:]), 64)
+		if err != nil || v < 0 {
+			continue
+		}
+		if strings.HasPrefix(name, "heartline_") {
+			if i := strings.IndexByte(name[len("heartline_"):], '_'); i >= 0 {
+				name = name[len("heartline_")+i+1:]
+			}
+		}
+		name = strings.TrimSuffix(name, "_total")
+		m[name] += uint64(v)
+	}
+	return m
 }
 
 // Names returns m's keys in order (for stable printing).

@@ -24,3 +24,18 @@ func TestPresharedKeyDiffersPerSlot(t *testing.T) {
 		t.Fatal("PresharedKey is not deterministic")
 	}
 }
+
+func TestParsePrometheus(t *testing.T) {
+	text := []byte(`# HELP heartline_gateway_heartbeats_total Heartbeats accepted.
+# TYPE heartline_gateway_heartbeats_total counter
+heartline_gateway_heartbeats_total 12345
+heartline_gateway_frames_dropped_total{reason="bad_mac"} 3
+heartline_gateway_frames_dropped_total{reason="replay"} 4
+heartline_gateway_sessions_online 10
+go_goroutines 7
+`)
+	m := ParsePrometheus(text)
+	if m["heartbeats"] != 12345 || m["frames_dropped"] != 7 || m["sessions_online"] != 10 || m["go_goroutines"] != 7 {
+		t.Fatalf("ParsePrometheus = %v", m)
+	}
+}
