@@ -121,7 +121,7 @@ func serve(cfg config.Config, log *zap.Logger) error {
 			group.Stop()
 			return err
 		}
-		topts := tcp.Options{Addr: cfg.TCPAddr, Shard: cfg.Loops, IdleTimeout: cfg.TCPIdle, Clock: clk,
+		topts := tcp.Options{Addr: cfg.TCPAddr, Shard: cfg.Loops, IdleTimeout: cfg.TCPIdle, Clock: clk, SendBuffer: cfg.TCPSendBuffer,
 			Log: log.Named("tcp"), Handler: hopts, Router: group}
 		if hub != nil { // a nil *Hub in the interface would not read as "no subscriptions"
 			topts.Subscriptions = hub

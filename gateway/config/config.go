@@ -34,6 +34,7 @@ type Config struct {
 	HelloRate     float64
 	HelloBurst    float64
 	TCPIdle       time.Duration
+	TCPSendBuffer int
 	Coalesce      time.Duration
 	LogLevel      string
 	// App subscriptions (live sync).
@@ -76,6 +77,7 @@ func Parse(args []string, getenv func(string) string, errOut io.Writer) (Config,
 	fs.Float64Var(&c.HelloRate, "hello-rate", 5, "HELLOs per second per source address")
 	fs.Float64Var(&c.HelloBurst, "hello-burst", 20, "HELLO burst per source address")
 	fs.DurationVar(&c.TCPIdle, "tcp-idle", 45*time.Second, "close TCP connections silent for this long")
+	fs.IntVar(&c.TCPSendBuffer, "tcp-sndbuf", 0, "SO_SNDBUF bytes per TCP connection (bounds kernel memory per app connection); 0: kernel default")
 	fs.DurationVar(&c.Coalesce, "coalesce", time.Millisecond, "after a partly filled recvmmsg batch, wait this long so datagrams accumulate (fewer wake-ups; adds at most this latency); negative disables")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.ConsulAddr, "consul-addr", "", "Consul HTTP address for app subscriptions (default: CONSUL_HTTP_ADDR; neither set disables subscriptions)")

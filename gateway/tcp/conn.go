@@ -25,6 +25,7 @@ type conn struct {
 	outbound atomic.Int64 // bytes handed to AsyncWrite, not yet in gnet's buffer
 	buffered atomic.Int64 // gnet's outbound buffer (not yet taken by the socket) at the last look
 	probing  atomic.Bool  // a Wake to refresh buffered is in flight
+	linger   atomic.Int64 // unix nanos: a CLOSE frame waits in gnet's buffer until then (0: none)
 }
 
 // ID implements Conn.
@@ -100,16 +101,45 @@ func closeLabel(r hl1.CloseReason) string {
 }
 
 // close sends CLOSE (if reason != 0) and closes the connection, once; label is counted.
+//
+// When the CLOSE frame cannot go out at once (a slow reader's socket is full, with EVENT
+// data queued before it), the connection lingers up to Options.CloseLinger for the app to
+// read what is queued and the CLOSE frame; OnTick closes it when its buffer is empty or the
+// time is up. Inbound frames are ignored meanwhile.
 func (c *conn) close(reason hl1.CloseReason, label string) {
 	if !c.closing.CompareAndSwap(false, true) {
 		return
 	}
 	c.reason.Store(label)
-	if reason != 0 {
-		b, _ := hl1.AppendTCP(nil, hl1.AppendClose(nil, reason))
-		_ = c.gc.AsyncWrite(b, nil)
+	if reason == 0 {
+		_ = c.gc.Close()
+		return
 	}
-	_ = c.gc.Close()
+	b, _ := hl1.AppendTCP(nil, hl1.AppendClose(nil, reason))
+	err := c.gc.AsyncWrite(b, func(gc gnet.Conn, _ error) error {
+		if gc == nil || gc.OutboundBuffered() == 0 {
+			return c.gc.Close()
+		}
+		c.linger.Store(time.Now().Add(c.s.opts.CloseLinger).UnixNano())
+		c.s.mu.Lock()
+		c.s.lingering[c] = struct{}{}
+		c.s.mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		_ = c.gc.Close()
+	}
+}
+
+// checkLinger closes a lingering connection once its CLOSE frame went out or its time is up
+// (called from OnTick; the check runs on the connection's event loop).
+func (c *conn) checkLinger(now int64) {
+	_ = c.gc.Wake(func(gc gnet.Conn, _ error) error {
+		if gc == nil || gc.OutboundBuffered() == 0 || now > c.linger.Load() {
+			return c.gc.Close()
+		}
+		return nil
+	})
 }
 
 // OnOpen registers the connection.
@@ -148,6 +178,7 @@ func (s *Server) OnClose(gc gnet.Conn, _ error) gnet.Action {
 	s.Stats.closed(label)
 	s.mu.Lock()
 	delete(s.conns, c)
+	delete(s.lingering, c)
 	s.mu.Unlock()
 	s.Stats.Open.Add(-1)
 	if c.subbed.Load() && s.opts.Subscriptions != nil {
@@ -249,16 +280,27 @@ func (s *Server) frame(c *conn, frame []byte) bool {
 	return true
 }
 
-// OnTick closes idle connections (including ones stalled inside a frame).
+// OnTick closes idle connections (including ones stalled inside a frame) once a second,
+// and lingering ones (see close) every 100ms while there are any.
 func (s *Server) OnTick() (time.Duration, gnet.Action) {
-	cutoff := time.Now().Add(-s.opts.IdleTimeout).UnixNano()
+	now := time.Now()
 	s.mu.Lock()
-	for c := range s.conns {
-		if c.last.Load() < cutoff {
-			c.close(hl1.CloseIdleTimeout, "idle_timeout")
+	defer s.mu.Unlock()
+	for c := range s.lingering {
+		c.checkLinger(now.UnixNano())
+	}
+	if now.Sub(s.idleScan) >= time.Second {
+		s.idleScan = now
+		cutoff := now.Add(-s.opts.IdleTimeout).UnixNano()
+		for c := range s.conns {
+			if c.last.Load() < cutoff {
+				c.close(hl1.CloseIdleTimeout, "idle_timeout")
+			}
 		}
 	}
-	s.mu.Unlock()
+	if len(s.lingering) > 0 {
+		return 100 * time.Millisecond, gnet.None
+	}
 	return time.Second, gnet.None
 }
 

@@ -10,9 +10,17 @@
 // connection is closed (reason "overload"), so an event loop never waits.
 //
 // Bounds. A connection holds at most one partial frame (<= 2+MaxFrame bytes) inbound; an
-// outbound backlog above MaxOutbound closes it (CLOSE slow consumer). A connection must
-// send HELLO first, and must send something every IdleTimeout, else it is closed with a
-// CLOSE frame and a counted reason.
+// outbound backlog above MaxOutbound closes it (CLOSE slow consumer); SendBuffer caps the
+// kernel's send buffer per connection. A connection must send HELLO first, and must send
+// something every IdleTimeout, else it is closed with a CLOSE frame and a counted reason.
+// A CLOSE frame queued behind data the app has not read lingers up to CloseLinger, so an
+// app that reads again learns why it was closed.
+//
+// Subscriptions. SUBSCRIBE / UNSUBSCRIBE are accepted only on a connection the gateway has
+// sent a WELCOME to (an invalid HELLO gets no answer, so a WELCOME is the proof of
+// authentication); before that they close it with CLOSE auth failed. The seam (package
+// livesync in production) sees a Conn: SendFrame, Backlog (bytes not yet taken by the
+// socket) and Close(reason).
 //
 // This package must not touch the UDP loops' shards or the feed.
 package tcp

@@ -51,6 +51,8 @@ type Options struct {
 	MaxOutbound   int           // bytes queued to one connection before it is closed; default 64 KiB
 	WorkQueue     int           // frames waiting for the shard worker; default 4096
 	MaxConns      int           // open connections; more are refused (closed at once, counted); default 100000
+	CloseLinger   time.Duration // how long a CLOSE frame queued behind unread data may wait for the app to read it; default 2s
+	SendBuffer    int           // SO_SNDBUF of accepted connections in bytes (bounds kernel memory per app); 0: kernel default (autotuned)
 	Shard         int           // the table shard the worker owns
 	Clock         clock.Clock
 	Log           *zap.Logger
@@ -91,20 +93,22 @@ func (s *Stats) closed(label string) {
 // Server is the TCP listener plus the worker of its shard.
 type Server struct {
 	gnet.BuiltinEventEngine
-	opts    Options
-	tb      *table.Table
-	h       *ingest.Handler
-	work    chan work
-	inbox   chan ingest.Handoff
-	eng     gnet.Engine
-	Stats   Stats
-	nextID  atomic.Uint64
-	mu      sync.Mutex
-	conns   map[*conn]struct{}
-	started chan error
-	booted  chan struct{}
-	done    chan struct{}
-	stop    atomic.Bool
+	opts      Options
+	tb        *table.Table
+	h         *ingest.Handler
+	work      chan work
+	inbox     chan ingest.Handoff
+	eng       gnet.Engine
+	Stats     Stats
+	nextID    atomic.Uint64
+	mu        sync.Mutex
+	conns     map[*conn]struct{}
+	lingering map[*conn]struct{} // closing, CLOSE frame not yet taken by the socket
+	idleScan  time.Time
+	started   chan error
+	booted    chan struct{}
+	done      chan struct{}
+	stop      atomic.Bool
 }
 
 type work struct {
@@ -130,6 +134,9 @@ func New(tb *table.Table, opts Options) *Server {
 	if opts.MaxConns <= 0 {
 		opts.MaxConns = 100000
 	}
+	if opts.CloseLinger <= 0 {
+		opts.CloseLinger = 2 * time.Second
+	}
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}
 	}
@@ -137,7 +144,7 @@ func New(tb *table.Table, opts Options) *Server {
 		opts.Log = zap.NewNop()
 	}
 	s := &Server{opts: opts, tb: tb, work: make(chan work, opts.WorkQueue), inbox: make(chan ingest.Handoff, 1024),
-		conns: map[*conn]struct{}{}, started: make(chan error, 1), booted: make(chan struct{}), done: make(chan struct{})}
+		conns: map[*conn]struct{}{}, lingering: map[*conn]struct{}{}, started: make(chan error, 1), booted: make(chan struct{}), done: make(chan struct{})}
 	s.h = ingest.NewHandler(tb, opts.Shard, udpReplyDropper{s}, opts.Router, opts.Handler)
 	return s
 }
@@ -154,7 +161,7 @@ func (s *Server) Start() error {
 		err := gnet.Run(s, "tcp://"+s.opts.Addr,
 			gnet.WithMulticore(s.opts.Loops > 1), gnet.WithNumEventLoop(s.opts.Loops),
 			gnet.WithTicker(true), gnet.WithReusePort(false), gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-			gnet.WithLogger(zapGnetLogger{s.opts.Log.Sugar()}))
+			gnet.WithSocketSendBuffer(s.opts.SendBuffer), gnet.WithLogger(zapGnetLogger{s.opts.Log.Sugar()}))
 		select {
 		case s.started <- err:
 		default:

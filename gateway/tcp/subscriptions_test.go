@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"context"
+	"io"
 	"net"
 	"sync"
 	"testing"
@@ -163,4 +164,70 @@ func TestSubscriptionsSeam(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// A CLOSE queued behind data the app has not read yet lingers: an app that reads again
+// within CloseLinger gets everything queued, then the CLOSE frame, then EOF.
+func TestCloseLingersBehindUnreadData(t *testing.T) {
+	subs := &recordingSubs{}
+	keys := token.NewKeyRing()
+	_ = keys.Add(1, make([]byte, 32))
+	_ = keys.SetCurrent(1)
+	clk := clock.NewFake(t0.Add(time.Second))
+	tb, err := table.New(table.Options{Shards: 1, SessionsPerShard: 64, Start: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := freePort(t)
+	s := New(tb, Options{Addr: addr, IdleTimeout: time.Minute, Clock: clk, Handler: ingestOpts(keys), Subscriptions: subs,
+		SendBuffer: 4096, CloseLinger: 5 * time.Second})
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Stop(ctx)
+	}()
+	c := welcomed(t, keys, clk, addr, 5, false)
+	_ = c.(*net.TCPConn).SetReadBuffer(4096)
+	send(t, c, sub(t, 1))
+	sc := subs.last(t)
+	evs := make([]hl1.Event, hl1.MaxEvents)
+	for i := range evs {
+		evs[i] = hl1.Event{UserID: uint64(i + 1), State: hl1.StateActive, Devices: 1, Version: 1}
+	}
+	frame, _ := hl1.AppendEvents(nil, evs)
+	const frames = 12 // ~49 KB: more than the socket buffers hold, less than MaxOutbound
+	for i := 0; i < frames; i++ {
+		sc.SendFrame(frame)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for sc.Backlog() < 8<<10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("backlog %d: the socket took everything (buffers not shrunk?)", sc.Backlog())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	sc.Close(hl1.CloseSlowConsumer)
+	time.Sleep(300 * time.Millisecond) // several linger checks while the app does not read
+	got := 0
+	for {
+		f := read(t, c)
+		if typ, _ := hl1.PeekType(f); typ == hl1.TypeClose {
+			if r, _ := hl1.ParseClose(f); r != hl1.CloseSlowConsumer {
+				t.Fatalf("CLOSE %d, want slow consumer", r)
+			}
+			break
+		}
+		got++
+	}
+	if got != frames {
+		t.Fatalf("read %d EVENT frames before CLOSE, want %d", got, frames)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("after CLOSE: %v, want EOF", err)
+	}
+	waitClose(t, s, "slow_consumer", 1)
 }
