@@ -55,7 +55,7 @@ func (k *Keys) mac(purpose byte, msg []byte) []byte {
 	return h.Sum(nil)
 }
 
-var enc = base64.RawURLEncoding
+var enc = base64.RawURLEncoding.Strict() // strict: one text per value
 
 // SetSession sets the session cookie for user: base64url(user:8 | expiry:8 | mac:32).
 func (k *Keys) SetSession(w http.ResponseWriter, user uint64, now time.Time) {

@@ -28,11 +28,11 @@ var ErrBadHash = errors.New("auth: stored password hash is malformed (want $argo
 const (
 	saltLen = 16
 	keyLen  = 32
-	// maxMemory bounds the memory a stored hash may ask for (a corrupted file must not OOM us).
-	maxMemory = 1 << 20
+	// maxMemory (KiB) bounds the memory a stored hash may ask for (a corrupted file must not OOM us).
+	maxMemory = 256 << 10
 )
 
-var b64 = base64.RawStdEncoding
+var b64 = base64.RawStdEncoding.Strict() // strict: one text per hash (no non-zero padding bits)
 
 // HashPassword returns the PHC-format argon2id hash of password with a fresh random salt.
 func HashPassword(password string, p HashParams) (string, error) {
@@ -48,27 +48,40 @@ func HashPassword(password string, p HashParams) (string, error) {
 // CheckPassword reports whether password matches the encoded hash, in constant time
 // with respect to the hash contents.
 func CheckPassword(encoded, password string) (bool, error) {
-	parts := strings.Split(encoded, "$")
-	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
-		return false, ErrBadHash
-	}
-	var version int
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
-		return false, ErrBadHash
-	}
-	var p HashParams
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil ||
-		p.Memory == 0 || p.Memory > maxMemory || p.Time == 0 || p.Time > 16 || p.Threads == 0 {
-		return false, ErrBadHash
-	}
-	salt, err := b64.DecodeString(parts[4])
-	if err != nil || len(salt) < 8 || len(salt) > 64 {
-		return false, ErrBadHash
-	}
-	want, err := b64.DecodeString(parts[5])
-	if err != nil || len(want) < 16 || len(want) > 64 {
-		return false, ErrBadHash
+	p, salt, want, err := parseHash(encoded)
+	if err != nil {
+		return false, err
 	}
 	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+// maxHashLen bounds the encoded hash accepted by parseHash.
+const maxHashLen = 256
+
+// parseHash decodes "$argon2id$v=19$m=…,t=…,p=…$salt$hash" with bounded parameters, so a
+// corrupted or hostile members file can neither panic nor make a login allocate gigabytes.
+func parseHash(encoded string) (p HashParams, salt, key []byte, err error) {
+	if len(encoded) > maxHashLen {
+		return p, nil, nil, ErrBadHash
+	}
+	parts := strings.Split(encoded, "$")
+	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" || parts[2] != fmt.Sprintf("v=%d", argon2.Version) {
+		return p, nil, nil, ErrBadHash
+	}
+	var m, t, th uint64
+	var rest string
+	if n, _ := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d%s", &m, &t, &th, &rest); n != 3 ||
+		parts[3] != fmt.Sprintf("m=%d,t=%d,p=%d", m, t, th) ||
+		m < 8*th || m > maxMemory || t == 0 || t > 16 || th == 0 || th > 16 {
+		return p, nil, nil, ErrBadHash
+	}
+	p = HashParams{Time: uint32(t), Memory: uint32(m), Threads: uint8(th)}
+	if salt, err = b64.DecodeString(parts[4]); err != nil || len(salt) < 8 || len(salt) > 64 {
+		return p, nil, nil, ErrBadHash
+	}
+	if key, err = b64.DecodeString(parts[5]); err != nil || len(key) < 16 || len(key) > 64 {
+		return p, nil, nil, ErrBadHash
+	}
+	return p, salt, key, nil
 }
