@@ -44,3 +44,7 @@ clean:
 ## bench: standard benchmark set (< 15 min): benchmarks/out/results.json, benchmarks/RESULTS.md, benchmarks/charts/
 bench:
 	@scripts/bench.sh
+
+## chaos: fault scenarios + hostile input on a namespace bed (root; ~10 min); writes scripts/chaos/REPORT.md
+chaos:
+	@scripts/chaos.sh $(CHAOS_ARGS)

@@ -1,0 +1,355 @@
+// Package driver simulates many HL1 app sessions against the bed's gateways and keeps the
+// ground truth the invariant checker needs: which sessions are alive (the app wants to be
+// online), since when, and when and how each one died.
+//
+// Sessions live in flat arrays; each UDP socket (one per source address and port) is owned
+// by one worker goroutine that runs that socket's sessions (HELLO with retries, heartbeats,
+// moves between gateways, BYE) and one reader goroutine that hands it WELCOMEs and REHELLOs.
+// A session follows the routing rule of the design: the rendezvous winner among the gateways
+// the catalog lists as passing (SetHealthy), then the next ones if its HELLOs go unanswered.
+//
+// The driver talks to gateways only over the wire; it must not import gateway/ or agent/.
+package driver
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"heartline/protocol/hl1"
+	"heartline/protocol/token"
+)
+
+// Options configure a Driver.
+type Options struct {
+	Sessions       int
+	Keys           *token.KeyRing   // issues the sessions' tokens (same secrets as the gateways)
+	Sources        []string         // local source addresses
+	PortsPerSource int              // sockets per source address [2]
+	Gateways       []netip.AddrPort // gateway UDP addresses, by gateway index
+	GatewayIDs     []string         // their ids, by index (the catalog's gateway_id)
+	HelloTimeout   time.Duration    // [500ms]
+	HelloWindow    int              // HELLOs in flight per socket [32]
+	Tick           time.Duration    // worker scan period [20ms]
+}
+
+// Death kinds.
+const (
+	Alive  uint8 = 0
+	Silent uint8 = 1 // the app vanished (no BYE)
+	Byed   uint8 = 2 // the app logged out (BYE)
+)
+
+const (
+	stIdle uint8 = iota
+	stHello
+	stOnline
+)
+
+// Driver runs the sessions.
+type Driver struct {
+	o       Options
+	start   time.Time
+	workers []*worker
+	gwIndex map[netip.AddrPort]int
+
+	healthy atomic.Pointer[[]string]
+	ivl     atomic.Int64 // heartbeat interval from the last WELCOME
+
+	user   []uint64
+	device []uint32
+	tok    [][token.Size]byte
+	key    []hl1.MACKey
+
+	// Guarded by the owning worker's mutex.
+	alive    []bool
+	kind     []uint8
+	since    []int64 // unix ms the session became alive
+	diedAt   []int64 // unix ms
+	badClock []bool  // keeps sending HELLOs with a clock far off; never expected online
+	state    []uint8
+	gw       []int8 // established gateway, -1 none
+	target   []int8 // gateway of the HELLO in flight
+	slot     []uint32
+	epoch    []uint32
+	seq      []uint64
+	welcome  []int64 // driver-monotonic ns of WELCOME (ts base)
+	nextAt   []int64 // driver-monotonic ns of the next heartbeat
+	nonce    []uint32
+	helloAt  []int64
+	attempts []uint8
+	tsJump   []int64 // 10 ms ticks added to heartbeat ts (a client clock that jumped)
+	skewMS   []int64 // added to HELLO client time
+	prev     []prevSession
+
+	Stats Stats
+
+	ringMu sync.Mutex
+	ring   []Captured
+	ringN  int
+}
+
+type prevSession struct {
+	gw      int8
+	slot    uint32
+	epoch   uint32
+	seq     uint64
+	welcome int64
+}
+
+// Stats are wire counters, by gateway index where it matters.
+type Stats struct {
+	HeartbeatsSent [8]atomic.Uint64
+	HellosSent     atomic.Uint64
+	Welcomes       atomic.Uint64
+	Rehellos       atomic.Uint64
+	ByesSent       atomic.Uint64
+	Moves          atomic.Uint64
+	SendErrors     atomic.Uint64
+}
+
+// Captured is a legit heartbeat frame as sent (for replay attacks).
+type Captured struct {
+	Gateway int
+	Frame   [hl1.HeartbeatSize]byte
+}
+
+// Truth is the ground truth of one session at snapshot time.
+type Truth struct {
+	User     uint64
+	Device   uint32
+	Alive    bool
+	Kind     uint8
+	Since    int64 // unix ms alive since
+	DiedAt   int64 // unix ms
+	BadClock bool
+	Gateway  int8 // established gateway (-1 none), informational
+}
+
+// New issues the tokens and opens the sockets; Run starts the sessions.
+func New(o Options) (*Driver, error) {
+	if o.PortsPerSource <= 0 {
+		o.PortsPerSource = 2
+	}
+	if o.HelloTimeout <= 0 {
+		o.HelloTimeout = 500 * time.Millisecond
+	}
+	if o.HelloWindow <= 0 {
+		o.HelloWindow = 32
+	}
+	if o.Tick <= 0 {
+		o.Tick = 20 * time.Millisecond
+	}
+	if len(o.Sources) == 0 || len(o.Gateways) == 0 || len(o.Gateways) != len(o.GatewayIDs) || o.Keys == nil {
+		return nil, fmt.Errorf("driver: need Sources, Keys and Gateways with matching GatewayIDs")
+	}
+	n := o.Sessions
+	d := &Driver{o: o, start: time.Now(), gwIndex: map[netip.AddrPort]int{},
+		user: make([]uint64, n), device: make([]uint32, n), tok: make([][token.Size]byte, n), key: make([]hl1.MACKey, n),
+		alive: make([]bool, n), kind: make([]uint8, n), since: make([]int64, n), diedAt: make([]int64, n), badClock: make([]bool, n),
+		state: make([]uint8, n), gw: make([]int8, n), target: make([]int8, n), slot: make([]uint32, n), epoch: make([]uint32, n),
+		seq: make([]uint64, n), welcome: make([]int64, n), nextAt: make([]int64, n), nonce: make([]uint32, n),
+		helloAt: make([]int64, n), attempts: make([]uint8, n), tsJump: make([]int64, n), skewMS: make([]int64, n),
+		prev: make([]prevSession, n), ring: make([]Captured, 1024)}
+	for i, a := range o.Gateways {
+		d.gwIndex[a] = i
+	}
+	ids := append([]string(nil), o.GatewayIDs...)
+	d.healthy.Store(&ids)
+	d.ivl.Store(int64(5 * time.Second))
+	exp := time.Now().Add(24 * time.Hour)
+	for i := 0; i < n; i++ {
+		// Every fifth session is a user's second device.
+		if i%5 == 4 {
+			d.user[i], d.device[i] = d.user[i-1], 2
+		} else {
+			d.user[i], d.device[i] = uint64(1_000_000+i), 1
+		}
+		t, sk, err := o.Keys.Issue(token.Claims{UserID: d.user[i], DeviceID: d.device[i], Expiry: exp})
+		if err != nil {
+			return nil, fmt.Errorf("driver: issue token: %w", err)
+		}
+		d.tok[i] = t.Bytes()
+		d.key[i] = hl1.NewMACKey(sk)
+		d.gw[i], d.prev[i].gw = -1, -1
+	}
+	nw := len(o.Sources) * o.PortsPerSource
+	for w := 0; w < nw; w++ {
+		src := o.Sources[w%len(o.Sources)]
+		ap, err := netip.ParseAddrPort(src + ":0")
+		if err != nil {
+			return nil, err
+		}
+		conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(ap))
+		if err != nil {
+			return nil, fmt.Errorf("driver: bind %s: %w", src, err)
+		}
+		_ = conn.SetReadBuffer(4 << 20)
+		d.workers = append(d.workers, &worker{d: d, conn: conn, slots: map[uint64]int32{}})
+	}
+	for i := 0; i < n; i++ {
+		w := d.workers[i%nw]
+		w.idx = append(w.idx, int32(i))
+	}
+	return d, nil
+}
+
+// Len is the number of sessions.
+func (d *Driver) Len() int { return len(d.user) }
+
+// User returns session i's (user, device).
+func (d *Driver) User(i int) (uint64, uint32) { return d.user[i], d.device[i] }
+
+func (d *Driver) mono() int64 { return int64(time.Since(d.start)) }
+
+// SetHealthy sets the gateway ids the catalog lists as passing (the site's list).
+func (d *Driver) SetHealthy(ids []string) {
+	c := append([]string(nil), ids...)
+	d.healthy.Store(&c)
+}
+
+// Run starts every session (staggered over spread) and drives them until ctx ends.
+func (d *Driver) Run(ctx context.Context, spread time.Duration) {
+	now := time.Now().UnixMilli()
+	for _, w := range d.workers {
+		w.mu.Lock()
+		for k, i := range w.idx {
+			d.alive[i], d.since[i] = true, now+int64(spread/time.Millisecond)*int64(k)/int64(len(w.idx)+1)
+			d.helloAt[i] = int64(spread) * int64(k) / int64(len(w.idx)+1) // first HELLO not before this
+		}
+		w.mu.Unlock()
+	}
+	var wg sync.WaitGroup
+	for _, w := range d.workers {
+		wg.Add(2)
+		go func() { defer wg.Done(); w.read() }()
+		go func() { defer wg.Done(); w.loop(ctx) }()
+	}
+	<-ctx.Done()
+	for _, w := range d.workers {
+		w.conn.Close()
+	}
+	wg.Wait()
+}
+
+// Snapshot copies the ground truth.
+func (d *Driver) Snapshot() []Truth {
+	out := make([]Truth, len(d.user))
+	for _, w := range d.workers {
+		w.mu.Lock()
+		for _, i := range w.idx {
+			out[i] = Truth{User: d.user[i], Device: d.device[i], Alive: d.alive[i], Kind: d.kind[i], Since: d.since[i],
+				DiedAt: d.diedAt[i], BadClock: d.badClock[i], Gateway: d.gw[i]}
+		}
+		w.mu.Unlock()
+	}
+	return out
+}
+
+// Captures returns up to n recently sent legit heartbeat frames.
+func (d *Driver) Captures(n int) []Captured {
+	d.ringMu.Lock()
+	defer d.ringMu.Unlock()
+	if n > d.ringN {
+		n = d.ringN
+	}
+	if n > len(d.ring) {
+		n = len(d.ring)
+	}
+	return append([]Captured(nil), d.ring[:n]...)
+}
+
+// Online counts sessions established with some gateway, by gateway.
+func (d *Driver) Online() (total int, byGW []int) {
+	byGW = make([]int, len(d.o.Gateways))
+	for _, w := range d.workers {
+		w.mu.Lock()
+		for _, i := range w.idx {
+			if d.alive[i] && d.state[i] == stOnline && d.gw[i] >= 0 {
+				total++
+				byGW[d.gw[i]]++
+			}
+		}
+		w.mu.Unlock()
+	}
+	return total, byGW
+}
+
+// Action is what Churn does to the sessions it picks.
+type Action int
+
+const (
+	KillSilent    Action = iota // stop heartbeating, no BYE
+	Bye                         // send BYE and stop
+	Revive                      // a dead session comes back (fresh HELLO)
+	JumpTS                      // heartbeat ts jumps by Arg 10 ms ticks (client clock used for ts)
+	RehelloSkewed               // re-HELLO now with client clock off by Arg ms (alive stays true)
+	BadClock                    // abandon the session and keep HELLOing with a clock Arg ms off (never online)
+)
+
+// Churn applies act to up to n random sessions eligible for it and returns how many.
+func (d *Driver) Churn(act Action, n int, arg int64, rng *rand.Rand) int {
+	done := 0
+	nowMS := time.Now().UnixMilli()
+	for tries := 0; done < n && tries < n*20; tries++ {
+		i := rng.IntN(len(d.user))
+		w := d.workers[i%len(d.workers)]
+		w.mu.Lock()
+		ok := false
+		switch act {
+		case KillSilent, Bye:
+			if d.alive[i] && !d.badClock[i] {
+				// A BYE is only possible on an established session; an app that "logs out"
+				// while its HELLO is in flight has in truth died silently (the gateway may
+				// still accept that HELLO).
+				d.kind[i] = Silent
+				if act == Bye && d.state[i] == stOnline {
+					w.sendBeat(i, true)
+					d.kind[i] = Byed
+				}
+				w.forget(i) // before the state changes: it releases a HELLO in flight
+				d.alive[i], d.diedAt[i], d.state[i] = false, nowMS, stIdle
+				ok = true
+			}
+		case Revive:
+			if !d.alive[i] && !d.badClock[i] && nowMS-d.diedAt[i] > 1000 {
+				d.alive[i], d.since[i], d.kind[i], d.state[i], d.attempts[i] = true, nowMS, Alive, stIdle, 0
+				d.helloAt[i] = 0
+				ok = true
+			}
+		case JumpTS:
+			if d.alive[i] && d.state[i] == stOnline && d.tsJump[i] == 0 {
+				age := (d.mono() - d.welcome[i]) / int64(hl1.TickMS*time.Millisecond)
+				if arg > 0 || age+arg > 0 {
+					d.tsJump[i] = arg
+					ok = true
+				}
+			}
+		case RehelloSkewed:
+			if d.alive[i] && d.state[i] == stOnline && d.skewMS[i] == 0 {
+				d.skewMS[i] = arg
+				w.forget(i)
+				d.state[i], d.attempts[i], d.helloAt[i] = stIdle, 0, 0
+				ok = true
+			}
+		case BadClock:
+			if d.alive[i] && !d.badClock[i] {
+				d.alive[i], d.diedAt[i], d.kind[i] = false, nowMS, Silent
+				d.badClock[i], d.skewMS[i] = true, arg
+				w.forget(i)
+				d.state[i], d.attempts[i], d.helloAt[i] = stIdle, 0, 0
+				ok = true
+			}
+		}
+		w.mu.Unlock()
+		if ok {
+			done++
+		}
+	}
+	return done
+}

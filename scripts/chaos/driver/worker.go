@@ -1,0 +1,255 @@
+package driver
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"time"
+
+	"heartline/protocol/client"
+	"heartline/protocol/hl1"
+)
+
+// worker owns one socket and the sessions assigned to it.
+type worker struct {
+	d    *Driver
+	conn interface {
+		WriteToUDPAddrPort([]byte, netip.AddrPort) (int, error)
+		ReadFromUDPAddrPort([]byte) (int, netip.AddrPort, error)
+		Close() error
+	}
+	mu      sync.Mutex
+	idx     []int32
+	slots   map[uint64]int32 // gateway<<32 | slot -> session, for REHELLO
+	pending int
+	buf     []byte
+	rng     *rand.Rand
+}
+
+func slotKey(gw int8, slot uint32) uint64 { return uint64(uint8(gw))<<32 | uint64(slot) }
+
+// forget drops session i's established state (caller holds mu).
+func (w *worker) forget(i int) {
+	d := w.d
+	if d.gw[i] >= 0 {
+		delete(w.slots, slotKey(d.gw[i], d.slot[i]))
+	}
+	if d.state[i] == stHello {
+		w.pending--
+	}
+	d.gw[i] = -1
+}
+
+// order returns the gateways session i should try, best first: the rendezvous order over the
+// passing gateways, then the others.
+func (w *worker) order(i int) []int {
+	d := w.d
+	healthy := *d.healthy.Load()
+	var out []int
+	seen := map[int]bool{}
+	for _, id := range client.GatewayOrder(d.user[i], healthy) {
+		for g, gid := range d.o.GatewayIDs {
+			if gid == id && !seen[g] {
+				out, seen[g] = append(out, g), true
+			}
+		}
+	}
+	for g := range d.o.GatewayIDs {
+		if !seen[g] {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+func (w *worker) sendHello(i int, now int64) {
+	d := w.d
+	ord := w.order(i)
+	g := ord[int(d.attempts[i]/3)%len(ord)]
+	if d.state[i] != stHello {
+		w.pending++
+	}
+	d.state[i], d.target[i], d.helloAt[i] = stHello, int8(g), now
+	d.attempts[i]++
+	d.nonce[i] = w.rng.Uint32()
+	h := hl1.Hello{Flags: hl1.FlagActive, ClientTimeMS: uint64(time.Now().UnixMilli() + d.skewMS[i]), Nonce: d.nonce[i], Token: d.tok[i]}
+	w.buf = hl1.AppendHello(w.buf[:0], h.Seal(d.key[i]))
+	if _, err := w.conn.WriteToUDPAddrPort(w.buf, d.o.Gateways[g]); err != nil {
+		d.Stats.SendErrors.Add(1)
+	}
+	d.Stats.HellosSent.Add(1)
+}
+
+// sendBeat sends a HEARTBEAT (or BYE) on session i's established session.
+func (w *worker) sendBeat(i int, bye bool) {
+	d := w.d
+	if d.gw[i] < 0 {
+		return
+	}
+	d.seq[i]++
+	ts := (d.mono()-d.welcome[i])/int64(hl1.TickMS*time.Millisecond) + d.tsJump[i]
+	if ts < 0 {
+		ts = 0
+	}
+	b := hl1.Beat{Slot: d.slot[i], Epoch: d.epoch[i], Seq: d.seq[i], TS: uint64(ts), Active: true, Bye: bye}
+	w.buf = hl1.AppendHeartbeat(w.buf[:0], b.Seal(d.key[i]))
+	g := int(d.gw[i])
+	if _, err := w.conn.WriteToUDPAddrPort(w.buf, d.o.Gateways[g]); err != nil {
+		d.Stats.SendErrors.Add(1)
+	}
+	if bye {
+		d.Stats.ByesSent.Add(1)
+		return
+	}
+	d.Stats.HeartbeatsSent[g].Add(1)
+	d.ringMu.Lock()
+	c := &d.ring[d.ringN%len(d.ring)]
+	c.Gateway = g
+	copy(c.Frame[:], w.buf)
+	d.ringN++
+	d.ringMu.Unlock()
+}
+
+// byePrev logs out the session a move left behind.
+func (w *worker) byePrev(i int) {
+	d := w.d
+	p := d.prev[i]
+	if p.gw < 0 {
+		return
+	}
+	d.prev[i].gw = -1
+	ts := (d.mono() - p.welcome) / int64(hl1.TickMS*time.Millisecond)
+	b := hl1.Beat{Slot: p.slot, Epoch: p.epoch, Seq: p.seq + 1, TS: uint64(ts), Active: true, Bye: true}
+	w.buf = hl1.AppendHeartbeat(w.buf[:0], b.Seal(d.key[i]))
+	_, _ = w.conn.WriteToUDPAddrPort(w.buf, d.o.Gateways[p.gw])
+	d.Stats.ByesSent.Add(1)
+}
+
+func (w *worker) loop(ctx context.Context) {
+	d := w.d
+	w.rng = rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(len(w.idx))))
+	t := time.NewTicker(d.o.Tick)
+	defer t.Stop()
+	timeout := int64(d.o.HelloTimeout)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		w.mu.Lock()
+		now := d.mono()
+		for _, i32 := range w.idx {
+			i := int(i32)
+			switch {
+			case d.badClock[i]:
+				// An app whose clock is far off keeps trying, once a second.
+				if now-d.helloAt[i] > int64(time.Second) {
+					if d.state[i] == stHello {
+						w.pending--
+					}
+					d.state[i] = stIdle
+					w.sendHello(i, now)
+				}
+			case !d.alive[i]:
+			case d.state[i] == stIdle:
+				if w.pending < d.o.HelloWindow && now >= d.helloAt[i] {
+					w.sendHello(i, now)
+				}
+			case d.state[i] == stHello:
+				if now-d.helloAt[i] > timeout {
+					w.pending--
+					d.state[i] = stIdle
+					w.sendHello(i, now)
+				}
+			case d.state[i] == stOnline:
+				if pref := w.order(i)[0]; pref != int(d.gw[i]) {
+					// The catalog says another gateway should have this user: move there.
+					d.prev[i] = prevSession{gw: d.gw[i], slot: d.slot[i], epoch: d.epoch[i], seq: d.seq[i], welcome: d.welcome[i]}
+					w.forget(i)
+					d.attempts[i] = 0
+					d.Stats.Moves.Add(1)
+					w.sendHello(i, now)
+					continue
+				}
+				if now >= d.nextAt[i] {
+					w.sendBeat(i, false)
+					iv := time.Duration(d.ivl.Load())
+					d.nextAt[i] = now + int64(iv) + w.rng.Int64N(int64(iv)/5+1) - int64(iv)/10
+				}
+			}
+		}
+		w.mu.Unlock()
+	}
+}
+
+func (w *worker) read() {
+	d := w.d
+	buf := make([]byte, 2048)
+	for {
+		n, from, err := w.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return
+		}
+		g, ok := d.gwIndex[netip.AddrPortFrom(from.Addr().Unmap(), from.Port())]
+		if !ok {
+			continue
+		}
+		frame := buf[:n]
+		typ, err := hl1.PeekType(frame)
+		if err != nil {
+			continue
+		}
+		switch typ {
+		case hl1.TypeWelcome:
+			wl, err := hl1.ParseWelcome(frame)
+			if err != nil {
+				continue
+			}
+			w.welcomed(g, wl)
+		case hl1.TypeRehello:
+			r, err := hl1.ParseRehello(frame)
+			if err != nil || r.Slot == 0 {
+				continue
+			}
+			d.Stats.Rehellos.Add(1)
+			w.mu.Lock()
+			if i, ok := w.slots[slotKey(int8(g), r.Slot)]; ok && d.state[i] == stOnline {
+				w.forget(int(i))
+				d.state[i], d.attempts[i], d.helloAt[i] = stIdle, 0, 0
+			}
+			w.mu.Unlock()
+		}
+	}
+}
+
+func (w *worker) welcomed(g int, wl hl1.Welcome) {
+	d := w.d
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, i32 := range w.idx {
+		i := int(i32)
+		if d.state[i] != stHello || int(d.target[i]) != g || !wl.Verify(d.key[i], d.nonce[i]) {
+			continue
+		}
+		w.pending--
+		d.Stats.Welcomes.Add(1)
+		if d.badClock[i] {
+			// Accepted although its clock is far off: record it as established so the
+			// checker sees it (and reports it) rather than hiding it.
+			d.state[i] = stOnline
+		}
+		now := d.mono()
+		d.state[i], d.gw[i], d.slot[i], d.epoch[i], d.seq[i], d.welcome[i] = stOnline, int8(g), wl.Slot, wl.Epoch, 0, now
+		d.tsJump[i], d.attempts[i] = 0, 0
+		d.ivl.Store(int64(wl.Interval()))
+		w.slots[slotKey(int8(g), wl.Slot)] = i32
+		d.nextAt[i] = now + int64(time.Duration(w.rng.Int64N(int64(wl.Interval())+1)))
+		if d.prev[i].gw >= 0 && int(d.prev[i].gw) != g {
+			w.byePrev(i)
+		}
+		d.prev[i].gw = -1
+		return
+	}
+}
