@@ -157,7 +157,7 @@ func ParsePrometheus(b []byte) map[string]uint64 {
 			name = name[:i]
 		}
 		v, err := strconv.ParseFloat(strings.TrimSpace(line[sp+1:]), 64)
-		if err != nil || v < 0 {
+		if err != nil || !(v >= 0 && v < 1e19) { // also skips NaN and +Inf
 			continue
 		}
 		if strings.HasPrefix(name, "heartline_") {

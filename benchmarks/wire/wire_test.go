@@ -39,3 +39,11 @@ go_goroutines 7
 		t.Fatalf("ParsePrometheus = %v", m)
 	}
 }
+
+func FuzzParsePrometheus(f *testing.F) {
+	f.Add([]byte("heartline_gateway_heartbeats_total 5\n# c\nx{a=\"b c\"} 1e3\n"))
+	f.Add([]byte("{ } NaN\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_ = ParsePrometheus(b) // must not panic on any input
+	})
+}
