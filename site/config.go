@@ -17,6 +17,7 @@ import (
 // CONSUL_CACERT, …); -consul-addr and -consul-token override them.
 type config struct {
 	Addr            string
+	AdminAddr       string
 	MembersFile     string
 	DemoMembers     int
 	DemoPassword    string
@@ -57,6 +58,7 @@ func parseConfig(args []string) (*config, error) {
 	}
 	fs := flag.NewFlagSet("site", flag.ContinueOnError)
 	fs.StringVar(&c.Addr, "addr", ":"+port, "listen address (default :$PORT, PORT default 8080)")
+	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:9103", "address of /metrics, /healthz and /readyz for operators (empty: off)")
 	fs.StringVar(&c.MembersFile, "members", "members.json", "members file (JSON); created with -demo-members demo members when missing")
 	fs.IntVar(&c.DemoMembers, "demo-members", 200, "demo members to generate when -members does not exist (0: start empty)")
 	fs.StringVar(&c.DemoPassword, "demo-password", "heartline-demo-1", "password of generated demo members (demo only)")

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -148,7 +150,10 @@ func run(ctx context.Context, cfg *config, ln net.Listener, log *zap.Logger) err
 	}
 	src := watcherSource{w}
 	hub := live.NewHub(live.Options{Source: src, Ping: cfg.SSEPing, Log: log.Named("live")})
-	srv, err := web.New(web.Options{Members: store, Keys: keys, Hub: hub, Presence: src, KeyRing: ring,
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerLiveMetrics(reg, hub, w)
+	srv, err := web.New(web.Options{Registry: reg, Members: store, Keys: keys, Hub: hub, Presence: src, KeyRing: ring,
 		Gateways: catalog.New(catalog.Options{Client: cc, Service: cfg.ServiceName}), TokenTTL: cfg.TokenTTL,
 		Interval: cfg.Interval, PageSize: cfg.PageSize, Ready: w.Ready, TrustProxy: cfg.TrustProxy,
 		DemoHint: demoHint(store), Log: log.Named("http")})
@@ -167,8 +172,18 @@ func run(ctx context.Context, cfg *config, ln net.Listener, log *zap.Logger) err
 		IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10, ErrorLog: zap.NewStdLog(log.Named("http"))}
 	// No WriteTimeout: SSE streams are long; the hub sets a deadline per write instead.
 	hs.RegisterOnShutdown(hub.Close) // ends SSE streams, which Shutdown would otherwise wait for
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
+	var admin *http.Server
+	if cfg.AdminAddr != "" {
+		aln, err := net.Listen("tcp", cfg.AdminAddr)
+		if err != nil {
+			return fmt.Errorf("-admin-addr %s: %w", cfg.AdminAddr, err)
+		}
+		admin = &http.Server{Handler: adminMux(reg, w.Ready), ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- admin.Serve(aln) }()
+		log.Info("site admin listening", zap.String("addr", aln.Addr().String()))
+	}
 	log.Info("site listening", zap.String("addr", ln.Addr().String()), zap.Int("members", store.Count()), zap.String("prefix", cfg.Prefix))
 
 	select {
@@ -180,6 +195,9 @@ func run(ctx context.Context, cfg *config, ln net.Listener, log *zap.Logger) err
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	cancelBG()
+	if admin != nil {
+		admin.Shutdown(sctx) //nolint:errcheck
+	}
 	err = hs.Shutdown(sctx)
 	if errors.Is(err, context.DeadlineExceeded) {
 		hs.Close() //nolint:errcheck

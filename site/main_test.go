@@ -73,7 +73,9 @@ func TestRunShutsDownWithOpenSSEStream(t *testing.T) {
 	dead, _ := net.Listen("tcp", "127.0.0.1:0")
 	deadAddr := dead.Addr().String()
 	dead.Close()
-	cfg, err := parseConfig([]string{"-members", filepath.Join(dir, "m.json"), "-demo-members", "5", "-consul-addr", deadAddr, "-secure-cookies=false"})
+	adminAddr := freePort(t, "tcp")
+	cfg, err := parseConfig([]string{"-members", filepath.Join(dir, "m.json"), "-demo-members", "5", "-consul-addr", deadAddr,
+		"-secure-cookies=false", "-admin-addr", adminAddr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,6 +96,17 @@ func TestRunShutsDownWithOpenSSEStream(t *testing.T) {
 	defer resp.Body.Close()
 	if r, err := http.Get(base + "/readyz"); err != nil || r.StatusCode != 503 {
 		t.Fatalf("readyz without Consul: %v %v", r, err)
+	}
+	mr, err := http.Get("http://" + adminAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(mr.Body)
+	mr.Body.Close()
+	for _, want := range []string{"heartline_site_sse_clients 1", "heartline_site_http_requests_total{code=\"5xx\"} 1", "go_goroutines"} {
+		if !strings.Contains(string(mb), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 	cancel()
 	select {

@@ -92,6 +92,7 @@ func (s *Server) apiSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m, err := s.authenticate(s.clientIP(r), req.Email, req.Password)
+	s.m.logins.WithLabelValues("api", loginResult(err)).Inc()
 	var lim errLimited
 	switch {
 	case errors.As(err, &lim):
@@ -129,6 +130,7 @@ func (s *Server) apiSession(w http.ResponseWriter, r *http.Request) {
 	if len(gws) == 0 {
 		s.o.Log.Warn("site: login while no gateway is healthy", zap.Uint64("user", m.ID))
 	}
+	s.m.sessions.Inc()
 	writeJSON(w, http.StatusOK, SessionResponse{UserID: m.ID, DeviceID: dev, Token: tok.String(),
 		SessionKey: base64.RawURLEncoding.EncodeToString(key[:]), ExpiresAt: exp.UTC(), IntervalS: int(s.o.Interval / time.Second), Gateways: gws})
 }

@@ -65,10 +65,12 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 	now := s.o.Now()
 	m, errs := f.Validate(now)
 	if len(errs) > 0 {
+		s.m.signups.WithLabelValues("invalid").Inc()
 		s.signupPage(w, r, http.StatusUnprocessableEntity, f, errs)
 		return
 	}
 	if ok, wait := s.o.Limits.IP.Allow(s.clientIP(r), now); !ok {
+		s.m.signups.WithLabelValues("rate_limited").Inc()
 		w.Header().Set("Retry-After", retryAfter(wait))
 		s.signupPage(w, r, http.StatusTooManyRequests, f, members.Errors{"email": fmt.Sprintf("操作太频繁，请 %s 后再试。", waitText(wait))})
 		return
@@ -82,13 +84,16 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 	m.PasswordHash = hash
 	if err := s.o.Members.Create(m); err != nil {
 		if errors.Is(err, members.ErrEmailTaken) {
+			s.m.signups.WithLabelValues("taken").Inc()
 			s.signupPage(w, r, http.StatusConflict, f, members.Errors{"email": "该邮箱已注册，请直接登录。"})
 			return
 		}
+		s.m.signups.WithLabelValues("error").Inc()
 		s.o.Log.Error("site: creating member", zap.Error(err))
 		s.errorPage(w, r, http.StatusInternalServerError, "注册失败", "服务器暂时无法保存账号，请稍后再试。")
 		return
 	}
+	s.m.signups.WithLabelValues("ok").Inc()
 	s.o.Log.Info("site: member signed up", zap.Uint64("user", m.ID))
 	s.o.Keys.SetSession(w, m.ID, now)
 	http.Redirect(w, r, "/members", http.StatusSeeOther)
@@ -139,6 +144,8 @@ func (s *Server) authenticate(ip, email, password string) (*members.Member, erro
 	return m, nil
 }
 
+func asLimited(err error, lim *errLimited) bool { return errors.As(err, lim) }
+
 func idOf(m *members.Member) uint64 {
 	if m == nil {
 		return 0
@@ -166,6 +173,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m, err := s.authenticate(s.clientIP(r), email, password)
+	s.m.logins.WithLabelValues("web", loginResult(err)).Inc()
 	var lim errLimited
 	switch {
 	case errors.As(err, &lim):

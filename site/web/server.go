@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"heartline/protocol/token"
@@ -47,6 +48,8 @@ type Options struct {
 	TrustProxy bool
 	// DemoHint is shown on the login page (e.g. a demo account's e-mail); empty: none.
 	DemoHint string
+	// Registry receives the site's Prometheus metrics (nil: not exported).
+	Registry prometheus.Registerer
 	Now      func() time.Time
 	Log      *zap.Logger
 }
@@ -57,6 +60,7 @@ type Server struct {
 	assets *assets
 	tmpl   map[string]*template.Template
 	mux    *http.ServeMux
+	m      *metrics
 }
 
 // New parses the templates and builds the routes.
@@ -96,7 +100,7 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{o: o, assets: a, tmpl: t, mux: http.NewServeMux()}
+	s := &Server{o: o, assets: a, tmpl: t, mux: http.NewServeMux(), m: newMetrics(o.Registry)}
 	m := s.mux
 	m.HandleFunc("GET /{$}", s.landing)
 	m.HandleFunc("GET /signup", s.signupForm)
@@ -154,6 +158,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				http.Error(rec, "internal error", http.StatusInternalServerError)
 			}
 		}
+		s.m.requests.WithLabelValues(codeClass(rec.status)).Inc()
 		s.o.Log.Info("access", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Int("status", rec.status),
 			zap.Int64("bytes", rec.bytes), zap.Duration("took", s.o.Now().Sub(start)), zap.String("ip", s.clientIP(r)),
 			zap.String("ua", truncate(r.UserAgent(), 120)))

@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"heartline/agent/watcher"
 	"heartline/protocol/token"
 	"heartline/site/auth"
@@ -363,7 +366,9 @@ func TestLoginLogoutAndRateLimit(t *testing.T) {
 }
 
 func TestLoginRateLimitPerIP(t *testing.T) {
+	reg := prometheus.NewRegistry()
 	f := newFixture(t, func(o *Options) {
+		o.Registry = reg
 		o.Limits = &auth.LoginLimits{IP: auth.NewLimiter(2, time.Minute, 100), Account: auth.NewLimiter(100, time.Minute, 100)}
 	})
 	c := f.browser(t)
@@ -375,6 +380,17 @@ func TestLoginRateLimitPerIP(t *testing.T) {
 	}
 	if codes[0] != 401 || codes[1] != 401 || codes[2] != 429 {
 		t.Fatalf("codes %v, want 401 401 429 (IP budget of 2 across accounts)", codes)
+	}
+	n, err := testutil.GatherAndCount(reg, "heartline_site_logins_total")
+	if err != nil || n != 2 {
+		t.Fatalf("login metric series %d (%v), want bad_credentials and rate_limited", n, err)
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`# HELP heartline_site_logins_total Login attempts by channel (web form, app API) and result.
+# TYPE heartline_site_logins_total counter
+heartline_site_logins_total{channel="web",result="bad_credentials"} 2
+heartline_site_logins_total{channel="web",result="rate_limited"} 1
+`), "heartline_site_logins_total"); err != nil {
+		t.Fatal(err)
 	}
 }
 

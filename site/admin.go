@@ -1,0 +1,44 @@
+package main
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"heartline/agent/watcher"
+	"heartline/site/live"
+)
+
+// adminMux serves the operator endpoints on -admin-addr.
+func adminMux(reg *prometheus.Registry, ready func() bool) http.Handler {
+	m := http.NewServeMux()
+	m.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) }) //nolint:errcheck
+	m.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !ready() {
+			http.Error(w, "presence watcher has not finished its first read from Consul", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n")) //nolint:errcheck
+	})
+	return m
+}
+
+// registerLiveMetrics exports the SSE hub's and the watcher's counters, read at scrape time.
+func registerLiveMetrics(reg prometheus.Registerer, hub *live.Hub, w *watcher.Watcher) {
+	g := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "heartline", Subsystem: "site", Name: name, Help: help}, f)
+	}
+	c := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "heartline", Subsystem: "site", Name: name, Help: help}, f)
+	}
+	reg.MustRegister(
+		g("sse_clients", "Open Server-Sent Events streams.", func() float64 { return float64(hub.Stats().Clients) }),
+		c("sse_frames_total", "Frames written to SSE clients.", func() float64 { return float64(hub.Stats().Frames) }),
+		c("sse_resyncs_total", "Snapshots sent because a client's queue overflowed or the watcher dropped events.", func() float64 { return float64(hub.Stats().Resyncs) }),
+		g("online_users", "Members online according to the watcher's cache.", func() float64 { return float64(w.Stats().OnlineUsers) }),
+		c("watcher_events_total", "Presence events produced by the watcher.", func() float64 { return float64(w.Stats().Events) }),
+		c("watcher_resyncs_total", "Full bucket re-reads by the watcher.", func() float64 { return float64(w.Stats().Resyncs) }),
+	)
+}

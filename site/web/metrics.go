@@ -1,0 +1,51 @@
+package web
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are the handler's counters (namespace heartline_site_).
+type metrics struct {
+	requests *prometheus.CounterVec // code class: 2xx, 3xx, 4xx, 5xx
+	logins   *prometheus.CounterVec // channel: web, api; result: ok, bad_credentials, rate_limited
+	signups  *prometheus.CounterVec // result: ok, invalid, taken, rate_limited, error
+	sessions prometheus.Counter     // heartbeat credentials issued at POST /api/session
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "heartline", Subsystem: "site", Name: "http_requests_total",
+			Help: "HTTP requests by status class."}, []string{"code"}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "heartline", Subsystem: "site", Name: "logins_total",
+			Help: "Login attempts by channel (web form, app API) and result."}, []string{"channel", "result"}),
+		signups: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "heartline", Subsystem: "site", Name: "signups_total",
+			Help: "Sign-up submissions by result."}, []string{"result"}),
+		sessions: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "heartline", Subsystem: "site", Name: "heartbeat_tokens_issued_total",
+			Help: "Heartbeat tokens issued to apps at POST /api/session."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.requests, m.logins, m.signups, m.sessions)
+	}
+	return m
+}
+
+func codeClass(code int) string {
+	switch {
+	case code < 300:
+		return "2xx"
+	case code < 400:
+		return "3xx"
+	case code < 500:
+		return "4xx"
+	}
+	return "5xx"
+}
+
+func loginResult(err error) string {
+	var lim errLimited
+	switch {
+	case err == nil:
+		return "ok"
+	case asLimited(err, &lim):
+		return "rate_limited"
+	}
+	return "bad_credentials"
+}
