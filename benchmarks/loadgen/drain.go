@@ -138,6 +138,11 @@ func drainRound(o *Options, f *fleet, proc *os.Process, port uint16, next []int3
 	d.CPUNSPerBeat = float64(d.CPUNS) / (delivered * float64(d.Heartbeats) / float64(d.Datagrams))
 	if o.StatsURL != "" && st0 != nil {
 		if st1, err := wire.FetchStats(o.StatsURL); err == nil {
+			if m1, ok := st1["go_memstats_mallocs"]; ok && d.Heartbeats > 0 {
+				d.HaveAllocs = true
+				d.AllocsPerBeat = float64(m1-st0["go_memstats_mallocs"]) / float64(d.Heartbeats)
+				d.GCCycles = st1["go_gc_duration_seconds_count"] - st0["go_gc_duration_seconds_count"]
+			}
 			if d.Accepted = st1["heartbeats"] - st0["heartbeats"]; d.Accepted == 0 {
 				return d, fmt.Errorf("the server accepted none of %d heartbeats (stats %v): the figure would time rejections", d.Heartbeats, st1)
 			}

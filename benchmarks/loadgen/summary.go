@@ -62,6 +62,10 @@ type Drain struct {
 	CPUNSPerDgram  float64 `json:"cpu_ns_per_datagram"`
 	CPUNSPerBeat   float64 `json:"cpu_ns_per_heartbeat"`
 	Accepted       uint64  `json:"accepted,omitempty"` // heartbeats the server counted (its /stats)
+	// From the server's counters (go_memstats_mallocs, GC count) when -stats-url is given.
+	AllocsPerBeat float64 `json:"allocs_per_heartbeat"`
+	GCCycles      uint64  `json:"gc_cycles"`
+	HaveAllocs    bool    `json:"have_allocs"`
 }
 
 func totals(ws []*worker) Totals {

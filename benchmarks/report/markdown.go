@@ -92,13 +92,18 @@ func markdown(r *Results, charts map[string]string) string {
 			continue
 		}
 		w("\n## %s\n\n", s.title)
-		w("| case | what | CPU ns/heartbeat min | median | max | wall ns/datagram (median) | n |\n|---|---|---:|---:|---:|---:|---:|\n")
+		w("| case | what | CPU ns/heartbeat min | median | max | wall ns/datagram (median) | allocs/heartbeat | GC cycles | n |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, c := range cs {
 			wall := "-"
 			if m := medianOf(c.Wall); m > 0 {
 				wall = num(m)
 			}
-			w("| %s | %s%s | %s | %s | %s | %s | %d |\n", c.Name, c.Desc, envNote(c.Env), num(c.Stats.Min), num(c.Stats.Median), num(c.Stats.Max), wall, c.Stats.N)
+			allocs, gcs := "-", "-"
+			if a := nonNegative(c.Allocs); len(a) > 0 {
+				allocs = fmt.Sprintf("%.2f", medianOf(a))
+				gcs = fmt.Sprintf("%.0f", medianOf(nonNegative(c.GCs)))
+			}
+			w("| %s | %s%s | %s | %s | %s | %s | %s | %s | %d |\n", c.Name, c.Desc, envNote(c.Env), num(c.Stats.Min), num(c.Stats.Median), num(c.Stats.Max), wall, allocs, gcs, c.Stats.N)
 		}
 		if p, ok := charts[s.id]; ok {
 			w("\n![%s](%s)\n", s.id, p)
@@ -201,4 +206,15 @@ func writePresence(b *strings.Builder, p *Presence) {
 		w("\n- error: %s", e)
 	}
 	w("\n")
+}
+
+// nonNegative drops the -1 "not measured" markers.
+func nonNegative(xs []float64) []float64 {
+	var out []float64
+	for _, x := range xs {
+		if x >= 0 {
+			out = append(out, x)
+		}
+	}
+	return out
 }

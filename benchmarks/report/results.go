@@ -70,6 +70,8 @@ type Case struct {
 	Accepted []uint64           `json:"accepted"`
 	Errors   []string           `json:"errors"`
 	Extra    map[string]float64 `json:"extra"`
+	Allocs   []float64          `json:"allocs_per_heartbeat"`
+	GCs      []float64          `json:"gc_cycles"`
 }
 
 // Ratio is num/den per repetition.

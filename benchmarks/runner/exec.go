@@ -117,6 +117,7 @@ type loadgenSummary struct {
 		RSSPerSession float64           `json:"rss_bytes_per_session"`
 		StatsBefore   map[string]uint64 `json:"stats_before"`
 		StatsAfter    map[string]uint64 `json:"stats_after"`
+		Heartbeats    uint64            `json:"heartbeats"`
 	} `json:"window"`
 	Drain []struct {
 		CPUNSPerBeat   float64 `json:"cpu_ns_per_heartbeat"`
@@ -124,6 +125,9 @@ type loadgenSummary struct {
 		WallNSPerDgram float64 `json:"wall_ns_per_datagram"`
 		SocketDrops    uint64  `json:"socket_drops"`
 		Accepted       uint64  `json:"accepted"`
+		AllocsPerBeat  float64 `json:"allocs_per_heartbeat"`
+		GCCycles       uint64  `json:"gc_cycles"`
+		HaveAllocs     bool    `json:"have_allocs"`
 	} `json:"drain"`
 	WarmupSeconds float64  `json:"warmup_seconds"`
 	Errors        []string `json:"errors"`

@@ -93,7 +93,7 @@ func main() {
 	}
 	results := make([]*Case, len(cases))
 	for i, c := range cases {
-		results[i] = &Case{Name: c.Name, Group: c.Group, Desc: c.Desc, Server: c.ServerBin + " " + strings.Join(c.ServerArgs, " "), Env: c.Env, Loadgen: strings.Join(c.Loadgen, " "), Unit: "CPU ns per heartbeat", Samples: make([]float64, *reps), Wall: make([]float64, *reps)}
+		results[i] = &Case{Name: c.Name, Group: c.Group, Desc: c.Desc, Server: c.ServerBin + " " + strings.Join(c.ServerArgs, " "), Env: c.Env, Loadgen: strings.Join(c.Loadgen, " "), Unit: "CPU ns per heartbeat", Samples: make([]float64, *reps), Wall: make([]float64, *reps), Allocs: make([]float64, *reps), GCs: make([]float64, *reps)}
 		r.res.Cases = append(r.res.Cases, results[i])
 	}
 	for rep := 0; rep < *reps; rep++ {
@@ -102,8 +102,9 @@ func main() {
 			c := &cases[i]
 			port := 18000 + 4*i
 			t0 := time.Now()
-			ns, wall, acc, err := r.measure(c, port)
+			ns, wall, acc, allocs, gcs, err := r.measure(c, port)
 			res := results[i]
+			res.Allocs[rep], res.GCs[rep] = allocs, gcs
 			res.Samples[rep], res.Wall[rep] = ns, wall
 			res.Accepted = append(res.Accepted, acc)
 			if err != nil {
@@ -136,10 +137,11 @@ func errShort(err error) string {
 
 // measure runs case c once: start the server, run the loadgen, stop the server. It returns
 // the median over the loadgen's drain rounds (or the cpu window) of CPU ns per heartbeat.
-func (r *runner) measure(c *caseDef, port int) (ns, wall float64, accepted uint64, err error) {
+func (r *runner) measure(c *caseDef, port int) (ns, wall float64, accepted uint64, allocs, gcs float64, err error) {
+	allocs, gcs = -1, -1
 	s, err := r.startServer(c, port)
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, allocs, gcs, err
 	}
 	defer s.stop()
 	var extra []int
@@ -148,26 +150,48 @@ func (r *runner) measure(c *caseDef, port int) (ns, wall float64, accepted uint6
 	}
 	sum, err := r.loadgen(s, c.Loadgen, extra)
 	if sum == nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, allocs, gcs, err
 	}
 	if len(sum.Drain) > 0 {
-		var cpu, wl []float64
+		var cpu, wl, al []float64
+		var gc uint64
 		for _, d := range sum.Drain {
 			cpu = append(cpu, d.CPUNSPerBeat)
 			wl = append(wl, d.WallNSPerDgram)
 			accepted += d.Accepted
+			if d.HaveAllocs {
+				al = append(al, d.AllocsPerBeat)
+				gc += d.GCCycles
+			}
 		}
 		ns, wall = median(cpu), median(wl)
+		if len(al) > 0 {
+			allocs, gcs = minOf(al), float64(gc)
+		}
 	} else if sum.Window != nil {
 		ns = sum.Window.CPUNSPerBeat
-		if sum.Window.StatsAfter != nil {
-			accepted = sum.Window.StatsAfter["heartbeats"] - sum.Window.StatsBefore["heartbeats"]
+		if a, b := sum.Window.StatsAfter, sum.Window.StatsBefore; a != nil && b != nil {
+			accepted = a["heartbeats"] - b["heartbeats"]
+			if m, ok := a["go_memstats_mallocs"]; ok && accepted > 0 {
+				allocs = float64(m-b["go_memstats_mallocs"]) / float64(accepted)
+				gcs = float64(a["go_gc_duration_seconds_count"] - b["go_gc_duration_seconds_count"])
+			}
 		}
 		if sum.Window.SocketDrops > 0 && err == nil {
 			err = fmt.Errorf("note: %d datagrams dropped by the kernel at %.0f/s offered (the server, or the shared box, fell behind); CPU is divided by the datagrams delivered", sum.Window.SocketDrops, sum.Window.DatagramsPerS)
 		}
 	}
-	return ns, wall, accepted, err
+	return ns, wall, accepted, allocs, gcs, err
+}
+
+// minOf is the smallest sample (allocation counts: the /stats fetch itself allocates a
+// little, so the smallest round is the closest to the server's own figure).
+func minOf(xs []float64) float64 {
+	m := xs[0]
+	for _, x := range xs[1:] {
+		m = min(m, x)
+	}
+	return m
 }
 
 // rss measures the gateway's resident memory per session with n sessions online.

@@ -44,6 +44,10 @@ type Case struct {
 	Accepted []uint64           `json:"accepted,omitempty"`
 	Errors   []string           `json:"errors,omitempty"`
 	Extra    map[string]float64 `json:"extra,omitempty"`
+	// Allocations per heartbeat and GC cycles per sample, from the server's own counters
+	// (-1: the server exposes none).
+	Allocs []float64 `json:"allocs_per_heartbeat,omitempty"`
+	GCs    []float64 `json:"gc_cycles,omitempty"`
 }
 
 // Ratio is num/den per repetition (both from the same repetition).

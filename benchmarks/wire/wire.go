@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -109,8 +110,15 @@ func ServeStats(addr string, snap func() map[string]uint64) error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
+		m := snap()
+		// Allocation and GC counters under the names the gateway's Prometheus Go collector
+		// uses (after ParsePrometheus), so the harness reads every server alike.
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		m["go_memstats_mallocs"] = ms.Mallocs
+		m["go_gc_duration_seconds_count"] = uint64(ms.NumGC)
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(snap())
+		_ = json.NewEncoder(w).Encode(m)
 	})
 	go func() { _ = http.Serve(ln, mux) }()
 	return nil
