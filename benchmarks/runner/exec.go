@@ -7,12 +7,44 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
+
+// running holds the processes the runner started and has not stopped yet, so an
+// interrupted run (Ctrl-C, SIGTERM) stops them instead of leaving them behind.
+var running sync.Map // pid -> *exec.Cmd
+
+func track(cmd *exec.Cmd)   { running.Store(cmd.Process.Pid, cmd) }
+func untrack(cmd *exec.Cmd) { running.Delete(cmd.Process.Pid) }
+
+// stopAllOnSignal kills every tracked process group when the runner is interrupted.
+func stopAllOnSignal() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ch
+		// SIGTERM first (presence stops Consul, gateway and agent itself), then SIGKILL.
+		running.Range(func(k, v any) bool {
+			_ = syscall.Kill(k.(int), syscall.SIGCONT)
+			_ = syscall.Kill(k.(int), syscall.SIGTERM)
+			return true
+		})
+		time.Sleep(3 * time.Second)
+		running.Range(func(k, v any) bool {
+			_ = syscall.Kill(-k.(int), syscall.SIGKILL) // its process group (Setpgid)
+			_ = syscall.Kill(k.(int), syscall.SIGKILL)
+			return true
+		})
+		fmt.Fprintln(os.Stderr, "runner: interrupted; stopped the servers it had started")
+		os.Exit(130)
+	}()
+}
 
 // server is a running server process.
 type server struct {
@@ -54,6 +86,7 @@ func (r *runner) startServer(c *caseDef, port int) (*server, error) {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	s.pid = s.cmd.Process.Pid
+	track(s.cmd)
 	if hasStats {
 		path := c.StatsPath
 		if path == "" {
@@ -92,6 +125,7 @@ func udpBound(port int) bool {
 }
 
 func (s *server) stop() {
+	defer untrack(s.cmd)
 	_ = syscall.Kill(s.pid, syscall.SIGCONT) // in case a drain round was interrupted
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})
@@ -150,7 +184,13 @@ func (r *runner) loadgen(s *server, args []string, extraPIDs []int) (*loadgenSum
 	cmd := exec.Command(filepath.Join(r.bin, "loadgen"), full...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	runErr := cmd.Run()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	runErr := cmd.Start()
+	if runErr == nil {
+		track(cmd)
+		runErr = cmd.Wait()
+		untrack(cmd)
+	}
 	var sum loadgenSummary
 	if err := json.Unmarshal(out.Bytes(), &sum); err != nil {
 		return nil, fmt.Errorf("loadgen %v: %v; stderr: %s", full, runErr, errb.String())

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -38,6 +39,7 @@ func main() {
 	gatewayArgsFlag := flag.String("gateway-args", "", "space-separated args for -gateway-bin with {listen} {stats} {keys} {dir} {port} placeholders (default: the chosen binary's)")
 	flag.Parse()
 
+	stopAllOnSignal()
 	r := &runner{bin: *bin, out: *out}
 	if err := os.MkdirAll(r.out, 0o755); err != nil {
 		fail(err)
@@ -254,7 +256,13 @@ func (r *runner) presence(consulBin string) {
 	cmd := exec.Command(filepath.Join(r.bin, "presence"), "-bin", r.bin, "-consul", consulBin, "-out", out)
 	cmd.Stderr = os.Stderr
 	t0 := time.Now()
-	if err := cmd.Run(); err != nil {
+	err := cmd.Start()
+	if err == nil {
+		track(cmd) // presence stops its own children on SIGTERM; SIGKILL of its group covers the rest
+		err = cmd.Wait()
+		untrack(cmd)
+	}
+	if err != nil {
 		r.res.Notes = append(r.res.Notes, "presence run failed: "+err.Error())
 	}
 	b, err := os.ReadFile(out)
@@ -294,14 +302,16 @@ func (r *runner) startRedis(port int) (func(), error) {
 	}
 	r.redisAddr = fmt.Sprintf("127.0.0.1:%d", port)
 	cmd := exec.Command(path, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
+	track(cmd)
 	r.redisPID = cmd.Process.Pid
 	for i := 0; i < 100 && !tcpListening(port); i++ {
 		time.Sleep(50 * time.Millisecond)
 	}
-	return func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }, nil
+	return func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); untrack(cmd) }, nil
 }
 
 func tcpListening(port int) bool {
