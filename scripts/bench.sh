@@ -26,4 +26,8 @@ mkdir -p "$OUT/bin"
 CONSUL_BIN="$(scripts/install-consul.sh 2>/dev/null | tail -1 || true)"
 # shellcheck disable=SC2086
 "$OUT/bin/runner" -bin "$OUT/bin" -out "$OUT" -consul "$CONSUL_BIN" ${BENCH_FLAGS:-}
-"$GO" run ./benchmarks/report -in "$OUT/results.json" -md benchmarks/RESULTS.md -svg benchmarks/charts
+# A separate 10M-session memory run (see benchmarks/README.md) is folded into the report
+# when its results exist.
+RSS_IN="${BENCH_RSS_IN:-}"
+if [ -z "$RSS_IN" ] && [ -f "$OUT/rss10m/results.json" ]; then RSS_IN="$OUT/rss10m/results.json"; fi
+"$GO" run ./benchmarks/report -in "$OUT/results.json" -rss-in "$RSS_IN" -md benchmarks/RESULTS.md -svg benchmarks/charts

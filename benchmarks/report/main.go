@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 func main() {
 	in := flag.String("in", "benchmarks/out/results.json", "results JSON from the runner")
+	extra := flag.String("rss-in", "", "comma-separated further results JSON whose rss cases are added (e.g. a separate 10M-session run)")
 	md := flag.String("md", "benchmarks/RESULTS.md", "report to write")
 	svgDir := flag.String("svg", "benchmarks/charts", "directory for the SVG charts (linked from the report)")
 	flag.Parse()
@@ -23,6 +25,23 @@ func main() {
 	var r Results
 	if err := json.Unmarshal(b, &r); err != nil {
 		fail(fmt.Errorf("%s: %w", *in, err))
+	}
+	for _, p := range strings.Split(*extra, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		var more Results
+		if b, err := os.ReadFile(p); err != nil {
+			fmt.Fprintln(os.Stderr, "report: skipping", p+":", err)
+			continue
+		} else if err := json.Unmarshal(b, &more); err != nil {
+			fail(fmt.Errorf("%s: %w", p, err))
+		}
+		for _, c := range more.Cases {
+			if c.Group == "rss" {
+				r.Cases = append(r.Cases, c)
+			}
+		}
 	}
 	if err := os.MkdirAll(*svgDir, 0o755); err != nil {
 		fail(err)

@@ -117,9 +117,10 @@ func markdown(r *Results, charts map[string]string) string {
 		}
 	}
 	if len(rss) > 0 {
-		w("\n## Memory per session\n\n| case | what | bytes/session (RSS delta) | RSS total / session | online | warm-up s | heartbeats/s |\n|---|---|---:|---:|---:|---:|---:|\n")
+		w("\n## Memory per session\n\n| case | what | bytes/session (RSS delta) | RSS total / session | online | warm-up s | heartbeats/s | REHELLOs while held | gateway sessions before / after hold |\n|---|---|---:|---:|---:|---:|---:|---:|---|\n")
 		for _, c := range rss {
-			w("| %s | %s | %s | %s | %.0f | %.0f | %.0f |\n", c.Name, c.Desc, num(c.Stats.Median), num(c.Extra["rss_total_per_session"]), c.Extra["online"], c.Extra["warmup_seconds"], c.Extra["heartbeats_per_s"])
+			w("| %s | %s | %s | %s | %.0f | %.0f | %.0f | %.0f | %.0f / %.0f |\n", c.Name, c.Desc, num(c.Stats.Median), num(c.Extra["rss_total_per_session"]), c.Extra["online"], c.Extra["warmup_seconds"], c.Extra["heartbeats_per_s"],
+				c.Extra["rehellos_received"], c.Extra["gateway_sessions_online_before"], c.Extra["gateway_sessions_online_after"])
 		}
 		writeErrors(&b, rss)
 	}

@@ -163,8 +163,11 @@ type loadgenSummary struct {
 		GCCycles       uint64  `json:"gc_cycles"`
 		HaveAllocs     bool    `json:"have_allocs"`
 	} `json:"drain"`
-	WarmupSeconds float64  `json:"warmup_seconds"`
-	Errors        []string `json:"errors"`
+	WarmupSeconds float64 `json:"warmup_seconds"`
+	Totals        struct {
+		Rehellos uint64
+	} `json:"totals"`
+	Errors []string `json:"errors"`
 }
 
 // loadgen runs the loadgen against s with args and returns its summary.

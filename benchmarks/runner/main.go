@@ -34,6 +34,7 @@ func main() {
 	only := flag.String("only", "", "comma-separated case names (default all of -groups)")
 	rssSessions := flag.Int("rss-sessions", 1000000, "sessions for the RSS-per-session figure (0 skips)")
 	rssInterval := flag.Duration("rss-interval", 60*time.Second, "heartbeat interval of the RSS run (longer so the loadgen fits on the box)")
+	rssDuration := flag.Duration("rss-duration", 10*time.Second, "how long the RSS run holds all sessions after warm-up (REHELLOs in that window = false offlines)")
 	redisPort := flag.Int("redis-port", 16379, "port of the redis-server the runner starts")
 	gatewayBin := flag.String("gateway-bin", "gateway", "gateway server binary: gateway (the real process) or ingestgw (its UDP path alone)")
 	gatewayArgsFlag := flag.String("gateway-args", "", "space-separated args for -gateway-bin with {listen} {stats} {keys} {dir} {port} placeholders (default: the chosen binary's)")
@@ -117,7 +118,7 @@ func main() {
 		r.finish(rep + 1)
 	}
 	if want["rss"] && *rssSessions > 0 {
-		r.rss(*gatewayBin, gw, gwStats, *rssSessions, *rssInterval)
+		r.rss(*gatewayBin, gw, gwStats, *rssSessions, *rssInterval, *rssDuration)
 	}
 	if want["consul"] {
 		r.presence(*consulBin)
@@ -197,7 +198,7 @@ func minOf(xs []float64) float64 {
 }
 
 // rss measures the gateway's resident memory per session with n sessions online.
-func (r *runner) rss(gatewayBin string, gwArgs []string, gwStats string, n int, interval time.Duration) {
+func (r *runner) rss(gatewayBin string, gwArgs []string, gwStats string, n int, interval, hold time.Duration) {
 	perShard := 1
 	for perShard < n+n/8 {
 		perShard <<= 1
@@ -216,8 +217,8 @@ func (r *runner) rss(gatewayBin string, gwArgs []string, gwStats string, n int, 
 		args = append(args, "-max-sessions", strconv.Itoa(perShard), "-interval", interval.String())
 	}
 	c := caseDef{Name: fmt.Sprintf("rss-gateway-%d", n), Group: "rss", ServerBin: gatewayBin, ServerArgs: args, StatsPath: gwStats,
-		Loadgen: []string{"-mode", "run", "-sessions", strconv.Itoa(n), "-workers", "2", "-hello-rate", "50000", "-hello-window", "256", "-duration", "10s"}}
-	res := &Case{Name: c.Name, Group: "rss", Desc: fmt.Sprintf("gateway VmRSS per session, %d sessions online, heartbeat interval %v", n, interval), Server: c.ServerBin + " " + strings.Join(args, " "), Loadgen: strings.Join(c.Loadgen, " "), Unit: "bytes per session", Extra: map[string]float64{}}
+		Loadgen: []string{"-mode", "run", "-sessions", strconv.Itoa(n), "-workers", "2", "-hello-rate", "50000", "-hello-window", "256", "-duration", hold.String(), "-hello-wait", "30m"}}
+	res := &Case{Name: c.Name, Group: "rss", Desc: fmt.Sprintf("gateway VmRSS per session, %d sessions online, heartbeat interval %v, held %v", n, interval, hold), Server: c.ServerBin + " " + strings.Join(args, " "), Loadgen: strings.Join(c.Loadgen, " "), Unit: "bytes per session", Extra: map[string]float64{}}
 	r.res.Cases = append(r.res.Cases, res)
 	t0 := time.Now()
 	s, err := r.startServer(&c, 18990)
@@ -240,6 +241,12 @@ func (r *runner) rss(gatewayBin string, gwArgs []string, gwStats string, n int, 
 		res.Extra["heartbeats_per_s"] = sum.Window.DatagramsPerS
 		res.Extra["cpu_ns_per_heartbeat"] = sum.Window.CPUNSPerBeat
 		res.Extra["socket_drops"] = float64(sum.Window.SocketDrops)
+		res.Extra["rehellos_received"] = float64(sum.Totals.Rehellos)
+		res.Extra["hold_seconds"] = hold.Seconds()
+		if a, b := sum.Window.StatsAfter, sum.Window.StatsBefore; a != nil && b != nil {
+			res.Extra["gateway_sessions_online_before"] = float64(b["sessions_online"])
+			res.Extra["gateway_sessions_online_after"] = float64(a["sessions_online"])
+		}
 	}
 	res.Stats = statsOf(res.Samples)
 	fmt.Fprintf(os.Stderr, "rss %d sessions: %.1f B/session (%.0fs)\n", n, res.Stats.Median, time.Since(t0).Seconds())
