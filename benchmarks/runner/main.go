@@ -34,6 +34,9 @@ func main() {
 	only := flag.String("only", "", "comma-separated case names (default all of -groups)")
 	rssSessions := flag.Int("rss-sessions", 1000000, "sessions for the RSS-per-session figure (0 skips)")
 	rssInterval := flag.Duration("rss-interval", 60*time.Second, "heartbeat interval of the RSS run (longer so the loadgen fits on the box)")
+	rssLoops := flag.Int("rss-loops", 1, "gateway ingest loops in the RSS run (each loop admits at most ~20k HELLOs/s)")
+	rssWorkers := flag.Int("rss-workers", 2, "loadgen sockets in the RSS run")
+	rssHelloRate := flag.Float64("rss-hello-rate", 18000, "loadgen HELLOs/s in the RSS run (stay under 20k x loops)")
 	rssDuration := flag.Duration("rss-duration", 10*time.Second, "how long the RSS run holds all sessions after warm-up (REHELLOs in that window = false offlines)")
 	redisPort := flag.Int("redis-port", 16379, "port of the redis-server the runner starts")
 	gatewayBin := flag.String("gateway-bin", "gateway", "gateway server binary: gateway (the real process) or ingestgw (its UDP path alone)")
@@ -118,7 +121,7 @@ func main() {
 		r.finish(rep + 1)
 	}
 	if want["rss"] && *rssSessions > 0 {
-		r.rss(*gatewayBin, gw, gwStats, *rssSessions, *rssInterval, *rssDuration)
+		r.rss(*gatewayBin, gw, gwStats, *rssSessions, *rssInterval, *rssDuration, *rssLoops, *rssWorkers, *rssHelloRate)
 	}
 	if want["consul"] {
 		r.presence(*consulBin)
@@ -198,26 +201,28 @@ func minOf(xs []float64) float64 {
 }
 
 // rss measures the gateway's resident memory per session with n sessions online.
-func (r *runner) rss(gatewayBin string, gwArgs []string, gwStats string, n int, interval, hold time.Duration) {
+func (r *runner) rss(gatewayBin string, gwArgs []string, gwStats string, n int, interval, hold time.Duration, loops, workers int, helloRate float64) {
 	perShard := 1
 	for perShard < n+n/8 {
 		perShard <<= 1
 	}
 	args := make([]string, 0, len(gwArgs)+4)
 	for i := 0; i < len(gwArgs); i++ {
-		if gwArgs[i] == "-sessions-per-shard" || gwArgs[i] == "-max-sessions" || gwArgs[i] == "-interval" {
+		if gwArgs[i] == "-sessions-per-shard" || gwArgs[i] == "-max-sessions" || gwArgs[i] == "-interval" || gwArgs[i] == "-loops" {
 			i++
 			continue
 		}
 		args = append(args, gwArgs[i])
 	}
 	if gatewayBin == "ingestgw" {
-		args = append(args, "-sessions-per-shard", strconv.Itoa(perShard), "-interval", interval.String())
+		args = append(args, "-sessions-per-shard", strconv.Itoa(perShard), "-interval", interval.String(), "-loops", strconv.Itoa(loops))
 	} else {
-		args = append(args, "-max-sessions", strconv.Itoa(perShard), "-interval", interval.String())
+		// The gateway splits -max-sessions over loops+1 shards (one for TCP) and a session
+		// lives in the shard of the loop its HELLO reached: give each shard room for all n.
+		args = append(args, "-max-sessions", strconv.Itoa((n+n/16)*(loops+1)), "-interval", interval.String(), "-loops", strconv.Itoa(loops))
 	}
 	c := caseDef{Name: fmt.Sprintf("rss-gateway-%d", n), Group: "rss", ServerBin: gatewayBin, ServerArgs: args, StatsPath: gwStats,
-		Loadgen: []string{"-mode", "run", "-sessions", strconv.Itoa(n), "-workers", "2", "-hello-rate", "50000", "-hello-window", "256", "-duration", hold.String(), "-hello-wait", "30m"}}
+		Loadgen: []string{"-mode", "run", "-sessions", strconv.Itoa(n), "-workers", strconv.Itoa(workers), "-hello-rate", fmt.Sprint(helloRate), "-hello-window", "256", "-duration", hold.String(), "-hello-wait", "30m"}}
 	res := &Case{Name: c.Name, Group: "rss", Desc: fmt.Sprintf("gateway VmRSS per session, %d sessions online, heartbeat interval %v, held %v", n, interval, hold), Server: c.ServerBin + " " + strings.Join(args, " "), Loadgen: strings.Join(c.Loadgen, " "), Unit: "bytes per session", Extra: map[string]float64{}}
 	r.res.Cases = append(r.res.Cases, res)
 	t0 := time.Now()
