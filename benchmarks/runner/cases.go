@@ -22,7 +22,8 @@ var (
 	relayNone  = []string{"-mode", "drain", "-sessions", "4096", "-workers", "1", "-drain-n", "2000", "-drain-rounds", "3", "-relay", "64", "-handshake", "none"}
 	relayHello = []string{"-mode", "drain", "-sessions", "4096", "-workers", "1", "-drain-n", "2000", "-drain-rounds", "3", "-relay", "64", "-interval", "10s"}
 	// Fixed offered load: 50,000 sessions at a 1 s interval = 50,000 heartbeats/s for 5 s.
-	cpuHello = []string{"-mode", "cpu", "-sessions", "50000", "-interval", "1s", "-duration", "5s", "-workers", "2", "-hello-rate", "50000"}
+	// HELLOs at 18k/s: the gateway admits at most ~20k HELLOs/s per loop.
+	cpuHello = []string{"-mode", "cpu", "-sessions", "50000", "-interval", "1s", "-duration", "5s", "-workers", "2", "-hello-rate", "18000"}
 	cpuNone  = append(append([]string{}, cpuHello...), "-handshake", "none")
 	cpuJSON  = append(append([]string{}, cpuNone...), "-proto", "json")
 )
