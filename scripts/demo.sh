@@ -14,6 +14,6 @@ consul_bin="$(scripts/install-consul.sh)"
 
 say "step 2/2: building heartline binaries into bin/"
 mkdir -p bin
-go build -o bin/ ./gateway ./agent ./site ./scripts/demo
+go build -o bin/ ./gateway ./agent ./site ./benchmarks/loadgen ./scripts/demo
 
 exec bin/demo -consul "$consul_bin" -bin bin "$@"

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -21,26 +22,35 @@ import (
 	"go.uber.org/zap"
 
 	"heartline/agent/watcher"
-	"heartline/protocol/token"
 )
 
 type options struct {
-	consul   string
-	bin      string
-	duration time.Duration
-	gateways int
-	probes   int
-	interval time.Duration
-	keep     bool
+	consul    string
+	bin       string
+	duration  time.Duration
+	gateways  int
+	probes    int
+	probeBase uint64
+	members   int
+	load      int
+	loadBase  uint64
+	churn     float64
+	interval  time.Duration
+	keep      bool
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.consul, "consul", "", "path of the consul binary (scripts/install-consul.sh prints it)")
-	flag.StringVar(&o.bin, "bin", "bin", "directory holding the built gateway, agent and site binaries")
+	flag.StringVar(&o.bin, "bin", "bin", "directory holding the built gateway, agent, site and loadgen binaries")
 	flag.DurationVar(&o.duration, "duration", envDuration("DEMO_DURATION"), "run this long unattended, then check and exit (0 = until Ctrl-C); env DEMO_DURATION")
 	flag.IntVar(&o.gateways, "gateways", 2, "gateways (each with its own agent)")
-	flag.IntVar(&o.probes, "probes", 20, "probe members that log in and out to measure ONLINE propagation")
+	flag.IntVar(&o.probes, "probes", 12, "probe members that log in at the site and go on- and offline to measure propagation")
+	flag.Uint64Var(&o.probeBase, "probe-base", 100001, "user id of the first probe member (the site's first demo member)")
+	flag.IntVar(&o.members, "members", 200, "demo members the site generates (ids from -probe-base)")
+	flag.IntVar(&o.load, "load", 100_000, "sessions the load generator keeps online (0: no load generator)")
+	flag.Uint64Var(&o.loadBase, "load-base", 100101, "user id of the load generator's first session (overlaps the second half of the demo members, so their dots are live)")
+	flag.Float64Var(&o.churn, "churn", 100, "load generator logouts (and fresh logins) per second")
 	flag.DurationVar(&o.interval, "interval", 5*time.Second, "heartbeat interval the gateways announce")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs) on exit")
 	flag.Parse()
@@ -82,9 +92,10 @@ func say(format string, args ...any) {
 type cluster struct {
 	consulHTTP string
 	keyFile    string
-	keys       *token.KeyRing
 	gateways   []gatewayAddrs
 	agents     []string // query API base URLs
+	site       string   // base URL of the site
+	siteAdmin  string
 }
 
 type gatewayAddrs struct {
@@ -129,13 +140,10 @@ func run(o options) (bool, error) {
 	}
 	go w.Run(ctx) //nolint:errcheck
 
-	var udp []string
-	for _, g := range c.gateways {
-		udp = append(udp, g.udp)
-	}
-	pr := newProber(c.keys, udp, w, o.probes)
+	pr := newProber(c.site, w, o.probeBase, o.probes)
 	go pr.run(ctx)
 
+	say("the site:    %s  (demo members log in as demo<id>@heartline.invalid / heartline-demo-1)", c.site)
 	say("Consul UI:   http://%s/ui", c.consulHTTP)
 	for i, g := range c.gateways {
 		say("gateway %d:   udp %s  tcp %s  admin http://%s/metrics  agent API http://%s/v1/stats", i+1, g.udp, g.tcp, g.admin, g.agentHTTP)
@@ -210,9 +218,6 @@ func startCluster(ctx context.Context, sup *supervisor, dir string, o options) (
 	if err := os.WriteFile(c.keyFile, []byte("1 "+hex.EncodeToString(secret)+" current\n"), 0o600); err != nil {
 		return nil, err
 	}
-	if c.keys, err = token.LoadKeyRing(c.keyFile); err != nil {
-		return nil, err
-	}
 
 	for i := 1; i <= o.gateways; i++ {
 		p, err := freePorts(4)
@@ -231,6 +236,9 @@ func startCluster(ctx context.Context, sup *supervisor, dir string, o options) (
 		gw, err := sup.start(g.id, filepath.Join(o.bin, "gateway"), []string{
 			"-gateway-id", g.id, "-udp-addr", g.udp, "-tcp-addr", g.tcp, "-admin-addr", g.admin,
 			"-feed-socket", feed, "-secret-file", c.keyFile, "-interval", o.interval.String(),
+			// The load generator sends every member's HELLO from one loopback address, like a
+			// carrier-grade NAT would: lift the per-address HELLO limit for the demo.
+			"-hello-rate", "100000", "-hello-burst", "100000",
 		})
 		if err != nil {
 			return nil, err
@@ -252,6 +260,40 @@ func startCluster(ctx context.Context, sup *supervisor, dir string, o options) (
 		}
 		c.gateways = append(c.gateways, g)
 		c.agents = append(c.agents, "http://"+g.agentHTTP)
+	}
+
+	p, err := freePorts(2)
+	if err != nil {
+		return nil, err
+	}
+	c.site, c.siteAdmin = fmt.Sprintf("http://127.0.0.1:%d", p[0]), fmt.Sprintf("127.0.0.1:%d", p[1])
+	say("starting the site with %d demo members", o.members)
+	site, err := sup.start("site", filepath.Join(o.bin, "site"), []string{
+		"-addr", strings.TrimPrefix(c.site, "http://"), "-admin-addr", c.siteAdmin,
+		"-consul-addr", c.consulHTTP, "-key-file", c.keyFile,
+		"-members", filepath.Join(dir, "members.json"), "-demo-members", strconv.Itoa(o.members),
+		"-secure-cookies=false", "-heartbeat-interval", o.interval.String(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := waitHTTP(ctx, "http://"+c.siteAdmin+"/readyz", site); err != nil {
+		return nil, err
+	}
+
+	if o.load > 0 {
+		var udp []string
+		for _, g := range c.gateways {
+			udp = append(udp, g.udp)
+		}
+		say("starting the load generator: %d sessions, %.0f logouts+logins/s", o.load, o.churn)
+		if _, err := sup.start("loadgen", filepath.Join(o.bin, "loadgen"), []string{
+			"-keys", c.keyFile, "-targets", strings.Join(udp, ","), "-sessions", strconv.Itoa(o.load),
+			"-user-base", strconv.FormatUint(o.loadBase, 10), "-churn", strconv.FormatFloat(o.churn, 'f', -1, 64),
+			"-status-change", "0.01", "-live=true", "-duration", "24h", "-out", filepath.Join(dir, "loadgen.json"),
+		}); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }
@@ -342,7 +384,11 @@ func finalChecks(c *cluster, w *watcher.Watcher, pr *prober) bool {
 		say("  %s %s%s", mark, name, detail)
 	}
 	online := pr.onlineNow()
-	check("probe members logged in through the gateways", len(online) > 0, fmt.Sprintf(" (%d online now)", len(online)))
+	detail := fmt.Sprintf(" (%d online now)", len(online))
+	if err := pr.lastLoginError(); err != nil && len(online) == 0 {
+		detail += fmt.Sprintf("; last login error: %v", err)
+	}
+	check("probe members logged in at the site and through the gateways", len(online) > 0, detail)
 	lat := pr.latencies()
 	check("ONLINE propagated app -> gateway -> agent -> Consul -> watcher", lat.TotalCount() > 0,
 		fmt.Sprintf(" (%d samples, p50 %s, p99 %s)", lat.TotalCount(), ms(lat.ValueAtQuantile(50)), ms(lat.ValueAtQuantile(99))))
@@ -356,6 +402,15 @@ func finalChecks(c *cluster, w *watcher.Watcher, pr *prober) bool {
 		check("agent query API shows the online probes", len(online) > 0 && seen == len(online),
 			fmt.Sprintf(" (%s: %d/%d)", base, seen, len(online)))
 	}
+	seen := 0
+	for _, u := range online {
+		if siteSaysOnline(c.site, u) {
+			seen++
+		}
+	}
+	check("the site's /api/presence shows the online probes", len(online) > 0 && seen == len(online),
+		fmt.Sprintf(" (%d/%d)", seen, len(online)))
+	check("the site's members page renders", pageContains(c.site+"/members", "遇见对的人"), "")
 	off := pr.offlineSeen()
 	check("BYE propagated as OFFLINE with a last-seen time", off > 0, fmt.Sprintf(" (%d logouts seen)", off))
 	st := w.Stats()
@@ -382,6 +437,34 @@ func agentSaysOnline(base string, user uint64) bool {
 		return false
 	}
 	return p.Online
+}
+
+func siteSaysOnline(base string, user uint64) bool {
+	resp, err := scrapeClient.Get(fmt.Sprintf("%s/api/presence?ids=%d", base, user))
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var p struct {
+		Presence []struct {
+			ID     uint64 `json:"id"`
+			Online bool   `json:"online"`
+		} `json:"presence"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&p) != nil || len(p.Presence) != 1 {
+		return false
+	}
+	return p.Presence[0].ID == user && p.Presence[0].Online
+}
+
+func pageContains(url, want string) bool {
+	resp, err := scrapeClient.Get(url)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	return resp.StatusCode == http.StatusOK && strings.Contains(string(body), want)
 }
 
 func ms(v int64) string {

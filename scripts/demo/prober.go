@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -13,17 +17,16 @@ import (
 	"heartline/protocol/token"
 )
 
-// probeBase is where probe member ids start, far from the loadgen's and the site's members.
-const probeBase = 900_000_000
-
-// prober plays a handful of members who log in, stay a while and log out, to measure how
-// long an ONLINE takes from the app's HELLO to a watcher's event (the whole path: gateway,
-// feed, agent, Consul transaction, change record, blocking query).
+// prober plays a handful of the site's demo members. Each logs in once at the site's
+// POST /api/session, as an app would, then goes online (HELLO) and offline (BYE) with those
+// credentials over and over. It measures how long an ONLINE takes from the app's HELLO to a
+// watcher's event (the whole path: gateway, feed, agent, Consul transaction, change record,
+// blocking query), and its members' dots flip on the site's members page.
 type prober struct {
-	keys     *token.KeyRing
-	gateways []string
-	w        *watcher.Watcher
-	n        int
+	site string
+	w    *watcher.Watcher
+	base uint64
+	n    int
 
 	mu       sync.Mutex
 	pending  map[uint64]time.Time // user -> HELLO sent, waiting for ONLINE
@@ -31,25 +34,26 @@ type prober struct {
 	online   map[uint64]bool
 	hist     *hdrhistogram.Histogram // µs
 	offlines int
+	loginErr error
 }
 
-func newProber(keys *token.KeyRing, gateways []string, w *watcher.Watcher, n int) *prober {
+func newProber(site string, w *watcher.Watcher, base uint64, n int) *prober {
 	return &prober{
-		keys: keys, gateways: gateways, w: w, n: n,
+		site: site, w: w, base: base, n: n,
 		pending: map[uint64]time.Time{}, byes: map[uint64]bool{}, online: map[uint64]bool{},
 		hist: hdrhistogram.New(1, 120_000_000, 3),
 	}
 }
 
 func (p *prober) run(ctx context.Context) {
-	sub := p.w.Subscribe(4096, func(u uint64) bool { return u >= probeBase && u < probeBase+uint64(p.n) })
+	sub := p.w.Subscribe(4096, func(u uint64) bool { return u >= p.base && u < p.base+uint64(p.n) })
 	go func() {
 		for ev := range sub.C {
 			p.observe(ev)
 		}
 	}()
 	for i := 0; i < p.n; i++ {
-		go p.member(ctx, probeBase+uint64(i))
+		go p.member(ctx, p.base+uint64(i))
 	}
 	<-ctx.Done()
 	p.w.Unsubscribe(sub)
@@ -77,15 +81,23 @@ func (p *prober) member(ctx context.Context, user uint64) {
 	rng := rand.New(rand.NewPCG(user, 7))
 	// Spread the first logins over a few seconds.
 	sleep(ctx, time.Duration(rng.Int64N(int64(3*time.Second))))
-	for ctx.Err() == nil {
-		tok, key, err := p.keys.Issue(token.Claims{UserID: user, DeviceID: 1, Expiry: time.Now().Add(time.Hour)})
-		if err != nil {
+	var cred client.Credentials
+	var gateways []string
+	for {
+		var err error
+		if cred, gateways, err = login(p.site, user); err == nil {
+			break
+		}
+		p.mu.Lock()
+		p.loginErr = err
+		p.mu.Unlock()
+		if ctx.Err() != nil {
 			return
 		}
-		var cred client.Credentials
-		copy(cred.Token[:], tok.Append(nil))
-		cred.Key = key
-		c, err := client.New(cred, client.Options{Gateways: p.gateways, Active: true})
+		sleep(ctx, 2*time.Second)
+	}
+	for ctx.Err() == nil {
+		c, err := client.New(cred, client.Options{Gateways: gateways, Active: true})
 		if err != nil {
 			return
 		}
@@ -153,4 +165,58 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-time.After(d):
 	}
+}
+
+// login is what an app does at sign-in: POST /api/session with the member's e-mail and
+// password; the answer carries the token, the session key and the healthy gateways.
+func login(site string, user uint64) (client.Credentials, []string, error) {
+	var cred client.Credentials
+	body, _ := json.Marshal(map[string]any{
+		"email": fmt.Sprintf("demo%d@heartline.invalid", user), "password": "heartline-demo-1", "device_id": 1,
+	})
+	resp, err := scrapeClient.Post(site+"/api/session", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return cred, nil, err
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Token      string `json:"token"`
+		SessionKey string `json:"session_key"`
+		Gateways   []struct {
+			UDP string `json:"udp"`
+		} `json:"gateways"`
+		Error *struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return cred, nil, fmt.Errorf("POST /api/session: %s: %v", resp.Status, err)
+	}
+	if r.Error != nil {
+		return cred, nil, fmt.Errorf("POST /api/session: %s: %s", resp.Status, r.Error.Message)
+	}
+	tok, err := token.ParseText(r.Token)
+	if err != nil {
+		return cred, nil, err
+	}
+	key, err := base64.RawURLEncoding.DecodeString(r.SessionKey)
+	if err != nil || len(key) != len(cred.Key) {
+		return cred, nil, fmt.Errorf("POST /api/session: bad session key")
+	}
+	copy(cred.Token[:], tok.Append(nil))
+	copy(cred.Key[:], key)
+	var gws []string
+	for _, g := range r.Gateways {
+		gws = append(gws, g.UDP)
+	}
+	if len(gws) == 0 {
+		return cred, nil, fmt.Errorf("POST /api/session listed no healthy gateway yet")
+	}
+	return cred, gws, nil
+}
+
+func (p *prober) lastLoginError() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.loginErr
 }
