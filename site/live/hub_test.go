@@ -372,3 +372,20 @@ func TestBadRequestsAndClientLimit(t *testing.T) {
 		t.Fatalf("client over the limit: %s", resp.Status)
 	}
 }
+
+// A stream outlives the server's ReadTimeout: main.go sets one (30 s), and SSE streams are
+// long requests (net/http clears the deadline when the request body is done).
+func TestStreamOutlivesReadTimeout(t *testing.T) {
+	src := newFake()
+	hub := NewHub(Options{Source: src, Ping: 50 * time.Millisecond})
+	srv := httptest.NewUnstartedServer(hub)
+	srv.Config.ReadTimeout = 200 * time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	s := open(t, srv.URL+"?ids=1", hub.Cursor())
+	time.Sleep(700 * time.Millisecond)
+	hub.Publish(src.set(1, true, 1, 1))
+	if f := s.next(); f.event != "presence" {
+		t.Fatalf("after the read timeout: %+v", f)
+	}
+}
