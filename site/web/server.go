@@ -147,6 +147,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.o.Keys.Secure {
 		h.Set("Strict-Transport-Security", "max-age=31536000")
 	}
+	if r.URL.Path != "/events" {
+		// No server-wide WriteTimeout (SSE streams are long; the hub sets a deadline per
+		// write): every other response gets one here, so a client that stops reading
+		// cannot hold a handler forever.
+		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(30 * time.Second)) //nolint:errcheck
+	}
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 	defer func() {
 		if v := recover(); v != nil {
