@@ -269,6 +269,12 @@ func TestBrowserEndToEnd(t *testing.T) {
 	if seen != "刚刚在线" {
 		t.Errorf("last-seen text after BYE %q, want 刚刚在线", seen)
 	}
+	cctx3, c3cancel := context.WithTimeout(bctx, 3*time.Second)
+	_, err = chromedp.Run(cctx3, chromedp.Poll[bool](`document.querySelector("[data-live-count]").textContent.trim() === "0"`))
+	c3cancel()
+	if err != nil {
+		t.Errorf("online count did not return to 0 within 3 s of BYE: %v", err)
+	}
 	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
