@@ -102,6 +102,7 @@ func (r *run) hostile(ctx context.Context, s *scenarioRun) error {
 	if err != nil {
 		return err
 	}
+	mat.Prepare(512, r.rng)
 	a.AttackPPS = int(10 * a.LegitPPS)
 	if a.AttackPPS < 1000 {
 		a.AttackPPS = 1000

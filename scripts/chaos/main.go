@@ -113,6 +113,7 @@ type run struct {
 	samples []invariant.Result
 
 	evidenceN     int
+	evidenceUsers map[uint64]bool
 	evidenceLines []string
 }
 
@@ -142,7 +143,7 @@ func runAll(ctx context.Context, c config) (*Report, error) {
 	r := &run{cfg: c, bed: b, keys: keys, rng: mrand.New(mrand.NewPCG(7, 11))}
 	o = b.Opts
 	silent := time.Duration(o.Misses)*o.Interval + o.Grace + o.Debounce
-	r.bounds = invariant.Bounds{Birth: 8 * time.Second, Silent: silent + 5*time.Second, Bye: 5 * time.Second}
+	r.bounds = invariant.Bounds{Birth: 8 * time.Second, Silent: silent + 8*time.Second, Bye: 5 * time.Second}
 	rep.Bounds = r.bounds
 	logf("bed: starting 3 Consul servers, 2 gateway hosts in namespaces (logs in %s)", c.dir)
 	if !c.keep {
@@ -259,7 +260,7 @@ func (r *run) pollCatalog(ctx context.Context) {
 
 func (r *run) sampleLoop(ctx context.Context) {
 	for {
-		res := r.chk.Check(r.drv.Snapshot(), r.bounds)
+		res := r.chk.Check(r.drv.Snapshot, r.bounds)
 		if !res.Clean() || res.Took > 2*time.Second {
 			logf("  check: KV{%v err=%v} watcher{%v} expected=%d shown kv=%d w=%d took %v (kv %v) %v %v", res.KV, res.KVErr, res.Watcher,
 				res.Expected, res.ShownKV, res.ShownW, res.Took.Round(time.Millisecond), res.KVTook.Round(time.Millisecond), res.KV.Samples, res.Watcher.Samples)
@@ -353,10 +354,14 @@ func sleep(ctx context.Context, d time.Duration) {
 // can tell a watcher-library fault from a checker fault.
 func (r *run) evidence(w invariant.Wrong) {
 	r.mu.Lock()
-	if r.evidenceN >= 30 {
+	if r.evidenceN >= 16 || r.evidenceUsers[w.User] {
 		r.mu.Unlock()
 		return
 	}
+	if r.evidenceUsers == nil {
+		r.evidenceUsers = map[uint64]bool{}
+	}
+	r.evidenceUsers[w.User] = true
 	r.evidenceN++
 	r.mu.Unlock()
 	what := "lost"

@@ -69,12 +69,17 @@ type scenarioResult struct {
 func (res *scenarioResult) recoverySummary() string {
 	out := ""
 	for _, e := range res.Events {
-		out += fmt.Sprintf("[%s: %v] ", e.Name, e.Recovery.Round(100*time.Millisecond))
+		out += fmt.Sprintf("[%s: %s] ", e.Name, dur(e.Recovery))
 	}
 	return out
 }
 
 func (r *run) runScenario(ctx context.Context, sc scenario) *scenarioResult {
+	// A fresh watcher per scenario: a watcher fault is reported where it happens and does not
+	// spill into the next scenario.
+	if err := r.chk.ResetWatcher(ctx); err != nil {
+		return &scenarioResult{Name: sc.Name, Fault: sc.Fault, Expect: sc.Expect, Start: time.Now(), End: time.Now(), Err: err}
+	}
 	res := &scenarioResult{Name: sc.Name, Fault: sc.Fault, Expect: sc.Expect, Start: time.Now()}
 	s := &scenarioRun{r: r}
 	res.Err = sc.Run(ctx, s)
@@ -82,6 +87,11 @@ func (r *run) runScenario(ctx context.Context, sc scenario) *scenarioResult {
 		logf("  error: %v", res.Err)
 	}
 	sleep(ctx, sc.Settle)
+	// Damage that outlives the settle time belongs to this scenario: keep checking (and
+	// counting) until a clean check, so the next scenario starts from a clean state.
+	if err := r.waitClean(ctx, 120*time.Second); err != nil {
+		s.note("VIOLATION: still not clean 120 s after the scenario: %v", err)
+	}
 	res.End = time.Now()
 	res.Events, res.Notes = s.events, s.notes
 	samples := r.samplesBetween(res.Start, res.End)

@@ -18,8 +18,8 @@ type FloodOptions struct {
 	Sources  []string // local addresses to send from (one socket each): many source addresses
 	Rate     int      // datagrams per second, all kinds together
 	Duration time.Duration
-	Kinds    []Kind // mixed round-robin; default all
-	Material *Material
+	Kinds    []Kind    // mixed round-robin; default all
+	Material *Material // Prepare it first for high rates
 }
 
 // FloodResult counts what was sent, by kind.
@@ -122,8 +122,7 @@ func send(ctx context.Context, o FloodOptions, conns []*mmsg.Conn, rate int, sta
 		for i := 0; i < n; i++ {
 			k := o.Kinds[next%len(o.Kinds)]
 			next++
-			bufs[i] = o.Material.Append(bufs[i][:0], k, rng)
-			frames[i], kinds[i] = bufs[i], k
+			frames[i], kinds[i] = o.Material.Pick(bufs[i][:0], k, rng), k
 		}
 		c := conns[ci%len(conns)]
 		m, err := c.Send(frames[:n], to[:n])

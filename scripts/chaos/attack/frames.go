@@ -56,6 +56,27 @@ type Material struct {
 	Expired  [token.Size]byte          // signed by the real secret, expired
 	WrongKey [token.Size]byte          // same key id, another secret
 	Valid    [token.Size]byte          // a real token whose session key the attacker lacks
+
+	pool [nKinds][][]byte // pre-built datagrams (Prepare), so a flood spends no CPU building them
+}
+
+// Prepare pre-builds n datagrams of every kind; Pick then returns one of them. A flood
+// sender on a small machine must not spend its CPU generating random bytes.
+func (m *Material) Prepare(n int, rng *rand.Rand) {
+	for _, k := range Kinds {
+		m.pool[k] = make([][]byte, n)
+		for i := range m.pool[k] {
+			m.pool[k][i] = m.Append(nil, k, rng)
+		}
+	}
+}
+
+// Pick returns a pre-built datagram of kind k (Prepare first), or builds one into dst.
+func (m *Material) Pick(dst []byte, k Kind, rng *rand.Rand) []byte {
+	if p := m.pool[k]; len(p) > 0 {
+		return p[rng.IntN(len(p))]
+	}
+	return m.Append(dst, k, rng)
 }
 
 // NewMaterial mints the tokens. real signs the expired and valid tokens (the attacker

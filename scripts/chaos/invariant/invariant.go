@@ -51,6 +51,7 @@ type Result struct {
 	Expected int            // sessions that must be online
 	ShownKV  int            // sessions online in KV
 	ShownW   int            // sessions online in the watcher
+	InFlux   int            // sessions whose truth changed while the views were read (not judged)
 	KeysByGW map[string]int // presence keys per gateway id (when KV was readable)
 	// WatcherOnly lists a few sessions the watcher got wrong while KV was right (evidence).
 	WatcherOnly []Wrong
@@ -71,9 +72,11 @@ type Wrong struct {
 
 // Checker holds the watcher and the version history.
 type Checker struct {
-	client func() *api.Client
-	prefix string
-	w      *watcher.Watcher
+	client      func() *api.Client
+	watchClient func() *api.Client
+	prefix      string
+	w           *watcher.Watcher
+	stop        context.CancelFunc
 
 	mu       sync.Mutex
 	versions map[devKey]uint64
@@ -91,13 +94,29 @@ type devKey struct {
 
 // New starts a watcher on client() (re-evaluated for KV reads, so a dead server is skipped).
 func New(ctx context.Context, client func() *api.Client, prefix string) (*Checker, error) {
-	w, err := watcher.New(watcher.Options{Client: client(), Prefix: prefix, WaitTime: 10 * time.Second})
+	c := &Checker{client: client, watchClient: client, prefix: prefix}
+	return c, c.ResetWatcher(ctx)
+}
+
+// ResetWatcher replaces the watcher with a fresh one (a new site process, say) and waits
+// until it has loaded, so that a watcher fault found in one scenario does not spill into the
+// next. Version histories restart with it; regression counts are kept.
+func (c *Checker) ResetWatcher(ctx context.Context) error {
+	w, err := watcher.New(watcher.Options{Client: c.watchClient(), Prefix: c.prefix, WaitTime: 10 * time.Second})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	c := &Checker{client: client, prefix: prefix, w: w, versions: map[devKey]uint64{}}
-	go func() { _ = w.Run(ctx) }()
+	wctx, cancel := context.WithCancel(ctx)
+	c.mu.Lock()
+	if c.stop != nil {
+		c.stop()
+	}
+	c.stop = cancel
+	c.w, c.versions = w, map[devKey]uint64{}
+	c.mu.Unlock()
+	go func() { _ = w.Run(wctx) }()
 	sub := w.Subscribe(1<<16, nil)
+	ctx = wctx
 	go func() {
 		last := map[uint64]uint64{}
 		for {
@@ -119,11 +138,22 @@ func New(ctx context.Context, client func() *api.Client, prefix string) (*Checke
 			}
 		}
 	}()
-	return c, nil
+	deadline := time.Now().Add(30 * time.Second)
+	for !w.Ready() && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !w.Ready() {
+		return fmt.Errorf("invariant: watcher not ready within 30 s")
+	}
+	return nil
 }
 
 // Watcher exposes the watcher (for its counters).
-func (c *Checker) Watcher() *watcher.Watcher { return c.w }
+func (c *Checker) Watcher() *watcher.Watcher {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.w
+}
 
 // Regressions returns cache and event version regressions seen so far, events seen, and samples.
 func (c *Checker) Regressions() (cache, events, seen int64, samples []string) {
@@ -135,31 +165,37 @@ func (c *Checker) Regressions() (cache, events, seen int64, samples []string) {
 func sessKey(user uint64, device uint32) uint64 { return user<<8 | uint64(device&0xff) }
 
 // readKV returns the (user, device) pairs online in Consul KV.
-func (c *Checker) readKV(keysByGW map[string]int) (map[uint64]struct{}, error) {
+func (c *Checker) readKV(keysByGW map[string]int) (map[uint64]string, error) {
 	pairs, _, err := c.client().KV().List(presencekv.PresencePrefix(c.prefix), nil)
 	if err != nil {
 		return nil, err
 	}
 	var codec presencekv.Codec
 	var buf []presencekv.Session
-	out := make(map[uint64]struct{}, 1<<16)
+	out := make(map[uint64]string, 1<<16)
 	for _, p := range pairs {
 		buf, err = codec.DecodeSessions(buf[:0], p.Value)
 		if err != nil {
 			return nil, fmt.Errorf("invariant: decode %s: %w", p.Key, err)
 		}
-		for _, s := range buf {
-			out[sessKey(s.User, s.Device)] = struct{}{}
-		}
-		if _, gw, ok := presencekv.ParsePresenceKey(c.prefix, p.Key); ok {
+		_, gw, ok := presencekv.ParsePresenceKey(c.prefix, p.Key)
+		if ok {
 			keysByGW[gw]++
+		}
+		for _, s := range buf {
+			out[sessKey(s.User, s.Device)] += gw + " "
 		}
 	}
 	return out, nil
 }
 
 // Check compares both views with truth at now.
-func (c *Checker) Check(truth []driver.Truth, b Bounds) (r Result) {
+//
+// snapshot is called before and after the views are read; a session whose truth changed in
+// between (it died or came back while Consul and the watcher were being read) is not judged
+// in this check, since either answer would be right for it.
+func (c *Checker) Check(snapshot func() []driver.Truth, b Bounds) (r Result) {
+	truth := snapshot()
 	now := time.Now()
 	nowMS := now.UnixMilli()
 	r = Result{At: now, KeysByGW: map[string]int{}}
@@ -168,17 +204,18 @@ func (c *Checker) Check(truth []driver.Truth, b Bounds) (r Result) {
 	r.KVTook = time.Since(now)
 	defer func() { r.Took = time.Since(now) }()
 	// Watcher view, and the version history.
-	wOnline := make(map[uint64]struct{}, len(truth))
+	wOnline := make(map[uint64]string, len(truth))
 	seenUser := map[uint64]bool{}
 	c.mu.Lock()
+	w := c.w
 	for _, t := range truth {
 		if seenUser[t.User] {
 			continue
 		}
 		seenUser[t.User] = true
-		p := c.w.Lookup(t.User)
+		p := w.Lookup(t.User)
 		for _, dv := range p.Devices {
-			wOnline[sessKey(t.User, dv.Device)] = struct{}{}
+			wOnline[sessKey(t.User, dv.Device)] += fmt.Sprintf("%s@%d ", dv.Gateway, dv.Version)
 			k := devKey{t.User, dv.Device, dv.Gateway}
 			if old := c.versions[k]; dv.Version < old {
 				c.regress.Add(1)
@@ -191,9 +228,10 @@ func (c *Checker) Check(truth []driver.Truth, b Bounds) (r Result) {
 		}
 	}
 	c.mu.Unlock()
+	after := snapshot()
 	r.ShownKV, r.ShownW = len(kv), len(wOnline)
-	judge := func(m *Mismatch, shown map[uint64]struct{}, t driver.Truth) {
-		_, on := shown[sessKey(t.User, t.Device)]
+	judge := func(m *Mismatch, shown map[uint64]string, t driver.Truth) {
+		where, on := shown[sessKey(t.User, t.Device)]
 		if t.Alive && !t.BadClock {
 			if !on && nowMS-t.Since > b.Birth.Milliseconds() {
 				m.Lost++
@@ -210,11 +248,15 @@ func (c *Checker) Check(truth []driver.Truth, b Bounds) (r Result) {
 		if on && nowMS-t.DiedAt > bound.Milliseconds() {
 			m.Ghost++
 			if len(m.Samples) < 5 {
-				m.Samples = append(m.Samples, fmt.Sprintf("ghost %d/%d dead %.1fs kind=%d badclock=%v", t.User, t.Device, float64(nowMS-t.DiedAt)/1000, t.Kind, t.BadClock))
+				m.Samples = append(m.Samples, fmt.Sprintf("ghost %d/%d dead %.1fs kind=%d badclock=%v on %s", t.User, t.Device, float64(nowMS-t.DiedAt)/1000, t.Kind, t.BadClock, where))
 			}
 		}
 	}
-	for _, t := range truth {
+	for i, t := range truth {
+		if a := after[i]; a.Alive != t.Alive || a.Since != t.Since || a.DiedAt != t.DiedAt || a.BadClock != t.BadClock {
+			r.InFlux++
+			continue
+		}
 		if t.Alive && !t.BadClock && nowMS-t.Since > b.Birth.Milliseconds() {
 			r.Expected++
 		}
@@ -235,7 +277,7 @@ func (c *Checker) Check(truth []driver.Truth, b Bounds) (r Result) {
 			r.Watcher.Samples = r.Watcher.Samples[:5]
 		}
 		if err == nil && kvm.Zero() && !wm.Zero() && len(r.WatcherOnly) < 3 {
-			r.WatcherOnly = append(r.WatcherOnly, Wrong{User: t.User, Device: t.Device, Ghost: wm.Ghost > 0, Presence: c.w.Lookup(t.User)})
+			r.WatcherOnly = append(r.WatcherOnly, Wrong{User: t.User, Device: t.Device, Ghost: wm.Ghost > 0, Presence: w.Lookup(t.User)})
 		}
 	}
 	return r
