@@ -262,8 +262,8 @@ func (s *Server) currentUser(r *http.Request) *members.Member {
 type errorData struct{ Heading, Message, Back string }
 
 func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, heading, msg string) {
-	back := "/"
-	if ref := r.Header.Get("Referer"); ref != "" && strings.HasPrefix(r.URL.Path, "/") && r.Method == http.MethodPost {
+	back := "/" // a failed form goes back to its own page (GET of the same path)
+	if r.Method == http.MethodPost && (r.URL.Path == "/signup" || r.URL.Path == "/login") {
 		back = r.URL.Path
 	}
 	s.render(w, r, status, "error", &page{Title: heading, Data: errorData{heading, msg, back}})
