@@ -35,6 +35,10 @@ type config struct {
 	LogLevel        string
 	ShutdownTimeout time.Duration
 	SSEPing         time.Duration
+	LoginIPBurst    int
+	LoginIPEvery    time.Duration
+	LoginAcctBurst  int
+	LoginAcctEvery  time.Duration
 }
 
 func envFlags(fs *flag.FlagSet) error {
@@ -76,11 +80,18 @@ func parseConfig(args []string) (*config, error) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
 	fs.DurationVar(&c.SSEPing, "sse-ping", 15*time.Second, "interval of SSE keep-alive comments")
+	fs.IntVar(&c.LoginIPBurst, "login-ip-burst", 20, "login/sign-up attempts per client IP before the limit applies")
+	fs.DurationVar(&c.LoginIPEvery, "login-ip-every", 6*time.Second, "after the burst, one attempt per client IP per this interval")
+	fs.IntVar(&c.LoginAcctBurst, "login-account-burst", 5, "failed logins per account before the limit applies")
+	fs.DurationVar(&c.LoginAcctEvery, "login-account-every", time.Minute, "after the burst, one failed login per account per this interval")
 	if err := envFlags(fs); err != nil {
 		return nil, err
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if c.LoginIPBurst < 1 || c.LoginAcctBurst < 1 || c.LoginIPEvery <= 0 || c.LoginAcctEvery <= 0 {
+		return nil, fmt.Errorf("login limits: bursts must be >= 1 and intervals positive")
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q (commands: serve, seed)", fs.Args())

@@ -153,7 +153,9 @@ func run(ctx context.Context, cfg *config, ln net.Listener, log *zap.Logger) err
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerLiveMetrics(reg, hub, w)
-	srv, err := web.New(web.Options{Registry: reg, Members: store, Keys: keys, Hub: hub, Presence: src, KeyRing: ring,
+	limits := &auth.LoginLimits{IP: auth.NewLimiter(cfg.LoginIPBurst, cfg.LoginIPEvery, 100_000),
+		Account: auth.NewLimiter(cfg.LoginAcctBurst, cfg.LoginAcctEvery, 100_000)}
+	srv, err := web.New(web.Options{Registry: reg, Limits: limits, Members: store, Keys: keys, Hub: hub, Presence: src, KeyRing: ring,
 		Gateways: catalog.New(catalog.Options{Client: cc, Service: cfg.ServiceName}), TokenTTL: cfg.TokenTTL,
 		Interval: cfg.Interval, PageSize: cfg.PageSize, Ready: w.Ready, TrustProxy: cfg.TrustProxy,
 		DemoHint: demoHint(store), Log: log.Named("http")})
