@@ -269,7 +269,9 @@ func (wk *worker) hello(i int32, now time.Time, fresh bool) {
 	s := wk.s
 	g := globalID(int(i), wk.of, wk.id)
 	tok := token.Token{KeyID: wk.keyID, UserID: wk.o.UserBase + g, DeviceID: wk.o.DeviceID,
-		Expiry: uint32(now.Add(24 * time.Hour).Unix()), Nonce: mix64(wk.seed ^ g<<16 ^ uint64(s.logins[i]))}
+		Expiry: uint32(wk.start.Add(24 * time.Hour).Unix()), Nonce: mix64(wk.seed ^ g<<16 ^ uint64(s.logins[i]))}
+	// Every field is fixed per login (expiry from the run's start, not from now), so a
+	// retried HELLO carries the same token and the session key derived at the first try.
 	tok, err := wk.keys.Sign(tok)
 	if err != nil {
 		wk.c.Errors.Add(1)

@@ -215,13 +215,14 @@ func TestWorkerHelloRateAndWindow(t *testing.T) {
 
 func TestWorkerRetriesLostHello(t *testing.T) {
 	o := testOptions(3)
+	o.HelloRetry = 1500 * time.Millisecond // the retry crosses a second: the token must not change
 	wk, g, now := setupWorker(t, o)
 	g.dropHello = 3
-	drive(wk, now, 40*time.Millisecond)
+	drive(wk, now, 1400*time.Millisecond)
 	if wk.c.Online.Load() != 0 {
 		t.Fatal("a session came online without a WELCOME")
 	}
-	drive(wk, now, 30*time.Millisecond) // retry timeout 50 ms
+	drive(wk, now, 200*time.Millisecond)
 	if wk.c.Online.Load() != 3 || wk.c.HelloRetries.Load() != 3 {
 		t.Fatalf("online %d, retries %d; want 3 and 3", wk.c.Online.Load(), wk.c.HelloRetries.Load())
 	}
