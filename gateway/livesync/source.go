@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"go.uber.org/zap"
+
 	"heartline/agent/watcher"
 	"heartline/protocol/hl1"
 )
@@ -69,6 +71,7 @@ func Pump(ctx context.Context, w *watcher.Watcher, h *Hub) {
 			return
 		case <-readyC:
 			if w.Ready() {
+				h.o.Log.Info("presence watcher ready: sending initial states", zap.Int64("subscriptions", h.Stats.Active.Load()))
 				h.SetReady()
 				readyTick.Stop()
 				readyC = nil
