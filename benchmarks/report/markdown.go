@@ -25,7 +25,7 @@ func chartsOf(r *Results) []chart {
 			out = append(out, ch)
 		}
 	}
-	rc := chart{id: "ratios", file: "ratios.svg", title: "Ratios (same-repetition pairs)", unit: "x (red line = 1)", marker: 1}
+	rc := chart{id: "ratios", file: "ratios.svg", title: "Ratios (same-repetition pairs), log scale", unit: "x (red line = 1)", marker: 1, log: true, labelW: 360}
 	for _, q := range r.Ratios {
 		rc.bars = append(rc.bars, bar{q.Num + " / " + q.Den, q.Stats.Min, q.Stats.Median, q.Stats.Max})
 	}

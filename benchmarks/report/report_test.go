@@ -57,3 +57,13 @@ func TestChartAndMarkdownCarryTheNumbers(t *testing.T) {
 		}
 	}
 }
+
+func TestLogChartPlacesRatiosOnALogAxis(t *testing.T) {
+	c := chart{title: "r", log: true, labelW: 300, marker: 1, bars: []bar{{"a", 1, 2, 3}, {"b", 40, 50, 60}}}
+	svg := c.svg()
+	for _, want := range []string{">0.50<", ">1.00<", ">10.0<", ">100<", ">50.0<"} {
+		if !strings.Contains(svg, want) {
+			t.Fatalf("log chart lacks %q:\n%s", want, svg)
+		}
+	}
+}

@@ -18,6 +18,8 @@ type chart struct {
 	id, file, title, unit string
 	bars                  []bar
 	marker                float64 // a vertical reference line (e.g. ratio 1); 0 = none
+	log                   bool    // logarithmic axis (ratios spanning 0.5x to 100x)
+	labelW                int     // width of the label column; default 230
 }
 
 // scaleMax returns a round axis maximum >= v (1, 2, 2.5, 5 x 10^k).
@@ -35,8 +37,12 @@ func scaleMax(v float64) float64 {
 }
 
 func (c chart) svg() string {
-	const left, right, top, rowH, barH = 230, 90, 40, 26, 16
-	width := 820
+	const right, top, rowH, barH = 90, 40, 26, 16
+	left := 230
+	if c.labelW > 0 {
+		left = c.labelW
+	}
+	width := left + 590
 	plotW := float64(width - left - right)
 	height := top + rowH*len(c.bars) + 40
 	vmax := 0.0
@@ -44,13 +50,26 @@ func (c chart) svg() string {
 		vmax = math.Max(vmax, math.Max(b.max, b.med))
 	}
 	vmax = scaleMax(vmax)
-	x := func(v float64) float64 { return left + plotW*v/vmax }
+	vmin := 0.0
+	ticks := []float64{0, vmax / 4, vmax / 2, 3 * vmax / 4, vmax}
+	x := func(v float64) float64 { return float64(left) + plotW*v/vmax }
+	if c.log {
+		vmin = 0.5
+		ticks = []float64{0.5, 1, 2, 5, 10, 20, 50, 100}
+		for ticks[len(ticks)-1] < vmax {
+			ticks = append(ticks, ticks[len(ticks)-1]*10)
+		}
+		vmax = ticks[len(ticks)-1]
+		x = func(v float64) float64 {
+			v = math.Max(v, vmin)
+			return float64(left) + plotW*math.Log10(v/vmin)/math.Log10(vmax/vmin)
+		}
+	}
 	var s strings.Builder
 	fmt.Fprintf(&s, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", width, height, width, height)
 	fmt.Fprintf(&s, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
 	fmt.Fprintf(&s, `<text x="%d" y="20" font-size="14" font-weight="bold">%s</text>`+"\n", 10, html.EscapeString(c.title))
-	for k := 0; k <= 4; k++ {
-		v := vmax * float64(k) / 4
+	for _, v := range ticks {
 		fmt.Fprintf(&s, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/>`+"\n", x(v), top-5, x(v), height-30)
 		fmt.Fprintf(&s, `<text x="%.1f" y="%d" text-anchor="middle" fill="#555">%s</text>`+"\n", x(v), height-15, num(v))
 	}
@@ -65,7 +84,7 @@ func (c chart) svg() string {
 			fmt.Fprintf(&s, `<text x="%d" y="%d" fill="#c00">no sample</text>`+"\n", left+4, y+barH-3)
 			continue
 		}
-		fmt.Fprintf(&s, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="#4a7bd0"/>`+"\n", left, y, x(b.med)-left, barH)
+		fmt.Fprintf(&s, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="#4a7bd0"/>`+"\n", left, y, x(b.med)-float64(left), barH)
 		if b.max > b.min {
 			cy := y + barH/2
 			fmt.Fprintf(&s, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#222"/>`+"\n", x(b.min), cy, x(b.max), cy)
