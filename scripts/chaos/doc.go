@@ -7,14 +7,18 @@
 //
 // Map:
 //
-//	main.go        flags, the run, the scenario list
-//	scenarios.go   each scenario: its bound, its fault, its recovery
-//	report.go      the generated markdown report
+//	main.go        flags, the run, the background loops (catalog poll, checks, churn), evidence
+//	scenarios.go   each fault scenario: its bound (written before it runs), its fault, its recovery
+//	hostile.go     the hostile-input scenario: goodput under a 10x flood, drop accounting, TCP abuse
+//	metrics.go     Prometheus text scraping of the gateways
+//	report.go      the generated markdown report (REPORT.md)
 //	bed/           namespaces, veths, Consul/gateway/agent processes (start, kill -9, SIGTERM, partition)
 //	driver/        the session driver: flat per-socket session tables, HELLO/heartbeat/BYE, ground truth
 //	invariant/     snapshots of KV and watcher compared with ground truth; version monotonicity
 //	attack/        hostile frames and TCP abuse; its tests run on loopback in `make test`
 //
 // It uses gateway/ and agent/ only as built binaries and agent/watcher + protocol/ as
-// libraries; it must not touch their code. It needs root (namespaces); see README in REPORT.md.
+// libraries; it must not touch their code. It needs root (network namespaces; iproute2).
+// Run it with `make chaos` (scripts/chaos.sh builds the binaries and passes their paths).
+// Bugs it found in other packages are described in REPORT.md's violations and evidence.
 package main

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -108,6 +109,7 @@ type run struct {
 
 	attackIPs []string
 	attack    *attackResult
+	paused    atomic.Bool // checks paused (the flood window: the checker's CPU goes to the attacker)
 
 	mu      sync.Mutex
 	samples []invariant.Result
@@ -260,6 +262,13 @@ func (r *run) pollCatalog(ctx context.Context) {
 
 func (r *run) sampleLoop(ctx context.Context) {
 	for {
+		if r.paused.Load() {
+			sleep(ctx, 100*time.Millisecond)
+			if ctx.Err() != nil {
+				return
+			}
+			continue
+		}
 		res := r.chk.Check(r.drv.Snapshot, r.bounds)
 		if !res.Clean() || res.Took > 2*time.Second {
 			logf("  check: KV{%v err=%v} watcher{%v} expected=%d shown kv=%d w=%d took %v (kv %v) %v %v", res.KV, res.KVErr, res.Watcher,

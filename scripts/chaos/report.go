@@ -47,15 +47,13 @@ func (r *Report) TotalViolations() int {
 	return n
 }
 
-// eventViolations counts events that never became clean again.
+// eventViolations counts a last event that never became clean again (an earlier event's
+// window ends where the next event, e.g. the repair, begins).
 func (s *scenarioResult) eventViolations() int {
-	n := 0
-	for _, e := range s.Events {
-		if e.Recovery < 0 {
-			n++
-		}
+	if n := len(s.Events); n > 0 && s.Events[n-1].Recovery < 0 {
+		return 1
 	}
-	return n
+	return 0
 }
 
 func dur(d time.Duration) string {
@@ -114,10 +112,13 @@ func (r *Report) Markdown() string {
 	w("|---|---|---|---|---|---|")
 	for _, s := range r.Scenarios {
 		var ev []string
-		for _, e := range s.Events {
+		for k, e := range s.Events {
 			rec := dur(e.Recovery)
-			if e.Recovery == 0 {
+			switch {
+			case e.Recovery == 0:
 				rec = "no mismatch seen"
+			case e.Recovery < 0 && k+1 < len(s.Events):
+				rec = "dirty until the next event"
 			}
 			ev = append(ev, fmt.Sprintf("%s: %s (%v)", e.Name, rec, e.Bound))
 		}
@@ -163,7 +164,7 @@ func (r *Report) Markdown() string {
 		w("| gw1 RSS before / max / after | %.1f / %.1f / %.1f MiB |", mib(a.RSSBefore), mib(a.RSSMax), mib(a.RSSAfter))
 		w("| TCP abusers opened / closed by gateway | %d / %d (longest slowloris life %v) |", a.TCP.Opened, a.TCP.ClosedByPeer, a.TCP.MaxLifetime.Round(100*time.Millisecond))
 		w("| gateway tcp_connections max | %.0f |", a.TCPConnsMax)
-		w("| legit TCP client during abuse | HELLO->WELCOME %v, online in watcher: %v %s |", a.TCPClientHello.Round(time.Millisecond), a.TCPClientOnline, a.TCPClientErr)
+		w("| legit TCP client during abuse | HELLO->WELCOME %v, online in watcher: %v %s |", a.TCPClientHello.Round(time.Microsecond), a.TCPClientOnline, a.TCPClientErr)
 		w("")
 		w("Sent by kind: %s", kv(a.Sent))
 		w("")
@@ -179,6 +180,25 @@ func (r *Report) Markdown() string {
 		w("")
 		for _, e := range r.Evidence {
 			w("- `%s`", e)
+		}
+		w("")
+	}
+	var diag []string
+	for _, s := range r.Scenarios {
+		if d, ok := diagnoses[s.Name]; ok && s.Violations+s.eventViolations() > 0 {
+			diag = append(diag, fmt.Sprintf("- **%s**: %s", s.Name, d))
+		}
+	}
+	if r.EventRegressions > 0 {
+		diag = append(diag, "- **event versions**: "+diagnoses["event-versions"])
+	}
+	if len(diag) > 0 {
+		w("## Violations: diagnosed causes (code outside scripts/chaos; fixes are their owners')")
+		w("")
+		w("Diagnosed from the evidence and agent logs of the development runs of this bed; the full write-up (scenario, expected, observed, evidence, suggested fix) is in the project notes (chaos-findings.md, F1-F5). A violation below whose cause is not listed here is undiagnosed.")
+		w("")
+		for _, d := range diag {
+			w("%s", d)
 		}
 		w("")
 	}
@@ -213,4 +233,16 @@ func kvf(m map[string]float64) string {
 		parts = append(parts, fmt.Sprintf("%s=%.0f", k, m[k]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// diagnoses are the causes found for violations in the development runs (see
+// chaos-findings.md in the project notes); printed only for scenarios that had violations.
+var diagnoses = map[string]string{
+	"agent-kill9": "F1 (agent/watcher): when a restarted agent's lanes rewrite their change keys one transaction at a time, a watcher that sees some of the gateway's lanes and not others sweeps *all* its sessions offline at the query index, which is above the ModifyIndex of the buckets just rewritten, so the following re-read cannot bring them back (persistent lost-online in watchers, KV correct). Fix: sweep only the vanished lanes' buckets and apply re-reads at the read index.",
+	"consul-outage-30s": "F5 (agent session manager): after the outage the agent believed its session gone and created a new one, but Consul restored the old session, which still held the presence locks (`lock is already held`); gw1's KV stayed stale (ghosts) until the old session's TTL expired and then vanished (lost) until the rewrite. Fix: destroy the previous session ID when replacing it / on `lock is already held`. F1 can add watcher-only losses after the gone sweep.",
+	"partition-gw2": "F4 (agent/consulwriter): after the heal, gw2's rewrite under its new session was held back by last-seen CAS conflicts with gw1's agent (presence ops roll back with the losing CAS op; 9 lost attempts fail the lane and back off, logged without an error). Fix: keep presence writes out of transactions with contended last-seen CAS ops; log the error.",
+	"rolling-sigterm": "F4 as in partition-gw2 (mass moves make both agents write the same last-seen keys); the checker's own checks took up to 34 s while the watcher applied mass updates, so this scenario had few checks.",
+	"client-clock-jumps": "F3 (gateway HELLO anti-replay, by design): a client whose wall clock stepped back re-HELLOs with an older stamp than its live session's and is refused (`hello_replay`) until that session expires: a short lost-online. Fix on the client side: a monotonic HELLO clock (max(last + 1, wall)); PROTOCOL.md should say so.",
+	"steady": "silent deaths occasionally reach KV a little after interval x misses + grace + debounce + 8 s on this saturated 2-core machine (agent flush + Txn latency under load).",
+	"event-versions": "F2 (agent/watcher): user-level events from a bucket re-read carry the bucket key's ModifyIndex, which can be below an event already emitted for the same user from another gateway's lane; a subscriber ordering by version would drop a newer ONLINE. The cache itself (per user, device, gateway) never regressed. Fix: user events carry max(version of the user's sessions) or the read index.",
 }
