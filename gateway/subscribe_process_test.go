@@ -138,8 +138,15 @@ func TestSubscriptionsEndToEnd(t *testing.T) {
 	if err := a.c.Subscribe([]uint64{200, 201}); err != nil {
 		t.Fatal(err)
 	}
-	for _, u := range []uint64{200, 201} {
-		ev := a.next(t, 30*time.Second, "initial state", func(ev hl1.Event) bool { return ev.UserID == u })
+	// Initial states come in any order (those held back until the watcher is ready are
+	// sent from a set).
+	initial := map[uint64]hl1.Event{}
+	for len(initial) < 2 {
+		ev := a.next(t, 30*time.Second, "initial states", func(ev hl1.Event) bool { return ev.UserID == 200 || ev.UserID == 201 })
+		if _, dup := initial[ev.UserID]; dup {
+			t.Fatalf("second event for %d before the other user's initial state: %+v", ev.UserID, ev)
+		}
+		initial[ev.UserID] = ev
 		if ev.State != hl1.StateOffline || ev.Devices != 0 || ev.Version == 0 {
 			t.Fatalf("initial state of a member never seen: %+v", ev)
 		}
