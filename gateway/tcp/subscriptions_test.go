@@ -231,3 +231,20 @@ func TestCloseLingersBehindUnreadData(t *testing.T) {
 	}
 	waitClose(t, s, "slow_consumer", 1)
 }
+
+// Without a Subscriptions seam (no Consul configured) SUBSCRIBE is dropped and counted, and
+// the connection keeps working for heartbeats.
+func TestSubscribeWithoutSeamIsIgnored(t *testing.T) {
+	s, keys, clk, addr := setupSubs(t, nil)
+	c := welcomed(t, keys, clk, addr, 5, false)
+	send(t, c, sub(t, 1, 2))
+	deadline := time.Now().Add(5 * time.Second)
+	for s.HandlerStats().Drops("unsupported") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("unsupported drops %d", s.HandlerStats().Drops("unsupported"))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	send(t, c, hl1.AppendRehello(nil, hl1.Rehello{Slot: 1, Reason: 1})) // a frame not valid here
+	expectClose(t, c, hl1.CloseProtocolError)                            // proves the connection was still open
+}
