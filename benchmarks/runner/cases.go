@@ -30,9 +30,10 @@ var (
 
 var (
 	floorArgs = []string{"-listen", "{listen}", "-stats", "{stats}"}
-	// The gateway binary: one loop (like every comparator), no TCP, HELLO limits lifted
+	// The gateway binary: one loop (like every comparator), HELLO limits lifted
 	// (one loadgen host is one source address), feed socket with no agent attached.
-	gatewayArgs = []string{"-udp-addr", "{listen}", "-tcp-addr=", "-secret-file", "{keys}", "-feed-socket", "{dir}/feed-{port}.sock",
+	// TCP is on (as in production; this build's feed writer also needs the TCP shard).
+	gatewayArgs = []string{"-udp-addr", "{listen}", "-tcp-addr", "127.0.0.1:{tcpport}", "-secret-file", "{keys}", "-feed-socket", "{dir}/feed-{port}.sock",
 		"-admin-addr", "{stats}", "-hello-rate", "1000000", "-hello-burst", "1000000", "-loops", "1", "-max-sessions", "262144", "-log-level", "warn"}
 	// The ingest stand-in (benchmarks/baselines/ingestgw): -gateway-bin ingestgw.
 	ingestgwArgs = []string{"-listen", "{listen}", "-stats", "{stats}", "-keys", "{keys}", "-loops", "1", "-sessions-per-shard", "65536"}

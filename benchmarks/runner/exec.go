@@ -72,6 +72,7 @@ func (r *runner) startServer(c *caseDef, port int) (*server, error) {
 		a = strings.ReplaceAll(a, "{redis}", r.redisAddr)
 		a = strings.ReplaceAll(a, "{dir}", r.out)
 		a = strings.ReplaceAll(a, "{port}", strconv.Itoa(port))
+		a = strings.ReplaceAll(a, "{tcpport}", strconv.Itoa(port+2))
 		args = append(args, a)
 	}
 	bin := c.ServerBin

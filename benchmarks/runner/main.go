@@ -40,7 +40,7 @@ func main() {
 	rssDuration := flag.Duration("rss-duration", 10*time.Second, "how long the RSS run holds all sessions after warm-up (REHELLOs in that window = false offlines)")
 	redisPort := flag.Int("redis-port", 16379, "port of the redis-server the runner starts")
 	gatewayBin := flag.String("gateway-bin", "gateway", "gateway server binary: gateway (the real process) or ingestgw (its UDP path alone)")
-	gatewayArgsFlag := flag.String("gateway-args", "", "space-separated args for -gateway-bin with {listen} {stats} {keys} {dir} {port} placeholders (default: the chosen binary's)")
+	gatewayArgsFlag := flag.String("gateway-args", "", "space-separated args for -gateway-bin with {listen} {stats} {keys} {dir} {port} {tcpport} placeholders (default: the chosen binary's)")
 	flag.Parse()
 
 	stopAllOnSignal()
