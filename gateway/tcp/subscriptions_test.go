@@ -246,5 +246,5 @@ func TestSubscribeWithoutSeamIsIgnored(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	send(t, c, hl1.AppendRehello(nil, hl1.Rehello{Slot: 1, Reason: 1})) // a frame not valid here
-	expectClose(t, c, hl1.CloseProtocolError)                            // proves the connection was still open
+	expectClose(t, c, hl1.CloseProtocolError)                           // proves the connection was still open
 }
