@@ -17,7 +17,7 @@ import (
 // churn drives logouts and logins with the loadgen and counts what reaches Consul.
 func (b *bench) churn(ctx context.Context, w *watcher, res *Result, bin string, sessions int, rate float64, d time.Duration) error {
 	args := []string{"-mode", "run", "-targets", b.udp, "-keys", b.keysPath, "-sessions", strconv.Itoa(sessions), "-user-base", "10000000",
-		"-churn", fmt.Sprint(rate), "-duration", d.String(), "-hello-rate", "20000", "-live=false", "-out", "-"}
+		"-churn", fmt.Sprint(rate), "-duration", d.String(), "-hello-rate", "18000", "-live=false", "-out", "-"}
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "loadgen"), args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

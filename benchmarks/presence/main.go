@@ -35,9 +35,16 @@ type Result struct {
 	Online   Latency           `json:"online_latency"`
 	Bye      Latency           `json:"bye_latency"`
 	Offline  Latency           `json:"offline_detection_delay"`
-	Churn    *Churn            `json:"churn,omitempty"`
-	Gateway  map[string]uint64 `json:"gateway_metrics,omitempty"` // selected counters at the end
-	Errors   []string          `json:"errors,omitempty"`
+	// Attribution of the ONLINE latency by the transition's gateway timestamp: HELLO sent ->
+	// gateway applied it (network, decode, token check, table), and gateway -> change record
+	// seen (feed, agent flush window, Consul txn, blocking query). Same clock: one machine.
+	OnlineGateway  Latency `json:"online_stage_gateway"`
+	OnlinePipeline Latency `json:"online_stage_feed_agent_consul"`
+	// Offline detection measured from the gateway's last-seen time of the session.
+	OfflineSinceLastSeen Latency           `json:"offline_since_last_seen"`
+	Churn                *Churn            `json:"churn,omitempty"`
+	Gateway              map[string]uint64 `json:"gateway_metrics,omitempty"` // selected counters at the end
+	Errors               []string          `json:"errors,omitempty"`
 }
 
 // Latency is a distribution in milliseconds.
@@ -90,8 +97,8 @@ func main() {
 	misses := flag.Int("misses", 2, "gateway misses before expiry")
 	grace := flag.Duration("grace", 500*time.Millisecond, "gateway grace")
 	debounce := flag.Duration("debounce", time.Second, "gateway flap-suppression window")
-	churnSessions := flag.Int("churn-sessions", 20000, "loadgen sessions in the churn phase (0 skips it)")
-	churnRate := flag.Float64("churn-rate", 2000, "loadgen logouts per second (each also logs in again: 2 transitions)")
+	churnSessions := flag.Int("churn-sessions", 50000, "loadgen sessions in the churn phase (0 skips it)")
+	churnRate := flag.Float64("churn-rate", 5000, "loadgen logouts per second (each also logs in again: 2 transitions, which the gateway may coalesce)")
 	churnFor := flag.Duration("churn-duration", 15*time.Second, "churn phase measured window")
 	flag.StringVar(&logLevel, "log-level", "warn", "log level of the gateway and agent (logs stay in the temp dir unless -keep)")
 	keep := flag.Bool("keep", false, "keep the temp dir with the processes' logs")
@@ -373,7 +380,41 @@ func (b *bench) latencies(ctx context.Context, w *watcher, res *Result, n int, r
 	res.Bye = b.collect(w, ps[:half], w.offline, func(p *probe) time.Time { return p.closed }, 10*time.Second)
 	wait := interval*time.Duration(misses) + grace + debounce + 15*time.Second
 	res.Offline = b.collect(w, ps[half:], w.offline, func(p *probe) time.Time { return p.closed }, wait)
+	res.OnlineGateway = histo(ps, func(p *probe) (time.Duration, bool) {
+		at, ok := w.at(w.onlineAt, p.user)
+		return time.UnixMilli(at).Sub(p.sent), ok
+	})
+	res.OnlinePipeline = histo(ps, func(p *probe) (time.Duration, bool) {
+		at, ok := w.at(w.onlineAt, p.user)
+		seen, ok2 := w.seen(w.online, p.user)
+		return seen.Sub(time.UnixMilli(at)), ok && ok2
+	})
+	res.OfflineSinceLastSeen = histo(ps[half:], func(p *probe) (time.Duration, bool) {
+		at, ok := w.at(w.offlineAt, p.user)
+		seen, ok2 := w.seen(w.offline, p.user)
+		return seen.Sub(time.UnixMilli(at)), ok && ok2
+	})
 	fmt.Fprintf(os.Stderr, "presence: BYE -> OFFLINE p50 %.1f ms; silence -> OFFLINE p50 %.0f ms\n", res.Bye.P50, res.Offline.P50)
+}
+
+// histo builds a latency distribution from d(p) over the probes where it is known
+// (negative values, from millisecond timestamps, count as 0).
+func histo(ps []*probe, d func(*probe) (time.Duration, bool)) Latency {
+	h := hdrhistogram.New(1, 600_000_000, 3)
+	var l Latency
+	for _, p := range ps {
+		v, ok := d(p)
+		if !ok {
+			l.Missing++
+			continue
+		}
+		_ = h.RecordValue(max(1, v.Microseconds()))
+	}
+	ms := func(us int64) float64 { return float64(us) / 1000 }
+	l.N = h.TotalCount()
+	l.P50, l.P99, l.P999 = ms(h.ValueAtQuantile(50)), ms(h.ValueAtQuantile(99)), ms(h.ValueAtQuantile(99.9))
+	l.Min, l.Max = ms(h.Min()), ms(h.Max())
+	return l
 }
 
 // collect waits until every probe's event is seen (or wait passes) and histograms the

@@ -20,6 +20,8 @@ type watcher struct {
 	lastSeq     map[string]uint64 // per change key
 	online      map[uint64]time.Time
 	offline     map[uint64]time.Time
+	onlineAt    map[uint64]int64 // the transition's gateway time (unix ms): when the gateway applied the HELLO
+	offlineAt   map[uint64]int64 // for OFFLINE: when the gateway last saw the session
 	transitions uint64
 	incomplete  uint64
 	gaps        uint64
@@ -27,7 +29,8 @@ type watcher struct {
 }
 
 func newWatcher(kv *api.KV, prefix string) *watcher {
-	return &watcher{kv: kv, prefix: prefix, lastSeq: map[string]uint64{}, online: map[uint64]time.Time{}, offline: map[uint64]time.Time{}}
+	return &watcher{kv: kv, prefix: prefix, lastSeq: map[string]uint64{}, online: map[uint64]time.Time{}, offline: map[uint64]time.Time{},
+		onlineAt: map[uint64]int64{}, offlineAt: map[uint64]int64{}}
 }
 
 func (w *watcher) run(ctx context.Context) {
@@ -73,10 +76,12 @@ func (w *watcher) run(ctx context.Context) {
 					if t.Kind == presencekv.KindOnline {
 						if _, ok := w.online[t.User]; !ok {
 							w.online[t.User] = now
+							w.onlineAt[t.User] = t.At
 						}
 					} else if t.Kind == presencekv.KindOffline {
 						if _, ok := w.offline[t.User]; !ok {
 							w.offline[t.User] = now
+							w.offlineAt[t.User] = t.At
 						}
 					}
 				}
@@ -92,6 +97,13 @@ func (w *watcher) seen(m map[uint64]time.Time, user uint64) (time.Time, bool) {
 	defer w.mu.Unlock()
 	t, ok := m[user]
 	return t, ok
+}
+
+func (w *watcher) at(m map[uint64]int64, user uint64) (int64, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	v, ok := m[user]
+	return v, ok
 }
 
 func (w *watcher) counts() (transitions, incomplete, gaps uint64, first, last time.Time) {

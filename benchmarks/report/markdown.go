@@ -183,7 +183,12 @@ func writePresence(b *strings.Builder, p *Presence) {
 	for _, l := range []struct {
 		name string
 		l    Latency
-	}{{"ONLINE: HELLO sent -> change record seen", p.Online}, {"BYE sent -> OFFLINE seen", p.Bye}, {"silence -> OFFLINE seen (offline detection)", p.Offline}} {
+	}{{"ONLINE: HELLO sent -> change record seen", p.Online},
+		{"  stage 1: HELLO sent -> gateway applied it (network, decode, token, table)", p.OnlineGW},
+		{"  stage 2: gateway -> change record seen (feed, agent flush, Consul txn, watch)", p.OnlineP},
+		{"BYE sent -> OFFLINE seen", p.Bye},
+		{"client silent -> OFFLINE seen (offline detection)", p.Offline},
+		{"gateway last saw the session -> OFFLINE seen", p.OffSince}} {
 		w("| %s | %d | %d | %s | %s | %s | %s |\n", l.name, l.l.N, l.l.Missing, num(l.l.P50), num(l.l.P99), num(l.l.P999), num(l.l.Max))
 	}
 	if c := p.Churn; c != nil {

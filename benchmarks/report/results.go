@@ -28,6 +28,9 @@ type Presence struct {
 	Online   Latency           `json:"online_latency"`
 	Bye      Latency           `json:"bye_latency"`
 	Offline  Latency           `json:"offline_detection_delay"`
+	OnlineGW Latency           `json:"online_stage_gateway"`
+	OnlineP  Latency           `json:"online_stage_feed_agent_consul"`
+	OffSince Latency           `json:"offline_since_last_seen"`
 	Churn    *struct {
 		Seconds              float64 `json:"seconds"`
 		TransitionsSeen      uint64  `json:"transitions_seen"`
