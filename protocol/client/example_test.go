@@ -162,7 +162,7 @@ func ExampleSchedule() {
 	s := client.NewSchedule(start, interval, jitter, 42) // seed: e.g. user id ^ random
 	now := start
 	for k := int64(0); k < 3; k++ {
-		next := s.Next(now)
+		next := s.Next(now) // time of the next beat after now
 		off := next.Sub(s.Grid(k))
 		fmt.Printf("beat %d: within ±1s of start+phase+%ds: %v\n", k, 10*k, off >= -jitter && off <= jitter)
 		now = next
