@@ -48,7 +48,7 @@ func parseConfig(args []string) (*config, error) {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	fs.StringVar(&c.GatewayID, "gateway-id", "", "id of the gateway this agent serves (required; letters, digits, '.', '_', '-')")
 	fs.StringVar(&c.FeedSocket, "feed-socket", "/run/heartline/feed.sock", "the gateway's feed Unix socket")
-	fs.StringVar(&c.GatewayAdmin, "gateway-admin", "http://127.0.0.1:9101", "the gateway's admin base URL; Consul checks <url>/healthz")
+	fs.StringVar(&c.GatewayAdmin, "gateway-admin", "http://127.0.0.1:9464", "the gateway's admin base URL; Consul checks <url>/healthz")
 	fs.StringVar(&c.GatewayAddress, "gateway-address", "", "address apps use to reach the gateway (empty: the Consul node's address)")
 	fs.IntVar(&c.UDPPort, "gateway-udp-port", 7946, "the gateway's UDP heartbeat port (service port and meta udp_port)")
 	fs.IntVar(&c.TCPPort, "gateway-tcp-port", 7947, "the gateway's TCP port (meta tcp_port)")
