@@ -38,6 +38,12 @@ type Options struct {
 	HelloTimeout time.Duration
 	// HelloAttempts per gateway before moving to the next one. Default 3.
 	HelloAttempts int
+	// ConfirmEvery: Run says HELLO again this often, starting from the top of the
+	// rendezvous order. UDP carries no acknowledgement, so this is how a client notices a
+	// gateway host that vanished without a trace (no ICMP), and how it moves back to its
+	// preferred gateway after a failover. Default 2 minutes; negative disables.
+	// (A gateway that answers ICMP port-unreachable is left at once, without waiting.)
+	ConfirmEvery time.Duration
 	// Logger gets debug logs of session changes. Default: none.
 	Logger *zap.Logger
 	// OnFrame, if set, receives every frame from the gateway that the client does not
@@ -45,7 +51,8 @@ type Options struct {
 	OnFrame func(frame []byte)
 	// OnEvent, if set, receives each entry of every EVENT frame (subscriptions, TCP only;
 	// see Subscribe), in arrival order, from the goroutine running Run (or Connect). Keep
-	// the highest Version per user and ignore entries at or below it (PROTOCOL.md).
+	// the highest Version per user and ignore entries below it (PROTOCOL.md: one Consul
+	// transaction may change a user twice, so equal versions are applied in order).
 	OnEvent func(hl1.Event)
 }
 
@@ -71,6 +78,7 @@ type Client struct {
 	mac    hl1.MACKey
 	log    *zap.Logger
 	frames chan []byte
+	gone   chan struct{} // the UDP gateway answered ICMP unreachable
 
 	mu        sync.Mutex
 	conn      net.Conn
@@ -106,6 +114,9 @@ func New(cred Credentials, opts Options) (*Client, error) {
 	if opts.HelloAttempts <= 0 {
 		opts.HelloAttempts = 3
 	}
+	if opts.ConfirmEvery == 0 {
+		opts.ConfirmEvery = 2 * time.Minute
+	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
@@ -117,6 +128,7 @@ func New(cred Credentials, opts Options) (*Client, error) {
 		log:    opts.Logger,
 		active: opts.Active,
 		frames: make(chan []byte, 16),
+		gone:   make(chan struct{}, 1),
 	}, nil
 }
 
@@ -187,6 +199,9 @@ func (c *Client) hello(ctx context.Context, gw string) error {
 			case err := <-reader:
 				deadline.Stop()
 				return fmt.Errorf("connection to %s: %w", gw, err)
+			case <-c.gone:
+				deadline.Stop()
+				return fmt.Errorf("%s: nothing listens there (ICMP unreachable)", gw)
 			case <-deadline.C:
 				waiting = false
 			case f := <-c.frames:
@@ -206,6 +221,10 @@ func (c *Client) hello(ctx context.Context, gw string) error {
 				}
 				c.welcomeAt = time.Now()
 				c.seq = 0
+				select { // an unreachable signal from before this WELCOME is stale
+				case <-c.gone:
+				default:
+				}
 				c.readerErr = reader
 				c.mu.Unlock()
 				c.log.Debug("welcomed", zap.String("gateway", gw), zap.Uint32("slot", w.Slot), zap.Uint32("epoch", w.Epoch))
@@ -232,7 +251,13 @@ func (c *Client) readLoop(conn net.Conn, done chan<- error) {
 		if err != nil {
 			var ne net.Error
 			if c.opts.Network == "udp" && errors.As(err, &ne) && !ne.Timeout() && !errors.Is(err, net.ErrClosed) {
-				continue // ICMP port unreachable and friends: the gateway may come back
+				// ICMP port unreachable and friends on the connected socket: nobody
+				// listens there now. Tell Run (it moves on) and keep the socket.
+				select {
+				case c.gone <- struct{}{}:
+				default:
+				}
+				continue
 			}
 			done <- err
 			return
@@ -325,6 +350,12 @@ func (c *Client) Run(ctx context.Context) error {
 	sched := NewSchedule(time.Now(), s.Interval, jitter, c.user^uint64(randomUint32())<<32)
 	timer := time.NewTimer(time.Until(sched.Next(time.Now())))
 	defer timer.Stop()
+	var confirm <-chan time.Time
+	if c.opts.ConfirmEvery > 0 {
+		t := time.NewTicker(c.opts.ConfirmEvery)
+		defer t.Stop()
+		confirm = t.C
+	}
 	for {
 		c.mu.Lock()
 		readerErr := c.readerErr
@@ -332,6 +363,15 @@ func (c *Client) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-c.gone:
+			c.log.Debug("gateway unreachable", zap.String("gateway", c.Session().Gateway))
+			if err := c.reconnect(ctx); err != nil {
+				return err
+			}
+		case <-confirm:
+			if err := c.reconnect(ctx); err != nil {
+				return err
+			}
 		case <-timer.C:
 			if err := c.Beat(); err != nil {
 				c.log.Debug("beat failed", zap.Error(err))
@@ -358,7 +398,9 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 }
 
-// reconnect says HELLO again, retrying the gateway list with backoff until ctx ends.
+// reconnect says HELLO again, retrying the gateway list with jittered exponential backoff
+// until ctx ends (a fleet of apps that lost their gateway together must not come back in
+// lockstep).
 func (c *Client) reconnect(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
 	for {
@@ -369,10 +411,11 @@ func (c *Client) reconnect(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		wait := backoff/2 + time.Duration(randomUint32())%(backoff/2+1)
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
 		if backoff < 5*time.Second {
 			backoff *= 2

@@ -46,7 +46,11 @@ type accepted struct {
 }
 
 func newTestGateway(t *testing.T, keys *token.KeyRing) *testGateway {
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	return newTestGatewayAt(t, keys, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+}
+
+func newTestGatewayAt(t *testing.T, keys *token.KeyRing, at *net.UDPAddr) *testGateway {
+	conn, err := net.ListenUDP("udp", at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,5 +281,88 @@ func TestClientRejectsForgedWelcomeAndBadOptions(t *testing.T) {
 	defer c.Close()
 	if err := c.Connect(context.Background()); !errors.Is(err, ErrNoGateway) {
 		t.Fatalf("connect to a gateway with the wrong secret: %v, want ErrNoGateway", err)
+	}
+}
+
+// credentialsFor issues credentials for user under keys.
+func credentialsFor(t *testing.T, keys *token.KeyRing, user uint64) Credentials {
+	tok, key, err := keys.Issue(token.Claims{UserID: user, DeviceID: 1, Expiry: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cred Credentials
+	copy(cred.Token[:], tok.Append(nil))
+	cred.Key = key
+	return cred
+}
+
+// userPreferring returns a user id whose rendezvous order puts first before the others.
+func userPreferring(first string, gws []string) uint64 {
+	user := uint64(1)
+	for GatewayOrder(user, gws)[0] != first {
+		user++
+	}
+	return user
+}
+
+func lastBeatSlot(gw *testGateway) (uint32, bool) {
+	_, b, _ := gw.snapshot()
+	if len(b) == 0 {
+		return 0, false
+	}
+	return b[len(b)-1].slot, true
+}
+
+func TestClientLeavesAGatewayThatDied(t *testing.T) {
+	keys, _ := testCredentials(t, 1)
+	a, b := newTestGateway(t, keys), newTestGateway(t, keys)
+	gws := []string{a.addr(), b.addr()}
+	c, _ := New(credentialsFor(t, keys, userPreferring(a.addr(), gws)), Options{Gateways: gws, HelloTimeout: 200 * time.Millisecond})
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c.Session().Gateway != a.addr() {
+		t.Fatalf("connected to %s, want the rendezvous winner %s", c.Session().Gateway, a.addr())
+	}
+	go c.Run(ctx) //nolint:errcheck
+	waitFor(t, "heartbeats on the first gateway", func() bool { _, ok := lastBeatSlot(a); return ok })
+	a.conn.Close() // the gateway process dies: its port answers ICMP unreachable
+	waitFor(t, "heartbeats on the next gateway", func() bool { _, ok := lastBeatSlot(b); return ok })
+	if got := c.Session().Gateway; got != b.addr() {
+		t.Fatalf("session on %s, want %s", got, b.addr())
+	}
+}
+
+func TestClientConfirmReturnsToItsPreferredGateway(t *testing.T) {
+	keys, _ := testCredentials(t, 1)
+	b := newTestGateway(t, keys)
+	// Reserve an address for the preferred gateway, which is down at first.
+	hole, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	aAddr := hole.LocalAddr().(*net.UDPAddr)
+	hole.Close()
+	gws := []string{aAddr.String(), b.addr()}
+	c, _ := New(credentialsFor(t, keys, userPreferring(aAddr.String(), gws)), Options{
+		Gateways: gws, HelloTimeout: 100 * time.Millisecond, ConfirmEvery: 300 * time.Millisecond,
+	})
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c.Session().Gateway != b.addr() {
+		t.Fatalf("with its preferred gateway down the client is on %s, want %s", c.Session().Gateway, b.addr())
+	}
+	go c.Run(ctx)                         //nolint:errcheck
+	a := newTestGatewayAt(t, keys, aAddr) // the preferred gateway comes back
+	waitFor(t, "the client back on its preferred gateway", func() bool { _, ok := lastBeatSlot(a); return ok })
+	if got := c.Session().Gateway; got != aAddr.String() {
+		t.Fatalf("session on %s, want %s", got, aAddr)
 	}
 }

@@ -112,7 +112,7 @@ func Example_session() {
 }
 
 // Subscriptions (TCP): the current state of each user, then every change, as EVENT
-// entries. Keep the highest version per user and ignore older or repeated entries.
+// entries. Keep the highest version per user and ignore entries below it.
 func Example_subscribe() {
 	var cred client.Credentials   // from the login, as above
 	latest := map[uint64]uint64{} // user -> highest version seen (only touched from Run's goroutine)
@@ -120,8 +120,8 @@ func Example_subscribe() {
 		Gateways: []string{"10.0.0.5:7947"}, // the gateways' "tcp" addresses
 		Network:  "tcp",
 		OnEvent: func(e hl1.Event) {
-			if e.Version <= latest[e.UserID] {
-				return // duplicate or late: never regress the display
+			if e.Version < latest[e.UserID] {
+				return // late: never regress the display (equal: a second change in one Consul txn)
 			}
 			latest[e.UserID] = e.Version
 			fmt.Println(e.UserID, e.State == hl1.StateOffline, e.LastSeenMS)
