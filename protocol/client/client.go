@@ -89,6 +89,7 @@ type Client struct {
 	readerErr chan error
 	buf       []byte
 	subs      map[uint64]struct{} // users subscribed to (sent again after a reconnect)
+	lastHello uint64              // client_time_ms of the last HELLO sent
 	events    []hl1.Event         // decode buffer for OnEvent
 }
 
@@ -183,7 +184,7 @@ func (c *Client) hello(ctx context.Context, gw string) error {
 		c.mu.Lock()
 		active := c.active
 		c.mu.Unlock()
-		h := hl1.Hello{ClientTimeMS: uint64(time.Now().UnixMilli()), Nonce: nonce, Token: c.cred.Token}
+		h := hl1.Hello{ClientTimeMS: c.helloClock(), Nonce: nonce, Token: c.cred.Token}
 		if active {
 			h.Flags |= hl1.FlagActive
 		}
@@ -234,6 +235,24 @@ func (c *Client) hello(ctx context.Context, gw string) error {
 	}
 	return errors.New("no WELCOME within the hello timeout")
 }
+
+// helloClock returns the client_time for the next HELLO: the wall clock, but never less than
+// the previous HELLO's + 16 ms. Gateways drop a HELLO that is not newer (at their 16 ms
+// resolution) than the one that opened the live session, as a replay; a device whose wall
+// clock stepped back would otherwise be locked out until its old session expired.
+func (c *Client) helloClock() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := uint64(time.Now().UnixMilli())
+	if floor := c.lastHello + helloClockStep; c.lastHello != 0 && t < floor {
+		t = floor
+	}
+	c.lastHello = t
+	return t
+}
+
+// helloClockStep is the gateways' HELLO stamp resolution (PROTOCOL.md, HELLO).
+const helloClockStep = 16
 
 // readLoop turns the connection into frames on c.frames until it fails.
 func (c *Client) readLoop(conn net.Conn, done chan<- error) {

@@ -366,3 +366,23 @@ func TestClientConfirmReturnsToItsPreferredGateway(t *testing.T) {
 		t.Fatalf("session on %s, want %s", got, aAddr)
 	}
 }
+
+func TestHelloClockIsMonotonic(t *testing.T) {
+	_, cred := testCredentials(t, 3)
+	c, _ := New(cred, Options{Gateways: []string{"127.0.0.1:1"}})
+	// A previous HELLO "from the future", as if the wall clock has since stepped back 90 s.
+	c.lastHello = uint64(time.Now().Add(90 * time.Second).UnixMilli())
+	prev := c.lastHello
+	for i := 0; i < 100; i++ {
+		got := c.helloClock()
+		if got < prev+helloClockStep {
+			t.Fatalf("HELLO %d: client_time %d, want at least %d (previous + %d ms)", i, got, prev+helloClockStep, helloClockStep)
+		}
+		prev = got
+	}
+	// With a sane history it follows the wall clock.
+	c.lastHello = 0
+	if got, now := c.helloClock(), uint64(time.Now().UnixMilli()); got+1000 < now || got > now+1000 {
+		t.Fatalf("first HELLO client_time %d, want the wall clock %d", got, now)
+	}
+}
