@@ -8,10 +8,10 @@ TEST_TIMEOUT ?= 30m
 
 all: build
 
-## build: compile the three processes into bin/
+## build: compile the three processes into .cache/bin/ (git-ignored; the top level stays as agreed)
 build:
-	@mkdir -p bin
-	$(GO) build -o bin/ ./gateway ./agent ./site
+	@mkdir -p .cache/bin
+	$(GO) build -o .cache/bin/ ./gateway ./agent ./site
 
 ## consul: build (first time, minutes) or reuse the pinned Consul binary
 consul:
@@ -39,7 +39,7 @@ demo:
 	@scripts/demo.sh
 
 clean:
-	rm -rf bin .demo
+	rm -rf .cache/bin .demo
 
 ## bench: standard benchmark set (< 15 min): benchmarks/out/results.json, benchmarks/RESULTS.md, benchmarks/charts/
 bench:

@@ -12,8 +12,8 @@ say() { printf '\033[1mdemo:\033[0m %s\n' "$*"; }
 say "step 1/2: Consul (built from source on first run, 5-6 minutes; cached afterwards)"
 consul_bin="$(scripts/install-consul.sh)"
 
-say "step 2/2: building heartline binaries into bin/"
-mkdir -p bin
-go build -o bin/ ./gateway ./agent ./site ./benchmarks/loadgen ./scripts/demo
+say "step 2/2: building heartline binaries into .cache/bin/"
+mkdir -p .cache/bin
+go build -o .cache/bin/ ./gateway ./agent ./site ./benchmarks/loadgen ./scripts/demo
 
-exec bin/demo -consul "$consul_bin" -bin bin "$@"
+exec .cache/bin/demo -consul "$consul_bin" -bin .cache/bin "$@"

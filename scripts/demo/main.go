@@ -42,7 +42,7 @@ type options struct {
 func main() {
 	var o options
 	flag.StringVar(&o.consul, "consul", "", "path of the consul binary (scripts/install-consul.sh prints it)")
-	flag.StringVar(&o.bin, "bin", "bin", "directory holding the built gateway, agent, site and loadgen binaries")
+	flag.StringVar(&o.bin, "bin", ".cache/bin", "directory holding the built gateway, agent, site and loadgen binaries")
 	flag.DurationVar(&o.duration, "duration", envDuration("DEMO_DURATION"), "run this long unattended, then check and exit (0 = until Ctrl-C); env DEMO_DURATION")
 	flag.IntVar(&o.gateways, "gateways", 2, "gateways (each with its own agent)")
 	flag.IntVar(&o.probes, "probes", 12, "probe members that log in at the site and go on- and offline to measure propagation")
