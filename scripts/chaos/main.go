@@ -149,7 +149,13 @@ func runAll(ctx context.Context, c config) (*Report, error) {
 	rep.Bounds = r.bounds
 	logf("bed: starting 3 Consul servers, 2 gateway hosts in namespaces (logs in %s)", c.dir)
 	if !c.keep {
-		defer b.Stop()
+		defer func() {
+			b.Stop()
+			// Consul's data directories are most of the run's disk (~0.5 GB); logs stay.
+			for _, h := range b.Hosts() {
+				_ = os.RemoveAll(filepath.Join(c.dir, h.Name, "data"))
+			}
+		}()
 	}
 	if err := b.Start(ctx); err != nil {
 		return rep, fmt.Errorf("bed: %w", err)
