@@ -1,0 +1,141 @@
+package driver
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"heartline/protocol/token"
+)
+
+// TestDriverKeepsSessionsOnlineAndTruthMatchesGateway runs the driver against the real
+// gateway binary on loopback: every session must get online (the gateway's own
+// sessions_online agrees), BYEs must take sessions offline at once, and the ground truth
+// must say exactly which sessions are alive.
+func TestDriverKeepsSessionsOnlineAndTruthMatchesGateway(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "gateway")
+	if out, err := exec.Command("go", "build", "-o", bin, "heartline/gateway").CombinedOutput(); err != nil {
+		t.Fatalf("go build heartline/gateway: %v: %s", err, out)
+	}
+	secret := make([]byte, 32)
+	for i := range secret {
+		secret[i] = byte(rand.Uint32())
+	}
+	keyFile := filepath.Join(dir, "keys.txt")
+	if err := os.WriteFile(keyFile, []byte("1 "+hex.EncodeToString(secret)+" current\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := token.LoadKeyRing(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	udp := fmt.Sprintf("127.0.0.1:%d", freeUDP(t))
+	admin := fmt.Sprintf("127.0.0.1:%d", freeTCP(t))
+	cmd := exec.Command(bin, "-udp-addr", udp, "-tcp-addr", "", "-admin-addr", admin, "-feed-socket", filepath.Join(dir, "feed.sock"),
+		"-secret-file", keyFile, "-gateway-id", "gwA", "-interval", "1s", "-hello-rate", "1000", "-hello-burst", "1000",
+		"-max-sessions", "4096", "-log-level", "error")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+
+	const n = 300
+	d, err := New(Options{Sessions: n, Keys: keys, Sources: []string{"127.0.0.1"}, Gateways: []netip.AddrPort{netip.MustParseAddrPort(udp)}, GatewayIDs: []string{"gwA"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx, 200*time.Millisecond); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	online := func() float64 { return gauge(t, admin, "heartline_gateway_sessions_online") }
+	waitUntil(t, 10*time.Second, "all sessions online at the gateway", func() bool {
+		total, _ := d.Online()
+		return total == n && online() == n
+	})
+	rng := rand.New(rand.NewPCG(1, 2))
+	if got := d.Churn(Bye, 50, 0, rng); got != 50 {
+		t.Fatalf("Churn(Bye) took %d sessions, want 50", got)
+	}
+	waitUntil(t, 3*time.Second, "BYE'd sessions offline at once", func() bool { return online() == n-50 })
+	alive, byed := 0, 0
+	for _, tr := range d.Snapshot() {
+		if tr.Alive {
+			alive++
+		} else if tr.Kind == Byed {
+			byed++
+		}
+	}
+	if alive != n-50 || byed != 50 {
+		t.Fatalf("truth: %d alive, %d BYE'd; want %d and 50", alive, byed, n-50)
+	}
+	// Heartbeats keep the rest online well past interval x misses + grace (1 s x 3 + 2 s).
+	time.Sleep(6 * time.Second)
+	if got := online(); got != n-50 {
+		t.Fatalf("after 6 s of heartbeats the gateway holds %v sessions, want %d", got, n-50)
+	}
+	if hb := d.Stats.HeartbeatsSent[0].Load(); hb < uint64(n-50)*3 {
+		t.Fatalf("only %d heartbeats sent in 6 s for %d sessions at 1 s", hb, n-50)
+	}
+}
+
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for: %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func gauge(t *testing.T, admin, name string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == name {
+			v, _ := strconv.ParseFloat(f[1], 64)
+			return v
+		}
+	}
+	return -1
+}
+
+func freeUDP(t *testing.T) int {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+func freeTCP(t *testing.T) int {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
