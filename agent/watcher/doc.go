@@ -12,7 +12,13 @@
 //   - Otherwise it only runs blocking queries (WaitIndex) on <prefix>/changes/, where each
 //     agent's writer lanes publish their recent flushes, and applies the transitions whose
 //     sequence it has not seen.
-//   - A gateway whose change keys disappear lost its Consul session: its sessions go offline.
+//   - A gateway whose change keys all disappear lost its Consul session: its sessions go
+//     offline at the listing's index. If only some of its lanes vanished while others are
+//     present (a new session rewriting lane by lane), it re-reads instead of sweeping.
+//   - A bucket re-read is the truth as of the read: every listed session is applied at the
+//     read's index (at least the highest index the watcher saw before reading), and cached
+//     sessions in scope that the read lacks go offline at that index. So a re-read never
+//     loses against an older sweep or update.
 //
 // Every update carries a version: the Consul index at which it was committed. The cache
 // keeps, per (user, device, gateway), the highest version applied, so applying an update

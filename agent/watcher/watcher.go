@@ -220,7 +220,7 @@ func (w *Watcher) sync(ctx context.Context) error {
 		w.target = NewCache()
 	}
 	w.mu.Unlock()
-	if err := w.readBuckets(ctx); err != nil {
+	if err := w.readBuckets(ctx, meta.LastIndex); err != nil {
 		w.mu.Lock()
 		w.target = w.cache
 		w.mu.Unlock()
@@ -241,8 +241,11 @@ func (w *Watcher) sync(ctx context.Context) error {
 	return nil
 }
 
-// readBuckets re-reads the presence (and last-seen) keys in scope and applies them.
-func (w *Watcher) readBuckets(ctx context.Context) error {
+// readBuckets re-reads the presence (and last-seen) keys in scope and applies them. seen is
+// the highest index the watcher has observed before the read: the read reflects at least
+// that state, so it applies at max(seen, the listing's index). (A listing's index is the
+// highest index of its keys, which can be below what the watcher already saw.)
+func (w *Watcher) readBuckets(ctx context.Context, seen uint64) error {
 	w.resyncs.Add(1)
 	var prefixes []string
 	if w.interest == nil {
@@ -257,24 +260,6 @@ func (w *Watcher) readBuckets(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("listing %s: %w", prefix, err)
 		}
-		present := map[SessionID]struct{}{}
-		id := "resync/" + strconv.FormatUint(meta.LastIndex, 10)
-		w.mu.Lock()
-		for _, p := range pairs {
-			b, gw, ok := presencekv.ParsePresenceKey(w.o.Prefix, p.Key)
-			if !ok || (w.interest != nil && !w.interest[b]) {
-				continue
-			}
-			sessions, err := w.codec.DecodeSessions(nil, p.Value)
-			if err != nil {
-				w.decodeErrors.Add(1)
-				continue
-			}
-			for _, s := range sessions {
-				present[SessionID{User: s.User, Device: s.Device, Gateway: gw}] = struct{}{}
-				w.apply(Update{Gateway: gw, User: s.User, Device: s.Device, Online: true, Status: s.Status, At: s.Since, Version: p.ModifyIndex, ID: id})
-			}
-		}
 		var scope func(uint64, string) bool
 		if w.interest == nil {
 			scope = func(uint64, string) bool { return true }
@@ -282,12 +267,39 @@ func (w *Watcher) readBuckets(ctx context.Context) error {
 			bucket, _ := strconv.ParseUint(prefix[len(prefix)-6:len(prefix)-1], 10, 32)
 			scope = func(u uint64, _ string) bool { return presencekv.Bucket(u, w.buckets) == uint32(bucket) }
 		}
-		w.target.Sweep(scope, present, meta.LastIndex, id, time.Now().UnixMilli(), w.emit)
-		evs := w.takePending()
-		w.mu.Unlock()
-		w.publish(evs)
+		w.applyRead(pairs, max(meta.LastIndex, seen), scope)
 	}
 	return w.readLastSeen(ctx)
+}
+
+// applyRead applies one listing of presence keys read at index (the scope says which
+// cached sessions the listing covers). The listing is the truth as of index: every listed
+// session is applied at version index (not at its key's ModifyIndex, which may be below a
+// sweep or another update the watcher applied before the read), and every cached online
+// session in scope that the listing lacks goes offline at index.
+func (w *Watcher) applyRead(pairs api.KVPairs, index uint64, scope func(user uint64, gateway string) bool) {
+	present := map[SessionID]struct{}{}
+	id := "resync/" + strconv.FormatUint(index, 10)
+	w.mu.Lock()
+	for _, p := range pairs {
+		b, gw, ok := presencekv.ParsePresenceKey(w.o.Prefix, p.Key)
+		if !ok || (w.interest != nil && !w.interest[b]) {
+			continue
+		}
+		sessions, err := w.codec.DecodeSessions(nil, p.Value)
+		if err != nil {
+			w.decodeErrors.Add(1)
+			continue
+		}
+		for _, s := range sessions {
+			present[SessionID{User: s.User, Device: s.Device, Gateway: gw}] = struct{}{}
+			w.apply(Update{Gateway: gw, User: s.User, Device: s.Device, Online: true, Status: s.Status, At: s.Since, Version: index, ID: id})
+		}
+	}
+	w.target.Sweep(scope, present, index, id, time.Now().UnixMilli(), w.emit)
+	evs := w.takePending()
+	w.mu.Unlock()
+	w.publish(evs)
 }
 
 func (w *Watcher) readLastSeen(ctx context.Context) error {
@@ -376,7 +388,7 @@ func (w *Watcher) follow(ctx context.Context) error {
 		w.maybePrune()
 		resync := w.applyChanges(pairs, meta.LastIndex)
 		if resync {
-			if err := w.readBuckets(ctx); err != nil {
+			if err := w.readBuckets(ctx, w.index); err != nil {
 				return err
 			}
 		}
@@ -461,11 +473,27 @@ func (w *Watcher) applyChanges(pairs api.KVPairs, index uint64) (resync bool) {
 		}
 	}
 	// Lanes whose keys vanished: that gateway's session ended and Consul deleted its keys.
+	// If the gateway has no change key left in this listing, it has no presence key either
+	// (every presence write carries its lane's change key in the same transaction): its
+	// sessions are offline as of index. If some of its lanes are present, a new session is
+	// rewriting them one transaction at a time; which buckets the missing lanes own is the
+	// writer's business, so re-read: the read applies what is there and sweeps what is not,
+	// both as of the read's index. (Sweeping the whole gateway here would mark offline, at
+	// index, sessions that the present lanes rewrote below index.)
+	hasKeys := map[string]bool{}
+	for k := range seen {
+		hasKeys[k.gw] = true
+	}
 	gone := map[string]bool{}
 	for k := range w.lanes {
-		if !seen[k] {
+		if seen[k] {
+			continue
+		}
+		delete(w.lanes, k)
+		if hasKeys[k.gw] {
+			resync = true
+		} else {
 			gone[k.gw] = true
-			delete(w.lanes, k)
 		}
 	}
 	now := time.Now().UnixMilli()
