@@ -42,7 +42,8 @@ type Options struct {
 	// rendezvous order. UDP carries no acknowledgement, so this is how a client notices a
 	// gateway host that vanished without a trace (no ICMP), and how it moves back to its
 	// preferred gateway after a failover. Default 2 minutes; negative disables.
-	// (A gateway that answers ICMP port-unreachable is left at once, without waiting.)
+	// (A gateway that answers ICMP port-unreachable while Run is running is left at once;
+	// during HELLO the usual attempts apply, since a gateway may still be starting.)
 	ConfirmEvery time.Duration
 	// Logger gets debug logs of session changes. Default: none.
 	Logger *zap.Logger
@@ -200,9 +201,6 @@ func (c *Client) hello(ctx context.Context, gw string) error {
 			case err := <-reader:
 				deadline.Stop()
 				return fmt.Errorf("connection to %s: %w", gw, err)
-			case <-c.gone:
-				deadline.Stop()
-				return fmt.Errorf("%s: nothing listens there (ICMP unreachable)", gw)
 			case <-deadline.C:
 				waiting = false
 			case f := <-c.frames:
