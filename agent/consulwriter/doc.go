@@ -3,7 +3,9 @@
 //   - config.go:   the cluster's bucket count at <prefix>/config, created once with CAS;
 //   - service.go:  registration of the gateway as a Consul service with an HTTP check;
 //   - session.go:  the gateway's Consul session (TTL, Behavior=delete, serfHealth + the
-//     service check), renewed at TTL/3 and recreated when Consul invalidates it;
+//     service check), renewed at TTL/3 and recreated when Consul invalidates it (a renew's
+//     "not found" is confirmed by a consistent read first; the replaced session, and any
+//     earlier session of ours that still holds one of our keys, are destroyed);
 //   - writer.go:   the flush loop and the writer lanes; lane.go builds and commits the
 //     transactions (lock/delete bucket keys under the session, CAS-merged last-seen keys,
 //     the lane's change record), at most 128 ops and under the Txn size limit each.

@@ -236,7 +236,7 @@ func (l *lane) try(ctx context.Context, work []state.Work) (int, int, error) {
 	}
 	if !ok {
 		o.Metrics.Txns.WithLabelValues("rolled_back").Inc()
-		conflicts, err := l.rolledBack(sid, txn, infos, resp)
+		conflicts, err := l.rolledBack(ctx, sid, txn, infos, resp)
 		return 0, conflicts, err
 	}
 	o.Metrics.Txns.WithLabelValues("ok").Inc()
@@ -265,10 +265,14 @@ func (l *lane) try(ctx context.Context, work []state.Work) (int, int, error) {
 
 // rolledBack handles a transaction Consul rolled back, op by op from the response's
 // errors: a lost last-seen CAS marks that bucket's cached value stale (it is re-read and
-// merged on the retry) and counts as a conflict; a failed lock means our session is gone.
-func (l *lane) rolledBack(sid string, txn api.TxnOps, infos []opInfo, resp *api.TxnResponse) (int, error) {
+// merged on the retry) and counts as a conflict; a lock failing with "invalid session"
+// means our session is gone; a lock "already held" means an earlier session of ours still
+// holds the key: it is destroyed and the transaction retried at once (counted as a
+// conflict).
+func (l *lane) rolledBack(ctx context.Context, sid string, txn api.TxnOps, infos []opInfo, resp *api.TxnResponse) (int, error) {
 	conflicts := 0
 	var other []string
+	released := map[string]bool{}
 	for _, e := range resp.Errors {
 		if e.OpIndex < 0 || e.OpIndex >= len(infos) {
 			other = append(other, e.What)
@@ -283,6 +287,21 @@ func (l *lane) rolledBack(sid string, txn api.TxnOps, infos []opInfo, resp *api.
 		case strings.Contains(e.What, "invalid session"):
 			l.w.o.Session.Invalid(sid)
 			other = append(other, e.What)
+		case strings.Contains(e.What, "lock is already held"):
+			key := txn[e.OpIndex].KV.Key
+			if released[key] {
+				continue
+			}
+			released[key] = true
+			ok, err := l.w.o.Session.ReleaseHeld(ctx, key)
+			switch {
+			case err != nil:
+				other = append(other, fmt.Sprintf("op %d (%s %s): %s; %v", e.OpIndex, txn[e.OpIndex].KV.Verb, key, e.What, err))
+			case ok:
+				conflicts++
+			default:
+				other = append(other, e.What)
+			}
 		default:
 			other = append(other, fmt.Sprintf("op %d (%s %s): %s", e.OpIndex, txn[e.OpIndex].KV.Verb, txn[e.OpIndex].KV.Key, e.What))
 		}

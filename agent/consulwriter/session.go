@@ -36,6 +36,10 @@ type Session struct {
 	id    string
 	gen   uint64
 	epoch uint64
+	// retired are sessions of ours we replaced and could not destroy yet. After a Consul
+	// outage, a leader that has not replayed its log can answer "no such session" while the
+	// session comes back afterwards (TTL timer reset) still holding every lock we need.
+	retired []string
 
 	invalid chan string
 	backoff clock.Backoff
@@ -101,7 +105,8 @@ func (s *Session) create() error {
 	if err != nil {
 		return fmt.Errorf("asking the local Consul agent for its node name: %w", err)
 	}
-	old, _, err := s.c.Session().Node(node, nil)
+	// Consistent: a leader that has not caught up yet refuses instead of listing too little.
+	old, _, err := s.c.Session().Node(node, &api.QueryOptions{RequireConsistent: true})
 	if err != nil {
 		return fmt.Errorf("listing sessions of node %s: %w", node, err)
 	}
@@ -114,6 +119,9 @@ func (s *Session) create() error {
 				s.o.Log.Info("destroyed a stale session of this gateway", zap.String("session", se.ID))
 			}
 		}
+	}
+	if err := s.destroyRetired(); err != nil {
+		return err
 	}
 	entry := &api.SessionEntry{
 		Name:       s.o.Name,
@@ -158,7 +166,7 @@ func (s *Session) Run(ctx context.Context) {
 				continue
 			}
 			s.o.Log.Warn("Consul session invalidated; creating a new one and rewriting all presence", zap.String("session", id))
-			s.clear()
+			s.replace(id)
 			if s.Create(ctx) != nil {
 				return
 			}
@@ -171,14 +179,93 @@ func (s *Session) Run(ctx context.Context) {
 				s.o.Log.Warn("session renew failed; will retry", zap.String("session", id), zap.Error(err))
 			case entry == nil:
 				s.o.Metrics.SessionRenewFails.Inc()
+				// Confirm with a consistent read: right after a leader election (a Consul
+				// outage) the leader may not have replayed its log yet and answers the renew
+				// with "not found" for a session that then comes back holding our locks.
+				e, _, err := s.c.Session().Info(id, (&api.QueryOptions{RequireConsistent: true}).WithContext(ctx))
+				if err != nil || e != nil {
+					s.o.Log.Warn("renew says the session is gone but Consul cannot confirm it (leader catching up?); will retry",
+						zap.String("session", id), zap.Bool("listed", e != nil), zap.Error(err))
+					continue
+				}
 				s.o.Log.Warn("Consul session expired or was invalidated; creating a new one and rewriting all presence", zap.String("session", id))
-				s.clear()
+				s.replace(id)
 				if s.Create(ctx) != nil {
 					return
 				}
 			}
 		}
 	}
+}
+
+// replace forgets the current session id and remembers it as retired: Create destroys it
+// (Consul may still hold it even though it said otherwise).
+func (s *Session) replace(id string) {
+	s.mu.Lock()
+	s.id = ""
+	if id != "" {
+		s.retired = append(s.retired, id)
+	}
+	s.mu.Unlock()
+}
+
+// destroyRetired destroys the sessions we replaced; Consul deletes the keys they still
+// hold (Behavior=delete), which frees them for the current session's rewrite.
+func (s *Session) destroyRetired() error {
+	s.mu.Lock()
+	retired := append([]string(nil), s.retired...)
+	s.mu.Unlock()
+	var failed []string
+	var last error
+	for _, id := range retired {
+		if _, err := s.c.Session().Destroy(id, nil); err != nil {
+			failed, last = append(failed, id), err
+			continue
+		}
+		s.o.Log.Info("destroyed our previous session", zap.String("session", id))
+	}
+	s.mu.Lock()
+	s.retired = failed
+	s.mu.Unlock()
+	if last != nil {
+		return fmt.Errorf("destroying our previous session(s) %v (they would block our locks): %w", failed, last)
+	}
+	return nil
+}
+
+// ReleaseHeld handles a lock on one of our keys failing with "lock is already held": the
+// holder can only be an earlier session of this gateway (a replaced one, or a previous
+// run's that the node listing missed). It destroys our retired sessions and the key's
+// holder if that session carries our name, and reports whether the lock may be retried at
+// once. A holder with another name is left alone (another agent runs with our gateway id:
+// an operator error) and reported.
+func (s *Session) ReleaseHeld(ctx context.Context, key string) (bool, error) {
+	if err := s.destroyRetired(); err != nil {
+		return false, err
+	}
+	p, _, err := s.c.KV().Get(key, (&api.QueryOptions{RequireConsistent: true}).WithContext(ctx))
+	if err != nil {
+		return false, fmt.Errorf("reading the holder of %s: %w", key, err)
+	}
+	cur, _, _ := s.Current()
+	if p == nil || p.Session == "" || p.Session == cur {
+		return true, nil // released meanwhile (or by destroying the retired sessions)
+	}
+	e, _, err := s.c.Session().Info(p.Session, (&api.QueryOptions{RequireConsistent: true}).WithContext(ctx))
+	if err != nil {
+		return false, fmt.Errorf("reading session %s that holds %s: %w", p.Session, key, err)
+	}
+	if e == nil {
+		return true, nil
+	}
+	if e.Name != s.o.Name {
+		return false, fmt.Errorf("%s is held by session %s named %q, not ours (%q): is another agent running with this gateway id?", key, p.Session, e.Name, s.o.Name)
+	}
+	if _, err := s.c.Session().Destroy(p.Session, nil); err != nil {
+		return false, fmt.Errorf("destroying our earlier session %s that holds %s: %w", p.Session, key, err)
+	}
+	s.o.Log.Info("destroyed an earlier session of this gateway that held our key", zap.String("session", p.Session), zap.String("key", key))
+	return true, nil
 }
 
 func (s *Session) clear() {
