@@ -7,8 +7,9 @@
 //     "not found" is confirmed by a consistent read first; the replaced session, and any
 //     earlier session of ours that still holds one of our keys, are destroyed);
 //   - writer.go:   the flush loop and the writer lanes; lane.go builds and commits the
-//     transactions (lock/delete bucket keys under the session, CAS-merged last-seen keys,
-//     the lane's change record), at most 128 ops and under the Txn size limit each.
+//     transactions (lock/delete bucket keys under the session and the lane's change record;
+//     then, in separate transactions so their CAS contention never delays presence, the
+//     CAS-merged last-seen keys), at most 128 ops and under the Txn size limit each.
 //
 // Consul's session TTL is a lower bound: Consul may take up to 2×TTL to invalidate a
 // session whose owner died, so a dead gateway's presence lingers at most about 2×TTL

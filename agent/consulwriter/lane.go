@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -30,6 +32,12 @@ type lane struct {
 
 	lastSeen       map[uint32]*lastSeen
 	lastSeenLoaded bool
+	// pendingLastSeen holds, per bucket, offline times whose presence is committed but whose
+	// last-seen merge is not yet: last-seen is committed in its own transactions so that
+	// CAS contention on it (two agents moving users at once) never holds presence back.
+	pendingLastSeen map[uint32][]presencekv.LastSeen
+	lastSeenBuckets []uint32
+	pendingN        atomic.Int64 // len(pendingLastSeen), for Writer.Flush
 
 	lastErr error
 	codec   presencekv.Codec
@@ -60,7 +68,7 @@ type opInfo struct {
 var errNoSession = errors.New("no Consul session (being created)")
 
 func newLane(w *Writer, id int) *lane {
-	return &lane{w: w, id: id, lastSeen: map[uint32]*lastSeen{},
+	return &lane{w: w, id: id, lastSeen: map[uint32]*lastSeen{}, pendingLastSeen: map[uint32][]presencekv.LastSeen{},
 		backoff: clock.Backoff{Min: w.o.BackoffMin, Max: w.o.BackoffMax}}
 }
 
@@ -93,6 +101,13 @@ func (l *lane) drain(ctx context.Context) {
 			l.backoff.Reset()
 			work = work[n:]
 		}
+		// Last-seen after presence, in its own transactions: its contention delays only
+		// itself. What does not commit stays pending and is merged again on the next flush.
+		lsErr := l.commitLastSeen(ctx)
+		if lsErr != nil {
+			l.w.o.Log.Warn("last-seen merge not committed yet; it stays pending and is retried at the next flush",
+				zap.Int("lane", l.id), zap.Int("buckets", len(l.pendingLastSeen)), zap.Error(lsErr))
+		}
 		if len(work) == 0 {
 			return
 		}
@@ -109,17 +124,17 @@ func (l *lane) drain(ctx context.Context) {
 }
 
 // commit writes a prefix of work in one transaction and returns how many buckets it took.
-// Last-seen CAS conflicts are resolved in place (re-read, merge, retry); anything else is
-// returned as an error.
+// A lock held by an earlier session of ours is released and the transaction retried in
+// place; anything else is returned as an error (and kept in lastErr for the log).
 func (l *lane) commit(ctx context.Context, work []state.Work) (int, error) {
 	for attempt := 0; ; attempt++ {
-		n, conflicts, err := l.try(ctx, work)
-		l.lastErr = err
-		if err != nil || conflicts == 0 {
-			return n, err
+		n, retry, err := l.try(ctx, work)
+		if err == nil && retry > 0 && attempt >= 8 {
+			err = fmt.Errorf("transaction still rolled back after %d attempts (locks held by earlier sessions of ours)", attempt+1)
 		}
-		if attempt >= 8 {
-			return 0, fmt.Errorf("last-seen CAS lost %d times in a row", attempt+1)
+		l.lastErr = err
+		if err != nil || retry == 0 {
+			return n, err
 		}
 	}
 }
@@ -138,22 +153,8 @@ func (l *lane) try(ctx context.Context, work []state.Work) (int, int, error) {
 		l.incomplete = gen > 1
 	}
 	// Choose the buckets of this transaction by op count, one op left for the change record.
-	n, ops := 0, 0
-	for n < len(work) {
-		need := 1
-		if len(work[n].Offline) > 0 {
-			need++
-		}
-		if ops+need > o.MaxOps-1 {
-			break
-		}
-		ops += need
-		n++
-	}
-	if err := l.refreshLastSeen(ctx, work[:n]); err != nil {
-		return 0, 0, err
-	}
-	minAt := o.Clock.Now().Add(-o.LastSeenRetention).UnixMilli()
+	n := min(len(work), o.MaxOps-1)
+	ops := n
 	txn := make(api.TxnOps, 0, ops+1)
 	infos := make([]opInfo, 0, ops+1)
 	size, values := 0, 0
@@ -175,25 +176,6 @@ func (l *lane) try(ctx context.Context, work []state.Work) (int, int, error) {
 			size += opSize(key, 0)
 		}
 		infos = append(infos, opInfo{kind: opPresence, bucket: w.Bucket})
-		if len(w.Offline) > 0 {
-			ls := l.lastSeen[w.Bucket]
-			merged := presencekv.MergeLastSeen(nil, ls.entries, w.Offline, minAt)
-			lkey := presencekv.LastSeenKey(o.Prefix, w.Bucket)
-			switch {
-			case len(merged) > 0:
-				val, err := l.codec.AppendLastSeen(nil, merged)
-				if err != nil {
-					return 0, 0, fmt.Errorf("encoding last seen of bucket %d: %w", w.Bucket, err)
-				}
-				txn = append(txn, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVCAS, Key: lkey, Value: val, Index: ls.index}})
-				size += opSize(lkey, len(val))
-				infos = append(infos, opInfo{kind: opLastSeen, bucket: w.Bucket, merged: merged})
-			case ls.index != 0:
-				txn = append(txn, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVDeleteCAS, Key: lkey, Index: ls.index}})
-				size += opSize(lkey, 0)
-				infos = append(infos, opInfo{kind: opLastSeen, bucket: w.Bucket})
-			}
-		}
 		if size > o.MaxBytes && i > 0 {
 			txn, infos, size = txn[:start], infos[:start], startSize
 			break
@@ -249,13 +231,13 @@ func (l *lane) try(ctx context.Context, work []state.Work) (int, int, error) {
 			index[r.KV.Key] = r.KV.ModifyIndex
 		}
 	}
-	for _, info := range infos {
-		if info.kind != opLastSeen {
-			continue
+	minAt := o.Clock.Now().Add(-o.LastSeenRetention).UnixMilli()
+	for i := 0; i < taken; i++ {
+		if w := &work[i]; len(w.Offline) > 0 {
+			l.pendingLastSeen[w.Bucket] = presencekv.MergeLastSeen(nil, l.pendingLastSeen[w.Bucket], w.Offline, minAt)
 		}
-		ls := l.lastSeen[info.bucket]
-		ls.entries, ls.index = info.merged, index[presencekv.LastSeenKey(o.Prefix, info.bucket)]
 	}
+	l.pendingN.Store(int64(len(l.pendingLastSeen)))
 	entry.Index = index[ckey]
 	l.seq++
 	l.incomplete = false
@@ -263,9 +245,8 @@ func (l *lane) try(ctx context.Context, work []state.Work) (int, int, error) {
 	return taken, 0, nil
 }
 
-// rolledBack handles a transaction Consul rolled back, op by op from the response's
-// errors: a lost last-seen CAS marks that bucket's cached value stale (it is re-read and
-// merged on the retry) and counts as a conflict; a lock failing with "invalid session"
+// rolledBack handles a presence transaction Consul rolled back, op by op from the
+// response's errors: a lock failing with "invalid session"
 // means our session is gone; a lock "already held" means an earlier session of ours still
 // holds the key: it is destroyed and the transaction retried at once (counted as a
 // conflict).
@@ -278,12 +259,7 @@ func (l *lane) rolledBack(ctx context.Context, sid string, txn api.TxnOps, infos
 			other = append(other, e.What)
 			continue
 		}
-		info := infos[e.OpIndex]
 		switch {
-		case info.kind == opLastSeen:
-			l.lastSeen[info.bucket].known = false
-			l.w.o.Metrics.CASConflicts.Inc()
-			conflicts++
 		case strings.Contains(e.What, "invalid session"):
 			l.w.o.Session.Invalid(sid)
 			other = append(other, e.What)
@@ -313,13 +289,9 @@ func (l *lane) rolledBack(ctx context.Context, sid string, txn api.TxnOps, infos
 }
 
 // refreshLastSeen (re-)reads the last-seen keys of buckets whose cached value is unknown.
-func (l *lane) refreshLastSeen(ctx context.Context, work []state.Work) error {
+func (l *lane) refreshLastSeen(ctx context.Context, buckets []uint32) error {
 	kv := l.w.o.Client.KV()
-	for i := range work {
-		if len(work[i].Offline) == 0 {
-			continue
-		}
-		b := work[i].Bucket
+	for _, b := range buckets {
 		ls := l.lastSeen[b]
 		if ls == nil {
 			ls = &lastSeen{known: l.lastSeenLoaded}
@@ -343,6 +315,130 @@ func (l *lane) refreshLastSeen(ctx context.Context, work []state.Work) error {
 		}
 	}
 	return nil
+}
+
+// commitLastSeen merges the pending offline times into their buckets' last-seen keys
+// (CAS on each key's ModifyIndex, max per user, entries past the retention dropped), in
+// transactions of their own. A lost CAS re-reads, merges and retries that transaction;
+// whatever cannot commit stays pending for the next flush. Merging is a max per user, so
+// retrying later never puts an older time over a newer one.
+func (l *lane) commitLastSeen(ctx context.Context) error {
+	if len(l.pendingLastSeen) == 0 {
+		return nil
+	}
+	buckets := l.lastSeenBuckets[:0]
+	for b := range l.pendingLastSeen {
+		buckets = append(buckets, b)
+	}
+	slices.Sort(buckets)
+	l.lastSeenBuckets = buckets
+	defer func() { l.pendingN.Store(int64(len(l.pendingLastSeen))) }()
+	for len(buckets) > 0 {
+		n, err := l.commitLastSeenBatch(ctx, buckets)
+		if err != nil {
+			return err
+		}
+		buckets = buckets[n:]
+	}
+	return nil
+}
+
+// commitLastSeenBatch commits a prefix of buckets' pending last-seen times in one
+// transaction (retrying lost CAS ops a few times) and returns how many buckets it took.
+func (l *lane) commitLastSeenBatch(ctx context.Context, buckets []uint32) (int, error) {
+	o := &l.w.o
+	for attempt := 0; ; attempt++ {
+		minAt := o.Clock.Now().Add(-o.LastSeenRetention).UnixMilli()
+		n := min(len(buckets), o.MaxOps)
+		if err := l.refreshLastSeen(ctx, buckets[:n]); err != nil {
+			return 0, err
+		}
+		txn := make(api.TxnOps, 0, n)
+		infos := make([]opInfo, 0, n)
+		size := 0
+		taken := 0
+		for _, b := range buckets[:n] {
+			ls := l.lastSeen[b]
+			merged := presencekv.MergeLastSeen(nil, ls.entries, l.pendingLastSeen[b], minAt)
+			lkey := presencekv.LastSeenKey(o.Prefix, b)
+			var op *api.KVTxnOp
+			var opBytes int
+			switch {
+			case len(merged) > 0:
+				val, err := l.codec.AppendLastSeen(nil, merged)
+				if err != nil {
+					return 0, fmt.Errorf("encoding last seen of bucket %d: %w", b, err)
+				}
+				op, opBytes = &api.KVTxnOp{Verb: api.KVCAS, Key: lkey, Value: val, Index: ls.index}, opSize(lkey, len(val))
+			case ls.index != 0:
+				op, opBytes = &api.KVTxnOp{Verb: api.KVDeleteCAS, Key: lkey, Index: ls.index}, opSize(lkey, 0)
+			}
+			if op != nil && size+opBytes > o.MaxBytes && taken > 0 {
+				break
+			}
+			taken++
+			if op == nil { // nothing to write (every entry past the retention, no key)
+				continue
+			}
+			size += opBytes
+			txn = append(txn, &api.TxnOp{KV: op})
+			infos = append(infos, opInfo{kind: opLastSeen, bucket: b, merged: merged})
+		}
+		if len(txn) == 0 {
+			for _, b := range buckets[:taken] {
+				delete(l.pendingLastSeen, b)
+			}
+			return taken, nil
+		}
+		start := time.Now()
+		ok, resp, _, err := o.Client.Txn().Txn(txn, (&api.QueryOptions{}).WithContext(ctx))
+		o.Metrics.TxnSeconds.Observe(time.Since(start).Seconds())
+		if err != nil {
+			o.Metrics.Txns.WithLabelValues("error").Inc()
+			for _, info := range infos { // the outcome is unknown: re-read before the next CAS
+				l.lastSeen[info.bucket].known = false
+			}
+			return 0, fmt.Errorf("last-seen txn of %d ops: %w", len(txn), err)
+		}
+		if !ok {
+			o.Metrics.Txns.WithLabelValues("rolled_back").Inc()
+			var other []string
+			for _, e := range resp.Errors {
+				if e.OpIndex >= 0 && e.OpIndex < len(infos) {
+					l.lastSeen[infos[e.OpIndex].bucket].known = false
+					if strings.Contains(e.What, "index is stale") || strings.Contains(e.What, "failed to set key") || strings.Contains(e.What, "failed to delete key") {
+						o.Metrics.CASConflicts.Inc()
+						continue
+					}
+				}
+				other = append(other, e.What)
+			}
+			if len(other) > 0 {
+				return 0, fmt.Errorf("last-seen transaction rolled back: %s", strings.Join(other, "; "))
+			}
+			if attempt >= 8 {
+				return 0, fmt.Errorf("last-seen CAS lost %d times in a row (another agent writes the same buckets)", attempt+1)
+			}
+			continue
+		}
+		o.Metrics.Txns.WithLabelValues("ok").Inc()
+		o.Metrics.TxnOps.Observe(float64(len(txn)))
+		o.Metrics.TxnBytes.Add(float64(size))
+		index := map[string]uint64{}
+		for _, r := range resp.Results {
+			if r.KV != nil {
+				index[r.KV.Key] = r.KV.ModifyIndex
+			}
+		}
+		for _, info := range infos {
+			ls := l.lastSeen[info.bucket]
+			ls.entries, ls.index = info.merged, index[presencekv.LastSeenKey(o.Prefix, info.bucket)]
+		}
+		for _, b := range buckets[:taken] {
+			delete(l.pendingLastSeen, b)
+		}
+		return taken, nil
+	}
 }
 
 // opSize estimates an op's share of the JSON request: base64 value, key, session id and

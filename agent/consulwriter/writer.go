@@ -155,20 +155,28 @@ func (w *Writer) Kick() {
 	}
 }
 
-// Flush kicks the lanes and waits until nothing is dirty and no transaction is in flight,
-// or ctx ends. Used at shutdown and by tests.
+// Flush kicks the lanes and waits until nothing is dirty, no last-seen merge is pending and
+// no transaction is in flight, or ctx ends. Used at shutdown and by tests.
 func (w *Writer) Flush(ctx context.Context) error {
 	for {
 		w.Kick()
-		if w.o.Table.Dirty() == 0 && w.busy.Load() == 0 {
+		if w.o.Table.Dirty() == 0 && w.busy.Load() == 0 && w.pendingLastSeen() == 0 {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("flush incomplete, %d buckets still dirty: %w", w.o.Table.Dirty(), ctx.Err())
+			return fmt.Errorf("flush incomplete, %d buckets still dirty, %d last-seen merges pending: %w", w.o.Table.Dirty(), w.pendingLastSeen(), ctx.Err())
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
+}
+
+func (w *Writer) pendingLastSeen() int64 {
+	var n int64
+	for _, l := range w.lanes {
+		n += l.pendingN.Load()
+	}
+	return n
 }
 
 // loadLastSeen reads every last-seen key once, so CAS writes start from known indexes.
