@@ -29,6 +29,9 @@ type sessionState struct {
 type userState struct {
 	sessions []sessionState // online sessions and offline tombstones
 	online   int32
+	// version is the highest version applied to any of the user's sessions: user-level
+	// events carry it, so a user's event versions never go backwards (see doc.go).
+	version uint64
 }
 
 func (u *userState) find(device, gw uint32) int {
@@ -95,7 +98,10 @@ func combined(u *userState) uint8 {
 }
 
 // Apply applies u unless the cache already holds that session at the same or a newer
-// version, and returns the user-level event it caused, if any.
+// version, and returns the user-level event it caused, if any. The event's Version is the
+// highest version applied to any of the user's sessions (u.Version or more), so a user's
+// events never go backwards even when the user's sessions on different gateways are
+// learnt out of order.
 func (c *Cache) Apply(u Update) (Event, bool) {
 	us := c.users[u.User]
 	if us == nil {
@@ -134,7 +140,8 @@ func (c *Cache) Apply(u Update) (Event, bool) {
 	}
 	isOnline := us.online > 0
 	after := combined(us)
-	ev := Event{User: u.User, Status: after, Devices: int(us.online), At: u.At, Version: u.Version, ID: u.ID}
+	us.version = max(us.version, u.Version)
+	ev := Event{User: u.User, Status: after, Devices: int(us.online), At: u.At, Version: us.version, ID: u.ID}
 	switch {
 	case !wasOnline && isOnline:
 		c.online++
@@ -218,7 +225,7 @@ func (c *Cache) Prune(version uint64) {
 			}
 		}
 		us.sessions = keep
-		if len(keep) == 0 {
+		if len(keep) == 0 && us.version < version {
 			delete(c.users, user)
 		}
 	}

@@ -20,10 +20,22 @@
 //     sessions in scope that the read lacks go offline at that index. So a re-read never
 //     loses against an older sweep or update.
 //
-// Every update carries a version: the Consul index at which it was committed. The cache
-// keeps, per (user, device, gateway), the highest version applied, so applying an update
-// twice or out of order never regresses it (Cache is a pure data structure; see its
-// property test). Events carry that version and an id naming their source.
+// Every update carries a version: the Consul index at which it was committed (for a bucket
+// re-read, the read's index; for a sweep, the index at which the keys were seen gone). The
+// cache keeps, per (user, device, gateway), the highest version applied, so applying an
+// update twice or out of order never regresses it (Cache is a pure data structure; see its
+// property test).
+//
+// Event versions are per user and never go backwards: an event carries the highest
+// version applied to any of the user's sessions so far (its own update's version or more).
+// The user's sessions on different gateways arrive through different lanes and re-reads,
+// so an event caused by an older update of one session can follow an event caused by a
+// newer update of another; it then carries the newer version, because it describes the
+// user as the cache holds it now. A subscriber that keeps the highest version per user,
+// ignores lower ones and applies equal ones (PROTOCOL.md's rule) therefore applies every
+// event of one watcher in order and ends with the watcher's view (property test
+// TestUserEventVersionsAreMonotonicAndAppsConverge). Events also carry an id naming their
+// source.
 //
 // Subscribers get events on a bounded channel. A slow subscriber never blocks the watcher:
 // when its channel is full the event is dropped and counted (Subscription.Dropped); a
