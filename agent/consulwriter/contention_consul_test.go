@@ -6,6 +6,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,7 +25,6 @@ import (
 func TestPresenceLandsWhileLastSeenCASKeepsLosing(t *testing.T) {
 	s := consultest.Start(t, nil)
 	c := s.Client()
-	a := startAgent(t, c, "gw-cas", harnessOpts{lanes: 1})
 	const leaver = 11
 	b := presencekv.Bucket(leaver, 1024)
 	joiner := uint64(12)
@@ -32,21 +32,19 @@ func TestPresenceLandsWhileLastSeenCASKeepsLosing(t *testing.T) {
 		joiner++
 	}
 	now := time.Now().UnixMilli()
-	a.table.Apply(online(leaver, 1, now-5000))
-	a.flush(t)
-	var err error
 
-	// Another agent merges its own offline user into the same last-seen key just before
-	// each of our transactions reaches Consul: every CAS of ours loses.
+	// Once armed, another agent merges its own offline user into the same last-seen key
+	// just before each of our transactions reaches Consul: every CAS of ours loses.
 	lkey := presencekv.LastSeenKey(testPrefix, b)
-	var codec presencekv.Codec
 	var rival atomic.Bool
+	var rivalMu sync.Mutex
 	var bumps atomic.Int64
-	rival.Store(true)
 	target, _ := url.Parse("http://" + s.HTTPAddr)
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if rival.Load() && r.Method == http.MethodPut && r.URL.Path == "/v1/txn" {
+			rivalMu.Lock()
+			var codec presencekv.Codec
 			var entries []presencekv.LastSeen
 			p, _, err := c.KV().Get(lkey, nil)
 			var index uint64
@@ -57,19 +55,23 @@ func TestPresenceLandsWhileLastSeenCASKeepsLosing(t *testing.T) {
 			// A new time each write: Consul does not bump the index of an unchanged value.
 			rivalAt := now - 100000 + bumps.Add(1)
 			val, _ := codec.AppendLastSeen(nil, presencekv.MergeLastSeen(nil, entries, []presencekv.LastSeen{{User: 1 << 40, At: rivalAt}}, 0))
-			ok, _, err := c.KV().CAS(&api.KVPair{Key: lkey, Value: val, ModifyIndex: index}, nil)
-			if !ok || err != nil {
-				t.Logf("rival's write lost (%v), so this transaction of ours may win", err)
-			}
+			c.KV().CAS(&api.KVPair{Key: lkey, Value: val, ModifyIndex: index}, nil) //nolint:errcheck
+			rivalMu.Unlock()
 		}
 		proxy.ServeHTTP(w, r)
 	}))
 	defer front.Close()
 	cfg := s.Config()
 	cfg.Address = strings.TrimPrefix(front.URL, "http://")
-	if a.writer.o.Client, err = api.NewClient(cfg); err != nil {
+	viaRival, err := api.NewClient(cfg)
+	if err != nil {
 		t.Fatal(err)
 	}
+	a := startAgent(t, viaRival, "gw-cas", harnessOpts{lanes: 1})
+	a.table.Apply(online(leaver, 1, now-5000))
+	a.flush(t)
+	rival.Store(true)
+	var codec presencekv.Codec
 
 	start := time.Now()
 	a.table.Apply(offline(leaver, 1, now-100)) // needs a last-seen CAS on the contended key
