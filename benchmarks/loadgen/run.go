@@ -83,6 +83,9 @@ func (f *fleet) warmup() (time.Duration, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	for _, w := range f.ws {
+		w.churnOn.Store(true)
+	}
 	return time.Since(t0), nil
 }
 

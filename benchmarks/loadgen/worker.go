@@ -64,6 +64,9 @@ type worker struct {
 	bdst    int // target index of the batch being filled (relay mode)
 	nowMS   uint32
 	sendErr error
+	// churnOn is set once every session has been online (after warm-up): churn is a
+	// steady-state load, and with it running a warm-up could never see all sessions online.
+	churnOn atomic.Bool
 }
 
 type pendingHello struct {
@@ -339,7 +342,7 @@ func (wk *worker) sendHellos(now time.Time) {
 
 // churn logs random online sessions out (BYE) and queues them for a fresh login.
 func (wk *worker) churn(now time.Time) {
-	if wk.o.Churn <= 0 || wk.s.len() == 0 {
+	if wk.o.Churn <= 0 || wk.s.len() == 0 || !wk.churnOn.Load() {
 		return
 	}
 	for n := wk.churnB.take(wk.nowMS, 1<<20); n > 0; n-- {

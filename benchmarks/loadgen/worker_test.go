@@ -262,6 +262,11 @@ func TestWorkerLossChurnStatusAndRelay(t *testing.T) {
 	o.StatusFlip = 0.2
 	o.Relay = 50
 	wk, g, now := setupWorker(t, o)
+	drive(wk, now, 100*time.Millisecond)
+	if wk.c.Byes.Load() != 0 {
+		t.Fatal("churn started before warm-up ended")
+	}
+	wk.churnOn.Store(true)
 	drive(wk, now, 2*time.Second)
 	if g.bad != 0 {
 		t.Fatalf("%d heartbeats failed verification (loss must leave only seq gaps)", g.bad)

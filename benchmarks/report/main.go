@@ -14,6 +14,7 @@ import (
 
 func main() {
 	in := flag.String("in", "benchmarks/out/results.json", "results JSON from the runner")
+	presenceIn := flag.String("presence-in", "", "a benchmarks/presence JSON that replaces the one in -in (a re-run of that group alone)")
 	extra := flag.String("rss-in", "", "comma-separated further results JSON whose rss cases are added (e.g. a separate 10M-session run)")
 	md := flag.String("md", "benchmarks/RESULTS.md", "report to write")
 	svgDir := flag.String("svg", "benchmarks/charts", "directory for the SVG charts (linked from the report)")
@@ -25,6 +26,17 @@ func main() {
 	var r Results
 	if err := json.Unmarshal(b, &r); err != nil {
 		fail(fmt.Errorf("%s: %w", *in, err))
+	}
+	if *presenceIn != "" {
+		b, err := os.ReadFile(*presenceIn)
+		if err != nil {
+			fail(err)
+		}
+		var p Presence
+		if err := json.Unmarshal(b, &p); err != nil {
+			fail(fmt.Errorf("%s: %w", *presenceIn, err))
+		}
+		r.Presence = &p
 	}
 	for _, p := range strings.Split(*extra, ",") {
 		if p = strings.TrimSpace(p); p == "" {
