@@ -1,0 +1,108 @@
+package watcher_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"go.uber.org/zap/zaptest"
+
+	"heartline/agent/watcher"
+	"heartline/protocol/presencekv"
+	"heartline/scripts/consultest"
+)
+
+// delayingProxy forwards to a real Consul, holding back (while armed) the requests that
+// match: this stages the interleaving the chaos bed hit by chance.
+type delayingProxy struct {
+	proxy *httputil.ReverseProxy
+	armed atomic.Bool
+	delay time.Duration
+	match func(r *http.Request, body []byte) bool
+}
+
+func (d *delayingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if d.armed.Load() {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if d.match(r, body) {
+			time.Sleep(d.delay)
+		}
+	}
+	d.proxy.ServeHTTP(w, r)
+}
+
+func proxiedClient(t *testing.T, s *consultest.Server, d *delayingProxy) *api.Client {
+	t.Helper()
+	target, _ := url.Parse("http://" + s.HTTPAddr)
+	d.proxy = httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(d)
+	t.Cleanup(front.Close)
+	cfg := s.Config()
+	cfg.Address = strings.TrimPrefix(front.URL, "http://")
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// F1 against a real Consul: the gateway's session is destroyed and its agent rewrites lane
+// 0 before lane 1 (lane 1's transaction is held back), while the watcher's next blocking
+// query only reaches Consul after lane 0's rewrite. The watcher thus sees lane 0 under the
+// new session and lane 1 missing in one listing. Every session must be online in the
+// watcher once both lanes have rewritten.
+func TestWatcherSeesEverySessionAfterALaneByLaneRewrite(t *testing.T) {
+	s := consultest.Start(t, nil)
+	const gw = "gw-lanes"
+	slowLane1 := &delayingProxy{delay: 1500 * time.Millisecond, match: func(r *http.Request, body []byte) bool {
+		return r.Method == http.MethodPut && r.URL.Path == "/v1/txn" && bytes.Contains(body, []byte(presencekv.ChangesKey(prefix, gw, 1)))
+	}}
+	g := startGateway(t, proxiedClient(t, s, slowLane1), gw, 64)
+	for u := uint64(1); u <= 200; u++ {
+		g.table.Apply(tr(presencekv.KindOnline, u, 1, 1000))
+	}
+	flush(t, g)
+
+	slowWatch := &delayingProxy{delay: 700 * time.Millisecond, match: func(r *http.Request, _ []byte) bool {
+		return r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/"+presencekv.ChangesPrefix(prefix)) && r.URL.Query().Get("index") != ""
+	}}
+	w, err := watcher.New(watcher.Options{Client: proxiedClient(t, s, slowWatch), Prefix: prefix, WaitTime: 5 * time.Second, Log: zaptest.NewLogger(t).Named("watcher")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx) }() //nolint:errcheck
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, "watcher ready", 20*time.Second, w.Ready)
+	waitFor(t, "the watcher to see all 200 users", 20*time.Second, func() bool { return matches(w, 200, g.table) })
+
+	// The watcher's next blocking query is held 700 ms; a change on another gateway makes
+	// the one in flight return now, so the held one starts before the session is destroyed.
+	slowWatch.armed.Store(true)
+	other := startGateway(t, s.Client(), "gw-other", 64)
+	other.table.Apply(tr(presencekv.KindOnline, 1000, 1, 1000))
+	flush(t, other)
+	time.Sleep(100 * time.Millisecond)
+	slowLane1.armed.Store(true)
+	id, _, _ := g.sess.Current()
+	if _, err := s.Client().Session().Destroy(id, nil); err != nil {
+		t.Fatal(err)
+	}
+	g.table.Apply(tr(presencekv.KindOnline, 201, 1, 2000)) // the agent notices at its next write
+	waitFor(t, "a new session", 10*time.Second, func() bool { nid, _, _ := g.sess.Current(); return nid != "" && nid != id })
+	flush(t, g)
+	slowWatch.armed.Store(false)
+	slowLane1.armed.Store(false)
+	waitFor(t, "every session online in the watcher after the rewrite", 10*time.Second, func() bool { return matches(w, 201, g.table) })
+}
