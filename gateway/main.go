@@ -76,7 +76,12 @@ func serve(cfg config.Config, log *zap.Logger) error {
 	started := time.Now()
 	clk := clock.Real{}
 
-	shards := cfg.Loops + 1 // the last shard belongs to the TCP worker
+	// One shard per UDP loop, plus one for the TCP worker when TCP is on. Only shards that
+	// have an owner may exist: the feed waits for every shard's outbox before a snapshot.
+	shards := cfg.Loops
+	if cfg.TCPAddr != "" {
+		shards++ // the last shard belongs to the TCP worker
+	}
 	tb, err := table.New(table.Options{
 		Shards: shards, SessionsPerShard: (cfg.MaxSessions + shards - 1) / shards,
 		Interval: cfg.Interval, Misses: cfg.Misses, Grace: cfg.Grace, Debounce: cfg.Debounce, Start: started,
