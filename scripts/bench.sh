@@ -19,8 +19,17 @@ if ! command -v redis-server >/dev/null 2>&1; then
 		echo "bench: redis-server missing and not root: the Redis case will be skipped" >&2
 	fi
 fi
+# The Consul vs etcd group (benchmarks/storepeer) needs etcd (Debian package etcd-server).
+if ! command -v etcd >/dev/null 2>&1; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		echo "bench: installing etcd-server (Debian package) for the Consul vs etcd group" >&2
+		apt-get install -y etcd-server >/dev/null 2>&1 || (apt-get update >/dev/null 2>&1 && apt-get install -y etcd-server >/dev/null 2>&1) || echo "bench: could not install etcd-server; the Consul vs etcd group will be skipped" >&2
+	else
+		echo "bench: etcd missing and not root: the Consul vs etcd group will be skipped" >&2
+	fi
+fi
 mkdir -p "$OUT/bin"
-"$GO" build -o "$OUT/bin/" ./gateway ./agent ./benchmarks/loadgen ./benchmarks/runner ./benchmarks/presence ./benchmarks/baselines/...
+"$GO" build -o "$OUT/bin/" ./gateway ./agent ./benchmarks/loadgen ./benchmarks/runner ./benchmarks/presence ./benchmarks/storepeer ./benchmarks/baselines/...
 # The consul group (gateway + agent + Consul latencies) needs a Consul binary: cached after
 # the first build by scripts/install-consul.sh (that first build takes minutes).
 CONSUL_BIN="$(scripts/install-consul.sh 2>/dev/null | tail -1 || true)"

@@ -15,6 +15,7 @@ import (
 func main() {
 	in := flag.String("in", "benchmarks/out/results.json", "results JSON from the runner")
 	presenceIn := flag.String("presence-in", "", "a benchmarks/presence JSON that replaces the one in -in (a re-run of that group alone)")
+	storesIn := flag.String("stores-in", "", "a benchmarks/storepeer JSON that replaces the one in -in (a re-run of the stores group alone)")
 	extra := flag.String("rss-in", "", "comma-separated further results JSON whose rss cases are added (e.g. a separate 10M-session run)")
 	md := flag.String("md", "benchmarks/RESULTS.md", "report to write")
 	svgDir := flag.String("svg", "benchmarks/charts", "directory for the SVG charts (linked from the report)")
@@ -37,6 +38,17 @@ func main() {
 			fail(fmt.Errorf("%s: %w", *presenceIn, err))
 		}
 		r.Presence = &p
+	}
+	if *storesIn != "" {
+		b, err := os.ReadFile(*storesIn)
+		if err != nil {
+			fail(err)
+		}
+		var s Stores
+		if err := json.Unmarshal(b, &s); err != nil {
+			fail(fmt.Errorf("%s: %w", *storesIn, err))
+		}
+		r.Stores = &s
 	}
 	for _, p := range strings.Split(*extra, ",") {
 		if p = strings.TrimSpace(p); p == "" {

@@ -92,7 +92,7 @@ func markdown(r *Results, charts map[string]string) string {
 			continue
 		}
 		w("\n## %s\n\n", s.title)
-		w("| case | what | CPU ns/heartbeat min | median | max | wall ns/datagram (median) | allocs/heartbeat | GC cycles | n |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		w("| case | what | CPU ns/heartbeat min | median | max | wall ns/datagram (median) | allocs/heartbeat | GC cycles | GC pause µs p50 / p99 / max | n |\n|---|---|---:|---:|---:|---:|---:|---:|---|---:|\n")
 		for _, c := range cs {
 			wall := "-"
 			if m := medianOf(c.Wall); m > 0 {
@@ -103,7 +103,7 @@ func markdown(r *Results, charts map[string]string) string {
 				allocs = fmt.Sprintf("%.2f", medianOf(a))
 				gcs = fmt.Sprintf("%.0f", medianOf(nonNegative(c.GCs)))
 			}
-			w("| %s | %s%s | %s | %s | %s | %s | %s | %s | %d |\n", c.Name, c.Desc, envNote(c.Env), num(c.Stats.Min), num(c.Stats.Median), num(c.Stats.Max), wall, allocs, gcs, c.Stats.N)
+			w("| %s | %s%s | %s | %s | %s | %s | %s | %s | %s | %d |\n", c.Name, c.Desc, envNote(c.Env), num(c.Stats.Min), num(c.Stats.Median), num(c.Stats.Max), wall, allocs, gcs, pauseCell(c), c.Stats.N)
 		}
 		if p, ok := charts[s.id]; ok {
 			w("\n![%s](%s)\n", s.id, p)
@@ -126,6 +126,9 @@ func markdown(r *Results, charts map[string]string) string {
 	}
 	if p := r.Presence; p != nil {
 		writePresence(&b, p)
+	}
+	if s := r.Stores; s != nil {
+		writeStores(&b, s)
 	}
 	w("\n## Commands\n\nEvery case: the server command line (placeholders filled by the runner) and the loadgen flags.\n\n")
 	w("| case | server | env | loadgen |\n|---|---|---|---|\n")
@@ -213,6 +216,30 @@ func writePresence(b *strings.Builder, p *Presence) {
 		w("\n- error: %s", e)
 	}
 	w("\n")
+}
+
+// pauseCell is "p50 / p99 / max" in µs: the median over samples of each sample's p50 and
+// p99, and the largest max; "-" where the server does not expose the figure.
+func pauseCell(c *Case) string {
+	f := func(v float64, ok bool) string {
+		if !ok {
+			return "-"
+		}
+		return fmt.Sprintf("%.0f", v/1000)
+	}
+	p50, p99, mx := nonNegative(c.GCPauseP50), nonNegative(c.GCPauseP99), nonNegative(c.GCPauseMax)
+	if len(p50) == 0 && len(mx) == 0 {
+		return "-"
+	}
+	return f(medianOf(p50), len(p50) > 0) + " / " + f(medianOf(p99), len(p99) > 0) + " / " + f(maxOf(mx), len(mx) > 0)
+}
+
+func maxOf(xs []float64) float64 {
+	m := 0.0
+	for _, x := range xs {
+		m = max(m, x)
+	}
+	return m
 }
 
 // nonNegative drops the -1 "not measured" markers.

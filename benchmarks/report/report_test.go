@@ -51,7 +51,7 @@ func TestChartAndMarkdownCarryTheNumbers(t *testing.T) {
 		t.Fatalf("drain chart lacks its bars: %s", svg)
 	}
 	md := markdown(r, map[string]string{"drain": "charts/cpu-drain.svg"})
-	for _, want := range []string{"| naive / gateway | 3.10 | 3.50 | 3.90 | >= 3.3x | met |", "| gateway | g | 900 | 1000 | 1200 | - | - | - | 3 |", "rep 2: boom", "charts/cpu-drain.svg"} {
+	for _, want := range []string{"| naive / gateway | 3.10 | 3.50 | 3.90 | >= 3.3x | met |", "| gateway | g | 900 | 1000 | 1200 | - | - | - | - | 3 |", "rep 2: boom", "charts/cpu-drain.svg"} {
 		if !strings.Contains(md, want) {
 			t.Fatalf("markdown lacks %q:\n%s", want, md)
 		}
@@ -64,6 +64,34 @@ func TestLogChartPlacesRatiosOnALogAxis(t *testing.T) {
 	for _, want := range []string{">0.50<", ">1.00<", ">10.0<", ">100<", ">50.0<"} {
 		if !strings.Contains(svg, want) {
 			t.Fatalf("log chart lacks %q:\n%s", want, svg)
+		}
+	}
+}
+
+func TestPauseCell(t *testing.T) {
+	c := &Case{GCPauseP50: []float64{40000, 60000, 50000}, GCPauseP99: []float64{-1, -1, -1}, GCPauseMax: []float64{90000, 250000, 100000}}
+	if got := pauseCell(c); got != "50 / - / 250" {
+		t.Fatalf("pauseCell = %q, want 50 / - / 250 (µs; p99 not exposed)", got)
+	}
+	if got := pauseCell(&Case{}); got != "-" {
+		t.Fatalf("no pauses: %q", got)
+	}
+}
+
+func TestStoresTableCarriesRatios(t *testing.T) {
+	s := &Stores{Settings: map[string]string{"ops_per_txn": "128"}, Phases: []*StorePhase{
+		{Store: "etcd", Shape: "batched", OpsPerS: 40000, TxnsPerS: 312.5, P99ms: 40},
+		{Store: "consul", Shape: "batched", OpsPerS: 20000, TxnsPerS: 156.25, P99ms: 50},
+		{Store: "etcd", Shape: "single", OpsPerS: 2000, TxnsPerS: 2000},
+		{Store: "consul", Shape: "single", OpsPerS: 4000, TxnsPerS: 4000},
+	}, Expiry: []*StoreExpiry{{Store: "consul", TTL: 10, Keys: 4096, Seconds: 20.2}}}
+	var b strings.Builder
+	writeStores(&b, s)
+	md := b.String()
+	for _, want := range []string{"| etcd / Consul, batched ops/s | 2.00x |", "| etcd / Consul, batched txn p99 | 0.80x |", "| etcd / Consul, single-op ops/s | 0.50x |",
+		"| batching factor, Consul (batched / single ops/s) | 5.00x |", "| batching factor, etcd (batched / single ops/s) | 20.00x |", "| etcd / Consul, batched wire bytes per op | - |", "| consul | 10 | 4096 | 20.2 |"} {
+		if !strings.Contains(md, want) {
+			t.Fatalf("stores table lacks %q:\n%s", want, md)
 		}
 	}
 }

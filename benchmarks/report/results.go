@@ -20,6 +20,8 @@ type Results struct {
 	Notes  []string `json:"notes"`
 	// Presence is the gateway + agent + Consul run (benchmarks/presence), if any.
 	Presence *Presence `json:"presence"`
+	// Stores is the Consul vs etcd run (benchmarks/storepeer), if any.
+	Stores *Stores `json:"stores"`
 }
 
 // Presence mirrors benchmarks/presence's JSON.
@@ -75,6 +77,10 @@ type Case struct {
 	Extra    map[string]float64 `json:"extra"`
 	Allocs   []float64          `json:"allocs_per_heartbeat"`
 	GCs      []float64          `json:"gc_cycles"`
+	// GC pause per cycle, ns, over the server's last <= 256 cycles after each sample (-1: not exposed).
+	GCPauseP50 []float64 `json:"gc_pause_p50_ns"`
+	GCPauseP99 []float64 `json:"gc_pause_p99_ns"`
+	GCPauseMax []float64 `json:"gc_pause_max_ns"`
 }
 
 // Ratio is num/den per repetition.

@@ -29,8 +29,9 @@ func main() {
 	bin := flag.String("bin", "benchmarks/out/bin", "directory with loadgen and the servers (make bench builds it)")
 	out := flag.String("out", "benchmarks/out", "directory for results.json, the key file and logs")
 	reps := flag.Int("reps", 5, "repetitions of every case (interleaved)")
-	groups := flag.String("groups", "drain,relay,ablation,cpu,rss,consul", "case groups to run (consul: gateway + agent + Consul, needs -consul)")
+	groups := flag.String("groups", "drain,relay,ablation,cpu,rss,consul,stores", "case groups to run (consul: gateway + agent + Consul, needs -consul; stores: Consul vs etcd, needs -consul and etcd)")
 	consulBin := flag.String("consul", "", "consul binary for the consul group (scripts/install-consul.sh prints it); empty skips the group")
+	etcdBin := flag.String("etcd", "etcd", "etcd binary for the stores group (Debian package etcd-server)")
 	only := flag.String("only", "", "comma-separated case names (default all of -groups)")
 	rssSessions := flag.Int("rss-sessions", 1000000, "sessions for the RSS-per-session figure (0 skips)")
 	rssInterval := flag.Duration("rss-interval", 60*time.Second, "heartbeat interval of the RSS run (longer so the loadgen fits on the box)")
@@ -99,7 +100,8 @@ func main() {
 	}
 	results := make([]*Case, len(cases))
 	for i, c := range cases {
-		results[i] = &Case{Name: c.Name, Group: c.Group, Desc: c.Desc, Server: c.ServerBin + " " + strings.Join(c.ServerArgs, " "), Env: c.Env, Loadgen: strings.Join(c.Loadgen, " "), Unit: "CPU ns per heartbeat", Samples: make([]float64, *reps), Wall: make([]float64, *reps), Allocs: make([]float64, *reps), GCs: make([]float64, *reps)}
+		results[i] = &Case{Name: c.Name, Group: c.Group, Desc: c.Desc, Server: c.ServerBin + " " + strings.Join(c.ServerArgs, " "), Env: c.Env, Loadgen: strings.Join(c.Loadgen, " "), Unit: "CPU ns per heartbeat", Samples: make([]float64, *reps), Wall: make([]float64, *reps), Allocs: make([]float64, *reps), GCs: make([]float64, *reps),
+			GCPauseP50: make([]float64, *reps), GCPauseP99: make([]float64, *reps), GCPauseMax: make([]float64, *reps)}
 		r.res.Cases = append(r.res.Cases, results[i])
 	}
 	for rep := 0; rep < *reps; rep++ {
@@ -108,8 +110,9 @@ func main() {
 			c := &cases[i]
 			port := 18000 + 4*i
 			t0 := time.Now()
-			ns, wall, acc, allocs, gcs, err := r.measure(c, port)
+			ns, wall, acc, allocs, gcs, pause, err := r.measure(c, port)
 			res := results[i]
+			res.GCPauseP50[rep], res.GCPauseP99[rep], res.GCPauseMax[rep] = pause.p50, pause.p99, pause.max
 			res.Allocs[rep], res.GCs[rep] = allocs, gcs
 			res.Samples[rep], res.Wall[rep] = ns, wall
 			res.Accepted = append(res.Accepted, acc)
@@ -125,6 +128,9 @@ func main() {
 	}
 	if want["consul"] {
 		r.presence(*consulBin)
+	}
+	if want["stores"] {
+		r.stores(*consulBin, *etcdBin)
 	}
 	r.finish(*reps)
 	fmt.Fprintf(os.Stderr, "wrote %s\n", filepath.Join(r.out, "results.json"))
@@ -143,11 +149,12 @@ func errShort(err error) string {
 
 // measure runs case c once: start the server, run the loadgen, stop the server. It returns
 // the median over the loadgen's drain rounds (or the cpu window) of CPU ns per heartbeat.
-func (r *runner) measure(c *caseDef, port int) (ns, wall float64, accepted uint64, allocs, gcs float64, err error) {
+func (r *runner) measure(c *caseDef, port int) (ns, wall float64, accepted uint64, allocs, gcs float64, pause gcPauses, err error) {
 	allocs, gcs = -1, -1
+	pause = noPauses
 	s, err := r.startServer(c, port)
 	if err != nil {
-		return 0, 0, 0, allocs, gcs, err
+		return 0, 0, 0, allocs, gcs, pause, err
 	}
 	defer s.stop()
 	var extra []int
@@ -155,8 +162,9 @@ func (r *runner) measure(c *caseDef, port int) (ns, wall float64, accepted uint6
 		extra = []int{r.redisPID}
 	}
 	sum, err := r.loadgen(s, c.Loadgen, extra)
+	pause = readPauses(s.statsURL)
 	if sum == nil {
-		return 0, 0, 0, allocs, gcs, err
+		return 0, 0, 0, allocs, gcs, pause, err
 	}
 	if len(sum.Drain) > 0 {
 		var cpu, wl, al []float64
@@ -187,7 +195,7 @@ func (r *runner) measure(c *caseDef, port int) (ns, wall float64, accepted uint6
 			err = fmt.Errorf("note: %d datagrams dropped by the kernel at %.0f/s offered (the server, or the shared box, fell behind); CPU is divided by the datagrams delivered", sum.Window.SocketDrops, sum.Window.DatagramsPerS)
 		}
 	}
-	return ns, wall, accepted, allocs, gcs, err
+	return ns, wall, accepted, allocs, gcs, pause, err
 }
 
 // minOf is the smallest sample (allocation counts: the /stats fetch itself allocates a
@@ -283,6 +291,38 @@ func (r *runner) presence(consulBin string) {
 	}
 	r.res.Presence = json.RawMessage(b)
 	fmt.Fprintf(os.Stderr, "presence (gateway + agent + Consul): %.0fs\n", time.Since(t0).Seconds())
+}
+
+// stores runs benchmarks/storepeer (Consul vs etcd, the agent's write shape) and keeps its JSON.
+func (r *runner) stores(consulBin, etcdBin string) {
+	if consulBin == "" {
+		r.res.Notes = append(r.res.Notes, "stores group (Consul vs etcd) skipped: no -consul binary")
+		return
+	}
+	if _, err := exec.LookPath(etcdBin); err != nil {
+		r.res.Notes = append(r.res.Notes, "stores group (Consul vs etcd) skipped: no etcd binary (Debian package etcd-server; scripts/bench.sh installs it)")
+		return
+	}
+	out := filepath.Join(r.out, "stores.json")
+	_ = os.Remove(out)
+	cmd := exec.Command(filepath.Join(r.bin, "storepeer"), "-consul", consulBin, "-etcd", etcdBin, "-out", out)
+	cmd.Stderr = os.Stderr
+	t0 := time.Now()
+	err := cmd.Start()
+	if err == nil {
+		track(cmd)
+		err = cmd.Wait()
+		untrack(cmd)
+	}
+	if err != nil {
+		r.res.Notes = append(r.res.Notes, "storepeer run failed: "+err.Error())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		return
+	}
+	r.res.Stores = json.RawMessage(b)
+	fmt.Fprintf(os.Stderr, "stores (Consul vs etcd): %.0fs\n", time.Since(t0).Seconds())
 }
 
 func (r *runner) finish(reps int) {

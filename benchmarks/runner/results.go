@@ -18,6 +18,8 @@ type Results struct {
 	Notes    []string  `json:"notes,omitempty"`
 	// Presence is benchmarks/presence's JSON (gateway + agent + Consul), when it ran.
 	Presence json.RawMessage `json:"presence,omitempty"`
+	// Stores is benchmarks/storepeer's JSON (Consul vs etcd), when it ran.
+	Stores json.RawMessage `json:"stores,omitempty"`
 }
 
 // Machine describes where the numbers come from.
@@ -48,6 +50,12 @@ type Case struct {
 	// (-1: the server exposes none).
 	Allocs []float64 `json:"allocs_per_heartbeat,omitempty"`
 	GCs    []float64 `json:"gc_cycles,omitempty"`
+	// Stop-the-world GC pause per cycle (ns) over the server's last <= 256 cycles, read
+	// after the sample (go_gc_duration_seconds for the gateway, runtime pauses for the
+	// in-process comparators); -1: not exposed (p99: the gateway's summary has none).
+	GCPauseP50 []float64 `json:"gc_pause_p50_ns,omitempty"`
+	GCPauseP99 []float64 `json:"gc_pause_p99_ns,omitempty"`
+	GCPauseMax []float64 `json:"gc_pause_max_ns,omitempty"`
 }
 
 // Ratio is num/den per repetition (both from the same repetition).

@@ -24,3 +24,13 @@ func TestRatioSamplesPairsRepetitions(t *testing.T) {
 		}
 	}
 }
+
+func TestPausesOfMissingKeysStayUnmeasured(t *testing.T) {
+	p := pausesOf(map[string]uint64{"gc_pause_p50_ns": 80000, "gc_pause_max_ns": 120000})
+	if p.p50 != 80000 || p.max != 120000 || p.p99 != -1 {
+		t.Fatalf("pausesOf = %+v, want p50 80000, p99 -1 (not exposed), max 120000", p)
+	}
+	if p := pausesOf(map[string]uint64{}); p != noPauses {
+		t.Fatalf("no keys: %+v", p)
+	}
+}

@@ -117,6 +117,7 @@ func ServeStats(addr string, snap func() map[string]uint64) error {
 		runtime.ReadMemStats(&ms)
 		m["go_memstats_mallocs"] = ms.Mallocs
 		m["go_gc_duration_seconds_count"] = uint64(ms.NumGC)
+		addGCPauses(m)
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(m)
 	})
@@ -161,6 +162,10 @@ func ParsePrometheus(b []byte) map[string]uint64 {
 			continue
 		}
 		name := line[:sp]
+		if k, ns, ok := gcPauseSample(name, line[sp+1:]); ok {
+			m[k] = ns
+			continue
+		}
 		if i := strings.IndexByte(name, '{'); i >= 0 {
 			name = name[:i]
 		}

@@ -2,7 +2,9 @@ package wire
 
 import (
 	"encoding/json"
+	"runtime"
 	"testing"
+	"time"
 )
 
 func TestAppendJSONBeatMatchesEncodingJSON(t *testing.T) {
@@ -46,4 +48,49 @@ func FuzzParsePrometheus(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_ = ParsePrometheus(b) // must not panic on any input
 	})
+}
+
+func TestParsePrometheusGCPauses(t *testing.T) {
+	text := []byte(`# TYPE go_gc_duration_seconds summary
+go_gc_duration_seconds{quantile="0"} 3.6143e-05
+go_gc_duration_seconds{quantile="0.5"} 7.9338e-05
+go_gc_duration_seconds{quantile="1"} 0.000115102
+go_gc_duration_seconds_sum 0.000230583
+go_gc_duration_seconds_count 3
+`)
+	m := ParsePrometheus(text)
+	if m[GCPauseP50] != 79338 || m[GCPauseMax] != 115102 || m[GCPauseTotal] != 230583 || m["go_gc_duration_seconds_count"] != 3 {
+		t.Fatalf("pause keys: %v", m)
+	}
+	if _, ok := m[GCPauseP99]; ok {
+		t.Fatalf("a summary has no p99; got %v", m[GCPauseP99])
+	}
+}
+
+func TestPauseQuantile(t *testing.T) {
+	var p []time.Duration
+	for i := 1; i <= 200; i++ {
+		p = append(p, time.Duration(i)*time.Microsecond)
+	}
+	if q := PauseQuantile(p, 0.5); q != 100*time.Microsecond {
+		t.Fatalf("p50 = %v", q)
+	}
+	if q := PauseQuantile(p, 0.99); q != 198*time.Microsecond {
+		t.Fatalf("p99 = %v", q)
+	}
+	if q := PauseQuantile(p[:1], 0.99); q != time.Microsecond {
+		t.Fatalf("p99 of one = %v", q)
+	}
+	if q := PauseQuantile(nil, 0.5); q != 0 {
+		t.Fatalf("empty = %v", q)
+	}
+}
+
+func TestServeStatsReportsPauses(t *testing.T) {
+	m := map[string]uint64{}
+	runtime.GC()
+	addGCPauses(m)
+	if m[GCPauseMax] == 0 || m[GCPauseP50] > m[GCPauseMax] || m[GCPauseP99] > m[GCPauseMax] || m[GCPauseP50] > m[GCPauseP99] {
+		t.Fatalf("pause figures after a forced GC: %v", m)
+	}
 }
