@@ -218,20 +218,45 @@ func writePresence(b *strings.Builder, p *Presence) {
 	w("\n")
 }
 
-// pauseCell is "p50 / p99 / max" in µs: the median over samples of each sample's p50 and
-// p99, and the largest max; "-" where the server does not expose the figure.
+// pauseCell is "p50 / p99 / max" in µs over the samples that ran at least one GC cycle
+// (a sample's figures come from the server's last <= 256 cycles, so a sample without a
+// cycle of its own would only show start-up pauses): the median of the samples' p50 and
+// p99, and the largest max. "no GC" when no sample ran a cycle; "-" where the server does
+// not expose the figure.
 func pauseCell(c *Case) string {
-	f := func(v float64, ok bool) string {
-		if !ok {
-			return "-"
+	var p50, p99, mx []float64
+	measured := false
+	for i := range c.GCs {
+		if c.GCs[i] < 0 {
+			continue
 		}
-		return fmt.Sprintf("%.0f", v/1000)
+		measured = true
+		if c.GCs[i] == 0 {
+			continue
+		}
+		if i < len(c.GCPauseP50) && c.GCPauseP50[i] >= 0 {
+			p50 = append(p50, c.GCPauseP50[i])
+		}
+		if i < len(c.GCPauseP99) && c.GCPauseP99[i] >= 0 {
+			p99 = append(p99, c.GCPauseP99[i])
+		}
+		if i < len(c.GCPauseMax) && c.GCPauseMax[i] >= 0 {
+			mx = append(mx, c.GCPauseMax[i])
+		}
 	}
-	p50, p99, mx := nonNegative(c.GCPauseP50), nonNegative(c.GCPauseP99), nonNegative(c.GCPauseMax)
 	if len(p50) == 0 && len(mx) == 0 {
+		if measured && len(c.GCPauseMax) > 0 {
+			return "no GC"
+		}
 		return "-"
 	}
-	return f(medianOf(p50), len(p50) > 0) + " / " + f(medianOf(p99), len(p99) > 0) + " / " + f(maxOf(mx), len(mx) > 0)
+	f := func(xs []float64, agg func([]float64) float64) string {
+		if len(xs) == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.0f", agg(xs)/1000)
+	}
+	return f(p50, medianOf) + " / " + f(p99, medianOf) + " / " + f(mx, maxOf)
 }
 
 func maxOf(xs []float64) float64 {

@@ -69,12 +69,15 @@ func TestLogChartPlacesRatiosOnALogAxis(t *testing.T) {
 }
 
 func TestPauseCell(t *testing.T) {
-	c := &Case{GCPauseP50: []float64{40000, 60000, 50000}, GCPauseP99: []float64{-1, -1, -1}, GCPauseMax: []float64{90000, 250000, 100000}}
+	c := &Case{GCs: []float64{3, 5, 2, 0}, GCPauseP50: []float64{40000, 60000, 50000, 9e6}, GCPauseP99: []float64{-1, -1, -1, -1}, GCPauseMax: []float64{90000, 250000, 100000, 9e6}}
 	if got := pauseCell(c); got != "50 / - / 250" {
-		t.Fatalf("pauseCell = %q, want 50 / - / 250 (µs; p99 not exposed)", got)
+		t.Fatalf("pauseCell = %q, want 50 / - / 250 (µs; p99 not exposed; the sample without a GC cycle ignored)", got)
 	}
-	if got := pauseCell(&Case{}); got != "-" {
-		t.Fatalf("no pauses: %q", got)
+	if got := pauseCell(&Case{GCs: []float64{0, 0}, GCPauseP50: []float64{18e6, 18e6}, GCPauseMax: []float64{18e6, 18e6}}); got != "no GC" {
+		t.Fatalf("no cycles in any sample: %q", got)
+	}
+	if got := pauseCell(&Case{GCs: []float64{-1}, GCPauseMax: []float64{-1}}); got != "-" {
+		t.Fatalf("not measured: %q", got)
 	}
 }
 
