@@ -217,7 +217,7 @@ func scenarios(r *run) []scenario {
 		},
 		{
 			Name:   "client-clock-jumps",
-			Fault:  "1% of sessions jump their heartbeat clock +120 s, 1% -30 s; 0.5% re-HELLO with their wall clock 90 s behind; 0.2% abandon their session and HELLO with a clock 1 h ahead",
+			Fault:  "1% of sessions jump their heartbeat clock +120 s, 1% -30 s; 0.5% re-HELLO after their wall clock stepped back 90 s (HELLO clock kept monotonic, as PROTOCOL.md requires); 0.2% abandon their session and HELLO with a clock 1 h ahead",
 			Expect: fmt.Sprintf("jumps within the 327 s reconstruction window keep sessions online (no lost-online); HELLOs outside max-clock-skew are refused and counted (clock_skew), and those sessions are offline within %v", r.bounds.Silent),
 			Run:    r.clockJumps,
 			Settle: r.bounds.Silent + 5*time.Second,

@@ -67,25 +67,26 @@ type Driver struct {
 	key    []hl1.MACKey
 
 	// Guarded by the owning worker's mutex.
-	alive    []bool
-	kind     []uint8
-	since    []int64 // unix ms the session became alive
-	diedAt   []int64 // unix ms
-	badClock []bool  // keeps sending HELLOs with a clock far off; never expected online
-	state    []uint8
-	gw       []int8 // established gateway, -1 none
-	target   []int8 // gateway of the HELLO in flight
-	slot     []uint32
-	epoch    []uint32
-	seq      []uint64
-	welcome  []int64 // driver-monotonic ns of WELCOME (ts base)
-	nextAt   []int64 // driver-monotonic ns of the next heartbeat
-	nonce    []uint32
-	helloAt  []int64
-	attempts []uint8
-	tsJump   []int64 // 10 ms ticks added to heartbeat ts (a client clock that jumped)
-	skewMS   []int64 // added to HELLO client time
-	prev     []prevSession
+	alive     []bool
+	kind      []uint8
+	since     []int64 // unix ms the session became alive
+	diedAt    []int64 // unix ms
+	badClock  []bool  // keeps sending HELLOs with a clock far off; never expected online
+	state     []uint8
+	gw        []int8 // established gateway, -1 none
+	target    []int8 // gateway of the HELLO in flight
+	slot      []uint32
+	epoch     []uint32
+	seq       []uint64
+	welcome   []int64 // driver-monotonic ns of WELCOME (ts base)
+	nextAt    []int64 // driver-monotonic ns of the next heartbeat
+	nonce     []uint32
+	helloAt   []int64
+	attempts  []uint8
+	tsJump    []int64 // 10 ms ticks added to heartbeat ts (a client clock that jumped)
+	skewMS    []int64 // added to HELLO client time
+	lastHello []int64 // client_time of the session's last HELLO (kept monotonic)
+	prev      []prevSession
 
 	Stats Stats
 
@@ -154,7 +155,7 @@ func New(o Options) (*Driver, error) {
 		alive: make([]bool, n), kind: make([]uint8, n), since: make([]int64, n), diedAt: make([]int64, n), badClock: make([]bool, n),
 		state: make([]uint8, n), gw: make([]int8, n), target: make([]int8, n), slot: make([]uint32, n), epoch: make([]uint32, n),
 		seq: make([]uint64, n), welcome: make([]int64, n), nextAt: make([]int64, n), nonce: make([]uint32, n),
-		helloAt: make([]int64, n), attempts: make([]uint8, n), tsJump: make([]int64, n), skewMS: make([]int64, n),
+		helloAt: make([]int64, n), attempts: make([]uint8, n), tsJump: make([]int64, n), skewMS: make([]int64, n), lastHello: make([]int64, n),
 		prev: make([]prevSession, n), ring: make([]Captured, 1024)}
 	for i, a := range o.Gateways {
 		d.gwIndex[a] = i

@@ -73,7 +73,14 @@ func (w *worker) sendHello(i int, now int64) {
 	d.state[i], d.target[i], d.helloAt[i] = stHello, int8(g), now
 	d.attempts[i]++
 	d.nonce[i] = w.rng.Uint32()
-	h := hl1.Hello{Flags: hl1.FlagActive, ClientTimeMS: uint64(time.Now().UnixMilli() + d.skewMS[i]), Nonce: d.nonce[i], Token: d.tok[i]}
+	// The HELLO clock is the (possibly skewed) wall clock kept monotonic per session, as
+	// PROTOCOL.md requires of apps: max(wall clock, previous HELLO + 16 ms).
+	ct := time.Now().UnixMilli() + d.skewMS[i]
+	if floor := d.lastHello[i] + 16; d.lastHello[i] != 0 && ct < floor {
+		ct = floor
+	}
+	d.lastHello[i] = ct
+	h := hl1.Hello{Flags: hl1.FlagActive, ClientTimeMS: uint64(ct), Nonce: d.nonce[i], Token: d.tok[i]}
 	w.buf = hl1.AppendHello(w.buf[:0], h.Seal(d.key[i]))
 	if _, err := w.conn.WriteToUDPAddrPort(w.buf, d.o.Gateways[g]); err != nil {
 		d.Stats.SendErrors.Add(1)
