@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -68,12 +69,15 @@ func ParseStatCPU(b []byte) (int64, error) {
 	if len(f) < 13 {
 		return 0, fmt.Errorf("procstat: stat line has %d fields after the name, want >= 13", len(f))
 	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("procstat: utime/stime not numbers: %q %q", f[11], f[12])
+	// utime and stime are unsigned clock ticks; a sign or a value whose nanoseconds do not fit
+	// an int64 is not a kernel's.
+	ut, err1 := strconv.ParseUint(f[11], 10, 63)
+	st, err2 := strconv.ParseUint(f[12], 10, 63)
+	const maxTicks = uint64(math.MaxInt64 / (1_000_000_000 / clockTicks))
+	if err1 != nil || err2 != nil || ut > maxTicks || st > maxTicks-ut {
+		return 0, fmt.Errorf("procstat: utime/stime not tick counts: %q %q", f[11], f[12])
 	}
-	return (ut + st) * (1e9 / clockTicks), nil
+	return int64(ut+st) * (1e9 / clockTicks), nil
 }
 
 // RSSBytes returns VmRSS of the process in bytes.
