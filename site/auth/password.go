@@ -62,7 +62,8 @@ const maxHashLen = 256
 // parseHash decodes "$argon2id$v=19$m=…,t=…,p=…$salt$hash" with bounded parameters, so a
 // corrupted or hostile members file can neither panic nor make a login allocate gigabytes.
 func parseHash(encoded string) (p HashParams, salt, key []byte, err error) {
-	if len(encoded) > maxHashLen {
+	// The base64 decoder skips CR and LF; a stored hash has neither, so one text is one hash.
+	if len(encoded) > maxHashLen || strings.ContainsAny(encoded, "\r\n") {
 		return p, nil, nil, ErrBadHash
 	}
 	parts := strings.Split(encoded, "$")
