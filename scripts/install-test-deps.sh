@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# install-test-deps.sh: install what `make test` needs beyond Go modules, idempotently.
-# Today: the pinned Consul (built from source, cached). Later issues add Debian packages
-# (chromium for the browser test) here, so a fresh machine needs nothing installed by hand.
+# install-test-deps.sh: install what `make test` needs beyond Go modules, idempotently, so a
+# fresh machine needs nothing installed by hand: the pinned Consul (built from source and
+# cached), Debian's chromium for the site's browser test, and a Chinese font for its
+# screenshots.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -46,6 +47,9 @@ if command -v fc-list >/dev/null 2>&1 && [ -n "$(fc-list :lang=zh 2>/dev/null | 
 	echo "test-deps: a Chinese font is installed"
 else
 	echo "test-deps: installing fonts-wqy-microhei (Chinese font for screenshots) ..."
+	if [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v -e '^lock$' -e '^partial$' | head -n1)" ]; then
+		"${sudo_cmd[@]}" apt-get update || { echo "test-deps: ERROR: apt-get update failed" >&2; exit 1; }
+	fi
 	if ! DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y --no-install-recommends fonts-wqy-microhei; then
 		echo "test-deps: ERROR: apt-get install fonts-wqy-microhei failed (run apt-get update first?)" >&2
 		exit 1
