@@ -1,7 +1,7 @@
 # Heartline: the two set-up commands are `make demo` and `make test` (see README.md).
 SHELL := /bin/bash
 GO ?= go
-FUZZTIME ?= 5s
+FUZZTIME ?= 100000x
 TEST_TIMEOUT ?= 30m
 
 .PHONY: all build test vet unit fuzz-smoke consul test-deps demo bench chaos clean
@@ -30,7 +30,7 @@ vet:
 unit:
 	HEARTLINE_CONSUL_BIN="$$(scripts/install-consul.sh)" $(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 ./...
 
-## fuzz-smoke: run every fuzz target for FUZZTIME (seed corpora also run in `unit`)
+## fuzz-smoke: run every fuzz target for FUZZTIME executions (seed corpora also run in `unit`)
 fuzz-smoke:
 	@FUZZTIME=$(FUZZTIME) scripts/fuzz-smoke.sh
 

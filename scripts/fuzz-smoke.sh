@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# fuzz-smoke.sh: run every Go fuzz target in the module for a short time each (FUZZTIME,
-# default 5s). `go test` already runs each target's seed corpus as a plain test; this adds
-# a little coverage-guided exploration so a decoder that panics on simple mutations fails CI.
+# fuzz-smoke.sh: run every Go fuzz target in the module for a short budget each (FUZZTIME,
+# default 100000x: an execution count, not a duration — with a duration the fuzzing engine
+# sometimes fails at the deadline with "context deadline exceeded" and no input on a busy
+# 2-core machine; with a count there is no deadline). `go test` already runs each target's
+# seed corpus as a plain test; this adds a little coverage-guided exploration so a decoder
+# that panics on simple mutations fails CI.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-FUZZTIME="${FUZZTIME:-5s}"
+FUZZTIME="${FUZZTIME:-100000x}"
 
 count=0
 while IFS= read -r file; do
