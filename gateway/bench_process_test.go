@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -45,8 +44,8 @@ func benchProcessCPU(b *testing.B, rate int, coalesce string) {
 	}
 	keyFile := filepath.Join(dir, "keys")
 	_ = os.WriteFile(keyFile, []byte("7 "+hex.EncodeToString(secret)+" current\n"), 0o600)
-	udp := freeAddrB(b, "udp")
-	admin := freeAddrB(b, "tcp")
+	udp := freeAddr(b, "udp")
+	admin := freeAddr(b, "tcp")
 	cmd := exec.Command(bin, "-udp-addr", udp, "-tcp-addr", "", "-admin-addr", admin, "-secret-file", keyFile,
 		"-loops", "1", "-max-sessions", "100000", "-feed-socket", filepath.Join(dir, "feed.sock"),
 		"-hello-rate", "1e6", "-hello-burst", "1e6", "-log-level", "warn", "-coalesce", coalesce)
@@ -119,23 +118,6 @@ func procCPU(b *testing.B, pid int) time.Duration {
 	ut, _ := strconv.ParseInt(fields[11], 10, 64)
 	st, _ := strconv.ParseInt(fields[12], 10, 64)
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ = 100 on Linux
-}
-
-func freeAddrB(b *testing.B, network string) string {
-	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().String()
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func metricB(b *testing.B, addr, name string) float64 {

@@ -21,7 +21,7 @@ import (
 	"heartline/protocol/token"
 )
 
-func freeAddr(t *testing.T, network string) string {
+func freeAddr(t testing.TB, network string) string {
 	t.Helper()
 	if network == "udp" {
 		c, err := net.ListenPacket("udp", "127.0.0.1:0")
