@@ -32,7 +32,7 @@ type config struct {
 	churn                                        float64
 	sample                                       time.Duration
 	only                                         string
-	attackFor                                    time.Duration
+	attackFor, confirmEvery                      time.Duration
 	keep                                         bool
 	bedOpts                                      bed.Options
 }
@@ -50,6 +50,7 @@ func main() {
 	flag.Float64Var(&c.churn, "churn", 0.001, "fraction of sessions that die (half silent, half BYE) and come back each second")
 	flag.DurationVar(&c.sample, "sample", time.Second, "invariant check period")
 	flag.StringVar(&c.only, "only", "", "comma-separated scenario names to run (default all)")
+	flag.DurationVar(&c.confirmEvery, "confirm-every", 2*time.Minute, "apps move back to a preferred gateway that is passing again at their next confirm instant, this often (the reference client's ConfirmEvery); negative: at once")
 	flag.DurationVar(&c.attackFor, "attack-for", 20*time.Second, "length of each hostile-input window")
 	flag.BoolVar(&c.keep, "keep", false, "leave the bed running at the end (debugging)")
 	flag.DurationVar(&c.bedOpts.Interval, "interval", 5*time.Second, "heartbeat interval")
@@ -174,7 +175,7 @@ func runAll(ctx context.Context, c config) (*Report, error) {
 		gws = append(gws, netip.MustParseAddrPort(b.GatewayUDPAddr(i)))
 		ids = append(ids, bed.GatewayID(i))
 	}
-	r.drv, err = driver.New(driver.Options{Sessions: c.sessions, Keys: keys, Sources: srcs, Gateways: gws, GatewayIDs: ids})
+	r.drv, err = driver.New(driver.Options{Sessions: c.sessions, Keys: keys, Sources: srcs, Gateways: gws, GatewayIDs: ids, ConfirmEvery: c.confirmEvery})
 	if err != nil {
 		return rep, err
 	}

@@ -7,6 +7,8 @@
 // moves between gateways, BYE) and one reader goroutine that hands it WELCOMEs and REHELLOs.
 // A session follows the routing rule of the design: the rendezvous winner among the gateways
 // the catalog lists as passing (SetHealthy), then the next ones if its HELLOs go unanswered.
+// It leaves a gateway the catalog stops listing at once, and moves back to a preferred one
+// at its next confirm instant (Options.ConfirmEvery), as the reference client does.
 //
 // The driver talks to gateways only over the wire; it must not import gateway/ or agent/.
 package driver
@@ -17,6 +19,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +39,13 @@ type Options struct {
 	HelloTimeout   time.Duration    // [500ms]
 	HelloWindow    int              // HELLOs in flight per socket [32]
 	Tick           time.Duration    // worker scan period [20ms]
+	// ConfirmEvery is how often a session checks whether it sits on its preferred gateway,
+	// like the reference client's Options.ConfirmEvery [2m]: a session whose gateway is
+	// still passing moves back to a better one only at its next confirm instant (instants
+	// are spread by a random per-session phase), as apps do; a session whose gateway the
+	// catalog no longer lists as passing moves at once (an app leaves a gateway on ICMP
+	// unreachable, and takes the site's fresh list). Negative: move back at once.
+	ConfirmEvery time.Duration
 }
 
 // Death kinds.
@@ -58,8 +68,9 @@ type Driver struct {
 	workers []*worker
 	gwIndex map[netip.AddrPort]int
 
-	healthy atomic.Pointer[[]string]
-	ivl     atomic.Int64 // heartbeat interval from the last WELCOME
+	healthy    atomic.Pointer[[]string]
+	healthyGen atomic.Uint32 // bumped by SetHealthy; invalidates the cached preferred gateways
+	ivl        atomic.Int64  // heartbeat interval from the last WELCOME
 
 	user   []uint64
 	device []uint32
@@ -87,6 +98,12 @@ type Driver struct {
 	skewMS    []int64 // added to HELLO client time
 	lastHello []int64 // client_time of the session's last HELLO (kept monotonic)
 	prev      []prevSession
+	phase     []int64  // the session's confirm instants are phase + k*ConfirmEvery (driver-monotonic ns)
+	confirmAt []int64  // the confirm instant it will move back at (0: not waiting)
+	pref      []int8   // cached preferred gateway (first of order), valid while prefGen matches
+	prefGen   []uint32 // healthyGen+1 when pref was computed (0: never)
+	tookHello []uint8  // HELLOs the last WELCOME took (diagnostics)
+	moves     []uint16 // moves between gateways so far (diagnostics)
 
 	Stats Stats
 
@@ -130,12 +147,23 @@ type Truth struct {
 	DiedAt   int64 // unix ms
 	BadClock bool
 	Gateway  int8 // established gateway (-1 none), informational
+
+	// Diagnostics for a mismatch (informational): how long ago the session was welcomed
+	// (ms, 0 if not established), heartbeats sent on it since, how many HELLOs that WELCOME
+	// took, and moves between gateways so far.
+	WelcomedAgoMS int64
+	Seq           uint64
+	HelloAttempts uint32
+	Moves         uint32
 }
 
 // New issues the tokens and opens the sockets; Run starts the sessions.
 func New(o Options) (*Driver, error) {
 	if o.PortsPerSource <= 0 {
 		o.PortsPerSource = 2
+	}
+	if o.ConfirmEvery == 0 {
+		o.ConfirmEvery = 2 * time.Minute
 	}
 	if o.HelloTimeout <= 0 {
 		o.HelloTimeout = 500 * time.Millisecond
@@ -156,7 +184,7 @@ func New(o Options) (*Driver, error) {
 		state: make([]uint8, n), gw: make([]int8, n), target: make([]int8, n), slot: make([]uint32, n), epoch: make([]uint32, n),
 		seq: make([]uint64, n), welcome: make([]int64, n), nextAt: make([]int64, n), nonce: make([]uint32, n),
 		helloAt: make([]int64, n), attempts: make([]uint8, n), tsJump: make([]int64, n), skewMS: make([]int64, n), lastHello: make([]int64, n),
-		prev: make([]prevSession, n), ring: make([]Captured, 1024)}
+		prev: make([]prevSession, n), phase: make([]int64, n), confirmAt: make([]int64, n), pref: make([]int8, n), prefGen: make([]uint32, n), tookHello: make([]uint8, n), moves: make([]uint16, n), ring: make([]Captured, 1024)}
 	for i, a := range o.Gateways {
 		d.gwIndex[a] = i
 	}
@@ -178,6 +206,9 @@ func New(o Options) (*Driver, error) {
 		d.tok[i] = t.Bytes()
 		d.key[i] = hl1.NewMACKey(sk)
 		d.gw[i], d.prev[i].gw = -1, -1
+		if o.ConfirmEvery > 0 {
+			d.phase[i] = rand.Int64N(int64(o.ConfirmEvery)) // the app's login phase
+		}
 	}
 	nw := len(o.Sources) * o.PortsPerSource
 	for w := 0; w < nw; w++ {
@@ -211,7 +242,11 @@ func (d *Driver) mono() int64 { return int64(time.Since(d.start)) }
 // SetHealthy sets the gateway ids the catalog lists as passing (the site's list).
 func (d *Driver) SetHealthy(ids []string) {
 	c := append([]string(nil), ids...)
+	if old := *d.healthy.Load(); slices.Equal(old, c) {
+		return
+	}
 	d.healthy.Store(&c)
+	d.healthyGen.Add(1)
 }
 
 // Run starts every session (staggered over spread) and drives them until ctx ends.
@@ -241,11 +276,16 @@ func (d *Driver) Run(ctx context.Context, spread time.Duration) {
 // Snapshot copies the ground truth.
 func (d *Driver) Snapshot() []Truth {
 	out := make([]Truth, len(d.user))
+	now := d.mono()
 	for _, w := range d.workers {
 		w.mu.Lock()
 		for _, i := range w.idx {
 			out[i] = Truth{User: d.user[i], Device: d.device[i], Alive: d.alive[i], Kind: d.kind[i], Since: d.since[i],
-				DiedAt: d.diedAt[i], BadClock: d.badClock[i], Gateway: d.gw[i]}
+				DiedAt: d.diedAt[i], BadClock: d.badClock[i], Gateway: d.gw[i],
+				Seq: uint64(d.seq[i]), HelloAttempts: uint32(d.tookHello[i]), Moves: uint32(d.moves[i])}
+			if d.gw[i] >= 0 {
+				out[i].WelcomedAgoMS = (now - d.welcome[i]) / int64(time.Millisecond)
+			}
 		}
 		w.mu.Unlock()
 	}

@@ -63,6 +63,37 @@ func (w *worker) order(i int) []int {
 	return out
 }
 
+// shouldMove says whether online session i, which is not on its preferred gateway, moves
+// now: at once if its gateway is no longer listed as passing, else at the first of its
+// confirm instants after it noticed (the reference client's ConfirmEvery).
+func (w *worker) shouldMove(i int, now int64) bool {
+	d := w.d
+	listed := false
+	for _, id := range *d.healthy.Load() {
+		listed = listed || id == d.o.GatewayIDs[d.gw[i]]
+	}
+	if !listed || d.o.ConfirmEvery < 0 {
+		return true
+	}
+	if d.confirmAt[i] == 0 {
+		every := int64(d.o.ConfirmEvery)
+		k := (now - d.phase[i] + every - 1) / every
+		d.confirmAt[i] = max(d.phase[i]+k*every, 1)
+	}
+	return now >= d.confirmAt[i]
+}
+
+// preferred is order(i)[0], cached until the healthy list changes (the scan runs every
+// tick for every session; recomputing the order each time would eat the bed's CPU).
+func (w *worker) preferred(i int) int {
+	d := w.d
+	gen := d.healthyGen.Load() + 1
+	if d.prefGen[i] != gen {
+		d.pref[i], d.prefGen[i] = int8(w.order(i)[0]), gen
+	}
+	return int(d.pref[i])
+}
+
 func (w *worker) sendHello(i int, now int64) {
 	d := w.d
 	ord := w.order(i)
@@ -171,12 +202,16 @@ func (w *worker) loop(ctx context.Context) {
 					w.sendHello(i, now)
 				}
 			case d.state[i] == stOnline:
-				if pref := w.order(i)[0]; pref != int(d.gw[i]) {
+				if w.preferred(i) == int(d.gw[i]) {
+					d.confirmAt[i] = 0
+				} else if w.shouldMove(i, now) {
+					d.confirmAt[i] = 0
 					// The catalog says another gateway should have this user: move there.
 					d.prev[i] = prevSession{gw: d.gw[i], slot: d.slot[i], epoch: d.epoch[i], seq: d.seq[i], welcome: d.welcome[i]}
 					w.forget(i)
 					d.attempts[i] = 0
 					d.Stats.Moves.Add(1)
+					d.moves[i]++
 					w.sendHello(i, now)
 					continue
 				}
@@ -249,6 +284,7 @@ func (w *worker) welcomed(g int, wl hl1.Welcome) {
 		}
 		now := d.mono()
 		d.state[i], d.gw[i], d.slot[i], d.epoch[i], d.seq[i], d.welcome[i] = stOnline, int8(g), wl.Slot, wl.Epoch, 0, now
+		d.tookHello[i] = d.attempts[i]
 		d.tsJump[i], d.attempts[i] = 0, 0
 		d.ivl.Store(int64(wl.Interval()))
 		w.slots[slotKey(int8(g), wl.Slot)] = i32

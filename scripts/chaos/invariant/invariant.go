@@ -236,7 +236,8 @@ func (c *Checker) Check(snapshot func() []driver.Truth, b Bounds) (r Result) {
 			if !on && nowMS-t.Since > b.Birth.Milliseconds() {
 				m.Lost++
 				if len(m.Samples) < 5 {
-					m.Samples = append(m.Samples, fmt.Sprintf("lost %d/%d alive %.1fs gw=%d", t.User, t.Device, float64(nowMS-t.Since)/1000, t.Gateway))
+					m.Samples = append(m.Samples, fmt.Sprintf("lost %d/%d alive %.1fs gw=%d welcomed %.1fs ago after %d HELLOs, %d beats since, %d moves",
+						t.User, t.Device, float64(nowMS-t.Since)/1000, t.Gateway, float64(t.WelcomedAgoMS)/1000, t.HelloAttempts, t.Seq, t.Moves))
 				}
 			}
 			return
