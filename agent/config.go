@@ -41,6 +41,8 @@ type config struct {
 	HTTPAddr        string
 	LogLevel        string
 	ShutdownTimeout time.Duration
+	RejoinEvery     time.Duration
+	RejoinAddrs     []string
 }
 
 func parseConfig(args []string) (*config, error) {
@@ -70,6 +72,16 @@ func parseConfig(args []string) (*config, error) {
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:9102", "address of the query API, /healthz, /readyz and /metrics")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
+	fs.DurationVar(&c.RejoinEvery, "consul-rejoin-every", 5*time.Second, "how often to check that the local Consul agent has not marked a server failed, and ask it to rejoin those (every 2s while one is); 0 disables")
+	fs.Func("consul-rejoin-addrs", "comma-separated Consul server serf LAN `addresses` (host or host:port, default port 8301) the local Consul agent is asked to join when it lists no live server", func(v string) error {
+		c.RejoinAddrs = nil
+		for _, a := range strings.Split(v, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				c.RejoinAddrs = append(c.RejoinAddrs, a)
+			}
+		}
+		return nil
+	})
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
 		env := "HEARTLINE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
@@ -115,6 +127,12 @@ func (c *config) validate() error {
 	}
 	if c.Lanes < 1 || c.Lanes > 64 {
 		errs = append(errs, fmt.Errorf("-lanes %d: use 1..64", c.Lanes))
+	}
+	if c.RejoinEvery < 0 {
+		errs = append(errs, fmt.Errorf("-consul-rejoin-every %s: use 0 (off) or a positive duration", c.RejoinEvery))
+	}
+	if len(c.RejoinAddrs) > 0 && c.RejoinEvery == 0 {
+		errs = append(errs, errors.New("-consul-rejoin-addrs is set but -consul-rejoin-every is 0 (off)"))
 	}
 	if c.FlushWindow <= 0 {
 		errs = append(errs, errors.New("-flush-window must be positive"))

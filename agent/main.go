@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"heartline/agent/clock"
+	"heartline/agent/consulrejoin"
 	"heartline/agent/consulwriter"
 	"heartline/agent/feedclient"
 	"heartline/agent/metrics"
@@ -55,6 +56,43 @@ func main() {
 
 // consulClient builds the client from consul/api's environment plus the flags.
 func consulClient(cfg *config) (*api.Client, error) {
+	return api.NewClient(consulConfig(cfg))
+}
+
+// rejoinJoinTimeout bounds one call of the rejoiner: a join to an unreachable server blocks
+// in the local agent until memberlist's TCP timeout (10 s).
+const rejoinJoinTimeout = 3 * time.Second
+
+// startRejoiner runs the rejoiner (agent/consulrejoin) on its own client with a short
+// HTTP timeout, until ctx ends; wait returns when it has stopped. Off when -consul-rejoin-every is 0.
+func startRejoiner(ctx context.Context, cfg *config, log *zap.Logger, m *metrics.Agent) (wait func(), err error) {
+	if cfg.RejoinEvery <= 0 {
+		log.Info("Consul rejoiner off (-consul-rejoin-every 0)")
+		return func() {}, nil
+	}
+	cc := consulConfig(cfg)
+	hc, err := api.NewHttpClient(cc.Transport, cc.TLSConfig)
+	if err != nil {
+		return nil, fmt.Errorf("Consul client for the rejoiner: %w", err)
+	}
+	hc.Timeout = rejoinJoinTimeout
+	cc.HttpClient = hc
+	client, err := api.NewClient(cc)
+	if err != nil {
+		return nil, fmt.Errorf("Consul client for the rejoiner: %w", err)
+	}
+	rj, err := consulrejoin.New(consulrejoin.Options{Agent: client.Agent(), Every: cfg.RejoinEvery,
+		Addrs: cfg.RejoinAddrs, Log: log.Named("consulrejoin"), Metrics: m})
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); rj.Run(ctx) }()
+	return func() { <-done }, nil
+}
+
+// consulConfig is consul/api's environment plus the flags.
+func consulConfig(cfg *config) *api.Config {
 	cc := api.DefaultConfig()
 	if cfg.ConsulAddr != "" {
 		cc.Address = cfg.ConsulAddr
@@ -65,7 +103,7 @@ func consulClient(cfg *config) (*api.Client, error) {
 	if cfg.ConsulToken != "" {
 		cc.Token = cfg.ConsulToken
 	}
-	return api.NewClient(cc)
+	return cc
 }
 
 // retry runs f until it succeeds or ctx ends, with backoff; for start-up steps that need
@@ -99,6 +137,15 @@ func run(ctx context.Context, cfg *config, log *zap.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
+
+	// Before anything that needs the Consul servers: the local agent may have lost them.
+	rejoinCtx, stopRejoin := context.WithCancel(context.Background())
+	waitRejoin, err := startRejoiner(rejoinCtx, cfg, log, m)
+	if err != nil {
+		stopRejoin()
+		return err
+	}
+	defer func() { stopRejoin(); waitRejoin() }()
 
 	if err := retry(ctx, log, "reading the cluster config", func() error {
 		_, err := consulwriter.EnsureConfig(client, cfg.Prefix, uint32(cfg.Buckets))

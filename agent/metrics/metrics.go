@@ -20,6 +20,7 @@ type Agent struct {
 	FeedGaps          prometheus.Counter
 	FeedReconnects    prometheus.Counter
 	FeedLagSeconds    prometheus.Gauge
+	ConsulRejoins     *prometheus.CounterVec // result: ok, failed
 }
 
 // New creates the metrics and registers them with reg (nil: not registered, for tests).
@@ -51,10 +52,15 @@ func New(reg prometheus.Registerer) *Agent {
 			Help: "Connections made to the gateway's feed socket."}),
 		FeedLagSeconds: prometheus.NewGauge(prometheus.GaugeOpts{Name: "heartline_agent_feed_lag_seconds",
 			Help: "Age of the newest feed record when it was applied (gateway clock vs agent clock)."}),
+		ConsulRejoins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "heartline_agent_consul_rejoins_total",
+			Help: "Joins the agent asked its local Consul agent to make to servers it had marked failed, by result (ok, failed)."}, []string{"result"}),
 	}
+	// Both results exist from the start, so dashboards and alerts see 0 rather than no series.
+	m.ConsulRejoins.WithLabelValues("ok")
+	m.ConsulRejoins.WithLabelValues("failed")
 	if reg != nil {
 		reg.MustRegister(m.Txns, m.TxnOps, m.TxnSeconds, m.TxnBytes, m.TransitionsOut, m.CASConflicts, m.DirtyBuckets,
-			m.SessionRenewFails, m.SessionsCreated, m.FeedRecords, m.FeedGaps, m.FeedReconnects, m.FeedLagSeconds)
+			m.SessionRenewFails, m.SessionsCreated, m.FeedRecords, m.FeedGaps, m.FeedReconnects, m.FeedLagSeconds, m.ConsulRejoins)
 	}
 	return m
 }
