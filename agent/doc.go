@@ -8,6 +8,7 @@
 //	feedclient    the gateway feed consumer (Unix socket, snapshot + records, gap -> resync)
 //	state         this gateway's sessions, per bucket, with the bounded dirty-bucket set
 //	consulwriter  config CAS, service registration, session, batched transactions
+//	consulrejoin  nudges the local Consul agent back to failed servers (serf waits 30 s)
 //	watcher       the public client library: versioned cache + events from Consul
 //	queryapi      HTTP: /v1/presence, /v1/stats, /healthz, /readyz, /metrics
 //	metrics       Prometheus metric definitions

@@ -112,13 +112,19 @@ type Driver struct {
 	ringN  int
 }
 
+// prevSession is the session a move left behind at the old gateway.
 type prevSession struct {
 	gw      int8
 	slot    uint32
 	epoch   uint32
 	seq     uint64
 	welcome int64
+	movedAt int64 // driver-monotonic ns of the WELCOME that completed the move (0: in flight)
 }
+
+// prevMemory is how long after a move a logout also BYEs the session left behind: longer
+// than any bed's interval x misses + grace + debounce, after which that session is gone.
+const prevMemory = time.Minute
 
 // Stats are wire counters, by gateway index where it matters.
 type Stats struct {
@@ -351,8 +357,10 @@ func (d *Driver) Churn(act Action, n int, arg int64, rng *rand.Rand) int {
 				d.kind[i] = Silent
 				if act == Bye && d.state[i] == stOnline {
 					w.sendBeat(i, true)
+					w.byePrev(i) // a logout right after a move logs out both sessions
 					d.kind[i] = Byed
 				}
+				d.prev[i].gw = -1
 				w.forget(i) // before the state changes: it releases a HELLO in flight
 				d.alive[i], d.diedAt[i], d.state[i] = false, nowMS, stIdle
 				ok = true

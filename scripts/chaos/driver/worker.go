@@ -149,11 +149,13 @@ func (w *worker) sendBeat(i int, bye bool) {
 	d.ringMu.Unlock()
 }
 
-// byePrev logs out the session a move left behind.
+// byePrev logs out the session a move left behind, if the move was recent enough for that
+// session to be still alive at its gateway (caller holds mu).
 func (w *worker) byePrev(i int) {
 	d := w.d
 	p := d.prev[i]
-	if p.gw < 0 {
+	if p.gw < 0 || p.movedAt == 0 || d.mono()-p.movedAt > int64(prevMemory) {
+		d.prev[i].gw = -1
 		return
 	}
 	d.prev[i].gw = -1
@@ -208,6 +210,7 @@ func (w *worker) loop(ctx context.Context) {
 					d.confirmAt[i] = 0
 					// The catalog says another gateway should have this user: move there.
 					d.prev[i] = prevSession{gw: d.gw[i], slot: d.slot[i], epoch: d.epoch[i], seq: d.seq[i], welcome: d.welcome[i]}
+					// (A session left behind by an earlier move expires by itself.)
 					w.forget(i)
 					d.attempts[i] = 0
 					d.Stats.Moves.Add(1)
@@ -289,10 +292,15 @@ func (w *worker) welcomed(g int, wl hl1.Welcome) {
 		d.ivl.Store(int64(wl.Interval()))
 		w.slots[slotKey(int8(g), wl.Slot)] = i32
 		d.nextAt[i] = now + int64(time.Duration(w.rng.Int64N(int64(wl.Interval())+1)))
-		if d.prev[i].gw >= 0 && int(d.prev[i].gw) != g {
-			w.byePrev(i)
+		if int(d.prev[i].gw) == g {
+			d.prev[i].gw = -1 // the same session re-found: nothing left behind
+		} else if d.prev[i].gw >= 0 {
+			// Make before break, like the reference client: no BYE to the gateway left
+			// behind. Its session expires by itself, and until then it keeps the member
+			// shown online while the new gateway's agent publishes (a BYE now would show
+			// the member offline in between). A logout soon after BYEs both (Churn).
+			d.prev[i].movedAt = now
 		}
-		d.prev[i].gw = -1
 		return
 	}
 }
