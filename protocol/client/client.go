@@ -92,6 +92,8 @@ type Client struct {
 	subs      map[uint64]struct{} // users subscribed to (sent again after a reconnect)
 	lastHello uint64              // client_time_ms of the last HELLO sent
 	events    []hl1.Event         // decode buffer for OnEvent
+	previous  []previousSession   // sessions moved away from, for Bye (previous.go)
+	now       func() time.Time    // clock of the previous-session memory (tests move it)
 }
 
 // New returns a Client for the credentials. It does not touch the network until Connect.
@@ -131,6 +133,7 @@ func New(cred Credentials, opts Options) (*Client, error) {
 		active: opts.Active,
 		frames: make(chan []byte, 16),
 		gone:   make(chan struct{}, 1),
+		now:    time.Now,
 	}, nil
 }
 
@@ -214,6 +217,7 @@ func (c *Client) hello(ctx context.Context, gw string) error {
 				}
 				deadline.Stop()
 				c.mu.Lock()
+				c.rememberPrevious(gw)
 				c.session = Session{
 					Gateway: gw, Slot: w.Slot, Epoch: w.Epoch, Interval: w.Interval(),
 					ServerTime: time.UnixMilli(int64(w.ServerTimeMS)),
@@ -314,12 +318,18 @@ func (c *Client) write(conn net.Conn, frame []byte) error {
 // Beat sends one HEARTBEAT now with the current status.
 func (c *Client) Beat() error { return c.send(false) }
 
-// Bye ends the session: the gateway reports the member offline at once.
+// Bye ends the session: the gateway reports the member offline at once. If the client
+// moved to this gateway from another one recently (previous.go), Bye ends the session it
+// left there too, so that one does not keep the member online until it expires; that BYE's
+// errors are logged at debug, not returned.
 func (c *Client) Bye() error {
 	err := c.send(true)
 	c.mu.Lock()
 	c.session = Session{}
+	prev := c.takePrevious()
+	active := c.active
 	c.mu.Unlock()
+	c.byePrevious(prev, active)
 	return err
 }
 
@@ -343,13 +353,20 @@ func (c *Client) send(bye bool) error {
 		return errors.New("client: no session: call Connect first")
 	}
 	c.seq++
-	b := hl1.Beat{
-		Slot: s.Slot, Epoch: s.Epoch, Seq: c.seq,
-		TS:     uint64(time.Since(c.welcomeAt) / (hl1.TickMS * time.Millisecond)),
-		Active: c.active, Bye: bye,
-	}
+	frame := c.beatFrame(s, c.seq, c.welcomeAt, c.active, bye)
 	c.mu.Unlock()
-	return c.write(conn, hl1.AppendHeartbeat(nil, b.Seal(c.mac)))
+	return c.write(conn, frame)
+}
+
+// beatFrame seals a HEARTBEAT (or BYE) of session s with seq_abs seq and ts_abs the 10 ms
+// ticks since welcomeAt, the session's WELCOME.
+func (c *Client) beatFrame(s Session, seq uint64, welcomeAt time.Time, active, bye bool) []byte {
+	b := hl1.Beat{
+		Slot: s.Slot, Epoch: s.Epoch, Seq: seq,
+		TS:     uint64(time.Since(welcomeAt) / (hl1.TickMS * time.Millisecond)),
+		Active: active, Bye: bye,
+	}
+	return hl1.AppendHeartbeat(nil, b.Seal(c.mac))
 }
 
 // Run sends heartbeats on the session's schedule until ctx ends, reconnecting (HELLO
