@@ -82,6 +82,10 @@ func (r *run) runScenario(ctx context.Context, sc scenario) *scenarioResult {
 	}
 	res := &scenarioResult{Name: sc.Name, Fault: sc.Fault, Expect: sc.Expect, Start: time.Now()}
 	s := &scenarioRun{r: r}
+	var load agentLoad
+	lctx, stopLoad := context.WithCancel(ctx)
+	loadDone := make(chan struct{})
+	go func() { defer close(loadDone); load.sampleAgents(lctx, r.bed) }()
 	res.Err = sc.Run(ctx, s)
 	if res.Err != nil {
 		logf("  error: %v", res.Err)
@@ -93,6 +97,9 @@ func (r *run) runScenario(ctx context.Context, sc scenario) *scenarioResult {
 		s.note("VIOLATION: still not clean 120 s after the scenario: %v", err)
 	}
 	res.End = time.Now()
+	stopLoad()
+	<-loadDone
+	s.note("writers: %s", load.String())
 	res.Events, res.Notes = s.events, s.notes
 	samples := r.samplesBetween(res.Start, res.End)
 	excused := func(t time.Time) bool {

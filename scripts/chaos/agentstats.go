@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"heartline/scripts/chaos/bed"
+)
+
+// agentLoad samples both agents' /metrics once a second during a scenario and summarises
+// what their Consul writers went through: the most dirty buckets waiting, the worst feed
+// lag, and transactions committed with their mean and worst-bucket latency. It explains
+// (does not judge) a slow recovery: a BYE waits behind the dirty buckets of a mass move.
+type agentLoad struct {
+	maxDirty, maxLag   [2]float64
+	txns0, txns1       [2]float64
+	txnSum0, txnSum1   [2]float64
+	trans0, trans1     [2]float64
+	first, last        [2]bool
+	slowTxns0, slowTx1 [2]float64 // transactions slower than 1 s
+}
+
+func agentMetricsURL(b *bed.Bed, i int) string {
+	return fmt.Sprintf("http://%s:%d/metrics", b.GWHosts[i].IP, bed.AgentHTTP)
+}
+
+// sampleAgents runs until ctx ends.
+func (a *agentLoad) sampleAgents(ctx context.Context, b *bed.Bed) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		for i := range 2 {
+			m, err := scrape(agentMetricsURL(b, i))
+			if err != nil {
+				continue
+			}
+			txns := m.sumPrefix("heartline_agent_txns_total")
+			sum := m.get("heartline_agent_txn_seconds_sum")
+			trans := m.get("heartline_agent_transitions_committed_total")
+			slow := m.get("heartline_agent_txn_seconds_count") - m.get(`heartline_agent_txn_seconds_bucket{le="1.024"}`)
+			if !a.first[i] {
+				a.first[i] = true
+				a.txns0[i], a.txnSum0[i], a.trans0[i], a.slowTxns0[i] = txns, sum, trans, slow
+			}
+			a.txns1[i], a.txnSum1[i], a.trans1[i], a.slowTx1[i] = txns, sum, trans, slow
+			a.last[i] = true
+			a.maxDirty[i] = max(a.maxDirty[i], m.get("heartline_agent_dirty_buckets"))
+			a.maxLag[i] = max(a.maxLag[i], m.get("heartline_agent_feed_lag_seconds"))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (a *agentLoad) String() string {
+	var parts []string
+	for i := range 2 {
+		if !a.last[i] {
+			continue
+		}
+		n := a.txns1[i] - a.txns0[i]
+		mean := 0.0
+		if n > 0 {
+			mean = (a.txnSum1[i] - a.txnSum0[i]) / n * 1000
+		}
+		parts = append(parts, fmt.Sprintf("agent-g%d: %.0f transitions in %.0f txns (mean %.0f ms, %.0f over 1 s), max dirty buckets %.0f, max feed lag %.1fs",
+			i+1, a.trans1[i]-a.trans0[i], n, mean, a.slowTx1[i]-a.slowTxns0[i], a.maxDirty[i], a.maxLag[i]))
+	}
+	return strings.Join(parts, "; ")
+}
