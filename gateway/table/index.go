@@ -82,6 +82,17 @@ func (ix *index) insert(user uint64, device uint32, slot uint32) {
 	ix.slots[i] = slot
 }
 
+// replace swaps the entry holding old (of user, device) for slot, the same session under a
+// new generation: the probe position depends on (user, device) only. Caller holds mu.
+func (ix *index) replace(user uint64, device uint32, old, slot uint32) {
+	for i := ix.home(user, device); ix.slots[i] != 0; i = ix.step(i) {
+		if ix.slots[i] == old {
+			ix.slots[i] = slot
+			return
+		}
+	}
+}
+
 // remove deletes the entry holding exactly slot, if any. Caller holds mu.
 func (ix *index) remove(user uint64, device uint32, slot uint32) bool {
 	i := ix.home(user, device)

@@ -124,7 +124,7 @@ type HelloResult uint8
 
 const (
 	HelloNew        HelloResult = iota // a new session was allocated
-	HelloRefound                       // the existing session was re-keyed and restarted
+	HelloRefound                       // the existing session was re-keyed and restarted under a new slot generation
 	HelloRetransmit                    // the same HELLO again: answer with the same WELCOME, change nothing
 	HelloForeign                       // the session lives in another shard: hand the HELLO over
 	HelloStale                         // older than the session's accepted HELLO (a replay): drop
@@ -142,20 +142,30 @@ func (s *Shard) Hello(p HelloParams, now uint32) (slot Slot, base uint32, res He
 			ix.mu.Unlock()
 			return 0, 0, HelloForeign, sh
 		}
-		ix.mu.Unlock()
 		sess := &s.sessions[idx]
 		d := int32(p.Stamp - sess.HelloStamp)
 		switch {
 		case d < 0:
+			ix.mu.Unlock()
 			return 0, 0, HelloStale, 0
 		case d == 0 && sess.K0 == p.K0 && sess.K1 == p.K1 && sess.state != stateOffline && sess.LastSeq == 0:
 			// The same HELLO again (its WELCOME was lost) before any heartbeat: answer with
 			// the same WELCOME. Stamps have 16 ms resolution; two distinct HELLOs of one
 			// session within 16 ms are treated alike, which is harmless before seq 1.
+			ix.mu.Unlock()
 			return found, sess.BaseTick, HelloRetransmit, 0
 		case d == 0:
+			ix.mu.Unlock()
 			return 0, 0, HelloStale, 0
 		}
+		// A new HELLO restarts seq at 1, usually under the same session key (one token
+		// serves many HELLOs). Keeping the slot would let anyone who captured the replaced
+		// session's heartbeats replay them into the new one, since their seq, ts and tag
+		// would all check out again, and knock out the real heartbeats as replays. A new
+		// generation gives the new session a new slot, which the tag covers.
+		sess.gen = uint8(s.t.layout.nextGen(uint32(sess.gen)))
+		ix.replace(p.User, p.Device, found, s.Slot(idx))
+		ix.mu.Unlock()
 		if sess.state == stateOffline {
 			s.online.Add(1)
 		}

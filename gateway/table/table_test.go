@@ -187,15 +187,24 @@ func TestMultiDeviceAndRehello(t *testing.T) {
 	if _, _, res, _ := a.Hello(p, 60); res != HelloStale {
 		t.Fatalf("replayed older hello: %v", res)
 	}
-	// Newer stamp with a new key: same slot, restarted.
+	// Newer stamp: the same session restarted under a new slot (new generation), so the
+	// old slot, and every frame captured on it, is dead.
 	p.Stamp, p.K0 = 12, 99
 	slot, base, res, _ := a.Hello(p, 70)
-	if res != HelloRefound || slot != s1 || base != 70 {
-		t.Fatalf("refound: %v %x %d", res, slot, base)
+	if res != HelloRefound || slot == s1 || base != 70 {
+		t.Fatalf("refound: %v slot %x (old %x) base %d", res, slot, s1, base)
+	}
+	if _, _, r := a.Lookup(s1); r != LookupUnknown {
+		t.Fatalf("old slot after a re-HELLO: %v, want unknown", r)
 	}
 	_, sess, _ := a.Lookup(slot)
 	if sess.K0 != 99 || sess.LastSeq != 0 {
 		t.Fatal("re-HELLO did not re-key the session")
+	}
+	// The index follows: the next HELLO finds the session under its new slot.
+	p.Stamp = 13
+	if again, _, res, _ := a.Hello(p, 80); res != HelloRefound || again == slot || again == s1 {
+		t.Fatalf("second re-HELLO: %v slot %x", res, again)
 	}
 	ra, rb := take(a, 70), take(b, 70)
 	if len(ra) != 1 || len(rb) != 1 {
@@ -246,8 +255,13 @@ func TestIndexAgainstMap(t *testing.T) {
 		if res == HelloFull {
 			continue
 		}
-		if old, ok := live[k]; ok && old != slot {
-			t.Fatalf("step %d: (%d,%d) moved from %x to %x", step, u, d, old, slot)
+		if old, ok := live[k]; ok {
+			// A re-HELLO keeps the session where it is, under a new generation.
+			osh, oidx, _ := tb.layout.split(old)
+			nsh, nidx, _ := tb.layout.split(slot)
+			if res != HelloRefound || osh != nsh || oidx != nidx || old == slot {
+				t.Fatalf("step %d: (%d,%d) re-HELLO %v: slot %x -> %x", step, u, d, res, old, slot)
+			}
 		}
 		live[k] = slot
 		if step%7 == 0 {

@@ -19,7 +19,30 @@ type agentLoad struct {
 	txnSum0, txnSum1   [2]float64
 	trans0, trans1     [2]float64
 	first, last        [2]bool
-	slowTxns0, slowTx1 [2]float64 // transactions slower than 1 s
+	slowTxns0, slowTx1 [2]float64            // transactions slower than 1 s
+	gwPrev             [2]metrics            // last gateway scrape
+	gwAcc              [2]map[string]float64 // gateway counters accumulated across scrapes (restarts reset them)
+}
+
+// accumulate adds the growth of each gateway counter since the previous scrape; a counter
+// that went down belongs to a restarted gateway and counts from zero.
+func (a *agentLoad) accumulate(i int, m metrics) {
+	if a.gwAcc[i] == nil {
+		a.gwAcc[i] = map[string]float64{}
+	}
+	if prev := a.gwPrev[i]; prev != nil {
+		for k, v := range m {
+			if !strings.HasPrefix(k, mp+"frames_dropped_total") && k != mp+"byes_total" && k != mp+"hellos_total" {
+				continue
+			}
+			if d := v - prev[k]; d >= 0 {
+				a.gwAcc[i][k] += d
+			} else {
+				a.gwAcc[i][k] += v
+			}
+		}
+	}
+	a.gwPrev[i] = m
 }
 
 func agentMetricsURL(b *bed.Bed, i int) string {
@@ -47,6 +70,9 @@ func (a *agentLoad) sampleAgents(ctx context.Context, b *bed.Bed) {
 			a.txns1[i], a.txnSum1[i], a.trans1[i], a.slowTx1[i] = txns, sum, trans, slow
 			a.last[i] = true
 			a.maxDirty[i] = max(a.maxDirty[i], m.get("heartline_agent_dirty_buckets"))
+			if g, err := scrape(b.MetricsURL(i)); err == nil {
+				a.accumulate(i, g)
+			}
 			a.maxLag[i] = max(a.maxLag[i], m.get("heartline_agent_feed_lag_seconds"))
 		}
 		select {
@@ -70,6 +96,20 @@ func (a *agentLoad) String() string {
 		}
 		parts = append(parts, fmt.Sprintf("agent-g%d: %.0f transitions in %.0f txns (mean %.0f ms, %.0f over 1 s), max dirty buckets %.0f, max feed lag %.1fs",
 			i+1, a.trans1[i]-a.trans0[i], n, mean, a.slowTx1[i]-a.slowTxns0[i], a.maxDirty[i], a.maxLag[i]))
+	}
+	for i := range 2 {
+		acc := metrics(a.gwAcc[i])
+		if acc == nil {
+			continue
+		}
+		drops := map[string]float64{}
+		for k, v := range acc.byLabel(mp + "frames_dropped_total") {
+			if v != 0 {
+				drops[k] = v
+			}
+		}
+		parts = append(parts, fmt.Sprintf("gw%d: %.0f BYEs accepted, %.0f HELLOs answered, drops {%s}", i+1,
+			acc.get(mp+"byes_total"), acc.get(mp+"hellos_total"), kvf(drops)))
 	}
 	return strings.Join(parts, "; ")
 }
