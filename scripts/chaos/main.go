@@ -248,9 +248,9 @@ func contains(list []string, s string) bool {
 
 func (r *run) driverStats() string {
 	s := &r.drv.Stats
-	return fmt.Sprintf("heartbeats sent gw1=%d gw2=%d, HELLOs %d, WELCOMEs %d, REHELLOs %d, BYEs %d, gateway moves %d, send errors %d",
+	return fmt.Sprintf("heartbeats sent gw1=%d gw2=%d, HELLOs %d, WELCOMEs %d, REHELLOs %d, BYEs %d, gateway moves %d, late WELCOMEs declined with BYE %d, send errors %d",
 		s.HeartbeatsSent[0].Load(), s.HeartbeatsSent[1].Load(), s.HellosSent.Load(), s.Welcomes.Load(), s.Rehellos.Load(),
-		s.ByesSent.Load(), s.Moves.Load(), s.SendErrors.Load())
+		s.ByesSent.Load(), s.Moves.Load(), s.Declined.Load(), s.SendErrors.Load())
 }
 
 // pollCatalog hands the driver the passing gateways every second, like the site hands them to apps.

@@ -135,6 +135,7 @@ type Stats struct {
 	ByesSent       atomic.Uint64
 	Moves          atomic.Uint64
 	SendErrors     atomic.Uint64
+	Declined       atomic.Uint64 // late WELCOMEs of abandoned HELLOs answered with BYE
 }
 
 // Captured is a legit heartbeat frame as sent (for replay attacks).
@@ -361,6 +362,9 @@ func (d *Driver) Churn(act Action, n int, arg int64, rng *rand.Rand) int {
 					d.kind[i] = Byed
 				}
 				d.prev[i].gw = -1
+				if d.state[i] == stHello {
+					w.abandon(i, d.mono()) // a late WELCOME for it gets a BYE
+				}
 				w.forget(i) // before the state changes: it releases a HELLO in flight
 				d.alive[i], d.diedAt[i], d.state[i] = false, nowMS, stIdle
 				ok = true

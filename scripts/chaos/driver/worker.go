@@ -25,6 +25,26 @@ type worker struct {
 	pending int
 	buf     []byte
 	rng     *rand.Rand
+
+	// abandoned remembers HELLOs superseded by a retry (ring), so that a WELCOME arriving
+	// after the session went elsewhere can be declined with a BYE instead of leaving an
+	// orphan session online at that gateway until it expires.
+	abandoned [256]abandonedHello
+	abN       int
+}
+
+// abandon records session i's HELLO in flight as given up (caller holds mu).
+func (w *worker) abandon(i int, now int64) {
+	d := w.d
+	w.abandoned[w.abN%len(w.abandoned)] = abandonedHello{i: int32(i), gw: d.target[i], nonce: d.nonce[i], at: now}
+	w.abN++
+}
+
+type abandonedHello struct {
+	i     int32
+	gw    int8
+	nonce uint32
+	at    int64 // driver-monotonic ns
 }
 
 func slotKey(gw int8, slot uint32) uint64 { return uint64(uint8(gw))<<32 | uint64(slot) }
@@ -100,6 +120,8 @@ func (w *worker) sendHello(i int, now int64) {
 	g := ord[int(d.attempts[i]/3)%len(ord)]
 	if d.state[i] != stHello {
 		w.pending++
+	} else {
+		w.abandon(i, now)
 	}
 	d.state[i], d.target[i], d.helloAt[i] = stHello, int8(g), now
 	d.attempts[i]++
@@ -301,6 +323,32 @@ func (w *worker) welcomed(g int, wl hl1.Welcome) {
 			// the member offline in between). A logout soon after BYEs both (Churn).
 			d.prev[i].movedAt = now
 		}
+		return
+	}
+	w.declineLate(g, wl)
+}
+
+// declineLate answers a WELCOME that matches no HELLO in flight: if it answers a HELLO the
+// session gave up on (a retry went to another gateway), that gateway now holds an orphan
+// session that would show the member online until it expires; a BYE on it ends it at once.
+// (Caller holds mu.)
+func (w *worker) declineLate(g int, wl hl1.Welcome) {
+	d := w.d
+	now := d.mono()
+	for k := range w.abandoned {
+		a := &w.abandoned[k]
+		i := int(a.i)
+		if a.at == 0 || int(a.gw) != g || now-a.at > int64(10*time.Second) {
+			continue
+		}
+		if int(d.gw[i]) == g || (d.state[i] == stHello && int(d.target[i]) == g) || !wl.Verify(d.key[i], a.nonce) {
+			continue // on g after all: an older generation of its own session, already dead
+		}
+		a.at = 0
+		b := hl1.Beat{Slot: wl.Slot, Epoch: wl.Epoch, Seq: 1, TS: 0, Active: true, Bye: true}
+		w.buf = hl1.AppendHeartbeat(w.buf[:0], b.Seal(d.key[i]))
+		_, _ = w.conn.WriteToUDPAddrPort(w.buf, d.o.Gateways[g])
+		d.Stats.Declined.Add(1)
 		return
 	}
 }

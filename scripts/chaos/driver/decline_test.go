@@ -1,0 +1,114 @@
+package driver
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	mrand "math/rand/v2"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"heartline/protocol/hl1"
+	"heartline/protocol/token"
+)
+
+// sentFrame is one datagram the worker wrote.
+type sentFrame struct {
+	to    netip.AddrPort
+	frame []byte
+}
+
+// fakeConn records writes; reads never happen in these tests.
+type fakeConn struct{ sent []sentFrame }
+
+func (f *fakeConn) WriteToUDPAddrPort(b []byte, a netip.AddrPort) (int, error) {
+	f.sent = append(f.sent, sentFrame{a, append([]byte(nil), b...)})
+	return len(b), nil
+}
+func (f *fakeConn) ReadFromUDPAddrPort([]byte) (int, netip.AddrPort, error) {
+	select {}
+}
+func (f *fakeConn) Close() error { return nil }
+
+// TestLateWelcomeOfAnAbandonedHelloIsDeclinedWithBye: a session whose HELLO to gw2 went
+// unanswered retries at gw1; when gw2's WELCOME arrives after all, gw2 holds a session the
+// app does not use, which would show the member online there until it expires. The app
+// ends it with a BYE on that slot, and keeps its session on gw1.
+func TestLateWelcomeOfAnAbandonedHelloIsDeclinedWithBye(t *testing.T) {
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	keyFile := filepath.Join(t.TempDir(), "keys.txt")
+	if err := os.WriteFile(keyFile, []byte("1 "+hex.EncodeToString(secret)+" current\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := token.LoadKeyRing(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw1, gw2 := netip.MustParseAddrPort("127.0.0.1:1"), netip.MustParseAddrPort("127.0.0.1:2")
+	d, err := New(Options{Sessions: 1, Keys: keys, Sources: []string{"127.0.0.1"}, PortsPerSource: 1,
+		Gateways: []netip.AddrPort{gw1, gw2}, GatewayIDs: []string{"gw1", "gw2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := d.workers[0]
+	_ = w.conn.Close()
+	fc := &fakeConn{}
+	w.conn = fc
+	w.rng = mrand.New(mrand.NewPCG(1, 2))
+	d.alive[0] = true
+
+	// First HELLO to gw2 (as if gw2 ranked first), then a retry to gw1.
+	w.mu.Lock()
+	d.attempts[0] = 3 * uint8(indexOf(w.order(0), 1))
+	w.sendHello(0, d.mono())
+	toGW2 := d.nonce[0]
+	if d.target[0] != 1 {
+		t.Fatalf("first HELLO went to gateway %d, want gw2", d.target[0])
+	}
+	d.attempts[0] = 3 * uint8(indexOf(w.order(0), 0))
+	w.sendHello(0, d.mono())
+	toGW1 := d.nonce[0]
+	w.mu.Unlock()
+
+	welcome := func(slot uint32, nonce uint32) hl1.Welcome {
+		return hl1.Welcome{Slot: slot, Epoch: 7, IntervalMS: 5000, ServerTimeMS: 1}.Seal(d.key[0], nonce)
+	}
+	// gw1 answers the retry: the session is established there, nothing is declined.
+	w.welcomed(0, welcome(0x101, toGW1))
+	if d.gw[0] != 0 || d.Stats.Declined.Load() != 0 {
+		t.Fatalf("after gw1's WELCOME: gw %d, declined %d", d.gw[0], d.Stats.Declined.Load())
+	}
+	n := len(fc.sent)
+	// gw2's late WELCOME for the abandoned HELLO: declined with a BYE on gw2's slot.
+	w.welcomed(1, welcome(0x202, toGW2))
+	if d.Stats.Declined.Load() != 1 || len(fc.sent) != n+1 {
+		t.Fatalf("late WELCOME: declined %d, frames sent %d", d.Stats.Declined.Load(), len(fc.sent)-n)
+	}
+	f := fc.sent[n]
+	hb, err := hl1.ParseHeartbeat(f.frame)
+	if err != nil || f.to != gw2 || !hb.Bye || hb.Slot != 0x202 {
+		t.Fatalf("decline: to %v bye=%v slot %x err %v", f.to, hb.Bye, hb.Slot, err)
+	}
+	if seq, ts, err := hb.Open(d.key[0], 7, 0, 0); err != nil || seq != 1 || ts != 0 {
+		t.Fatalf("decline BYE does not verify as the slot's first frame: seq %d ts %d %v", seq, ts, err)
+	}
+	if d.gw[0] != 0 || d.slot[0] != 0x101 {
+		t.Fatalf("declining changed the live session: gw %d slot %x", d.gw[0], d.slot[0])
+	}
+	// The same late WELCOME again: nothing more (each abandoned HELLO is declined once).
+	w.welcomed(1, welcome(0x202, toGW2))
+	if d.Stats.Declined.Load() != 1 {
+		t.Fatalf("declined twice")
+	}
+}
+
+func indexOf(order []int, g int) int {
+	for k, x := range order {
+		if x == g {
+			return k
+		}
+	}
+	return -1
+}
