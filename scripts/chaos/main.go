@@ -100,13 +100,14 @@ func logf(format string, args ...any) {
 
 // run is the state shared by the scenarios.
 type run struct {
-	cfg    config
-	bed    *bed.Bed
-	keys   *token.KeyRing
-	drv    *driver.Driver
-	chk    *invariant.Checker
-	bounds invariant.Bounds
-	rng    *mrand.Rand
+	cfg       config
+	lastTrace time.Time // sampleLoop only
+	bed       *bed.Bed
+	keys      *token.KeyRing
+	drv       *driver.Driver
+	chk       *invariant.Checker
+	bounds    invariant.Bounds
+	rng       *mrand.Rand
 
 	attackIPs []string
 	attack    *attackResult
@@ -284,6 +285,7 @@ func (r *run) sampleLoop(ctx context.Context) {
 		for _, w := range res.WatcherOnly {
 			r.evidence(w)
 		}
+		r.traceSamples(res)
 		r.mu.Lock()
 		r.samples = append(r.samples, res)
 		r.mu.Unlock()
@@ -401,4 +403,26 @@ func (r *run) evidence(w invariant.Wrong) {
 	r.mu.Lock()
 	r.evidenceLines = append(r.evidenceLines, time.Now().UTC().Format("15:04:05")+" "+line)
 	r.mu.Unlock()
+}
+
+// traceSamples logs the driver's recent events for the first mismatched sessions of a
+// check outside the bring-up, at most a few per minute.
+func (r *run) traceSamples(res invariant.Result) {
+	if res.Clean() || time.Since(r.lastTrace) < 20*time.Second {
+		return
+	}
+	r.lastTrace = time.Now()
+	n := 0
+	for _, smp := range append(append([]string(nil), res.KV.Samples...), res.Watcher.Samples...) {
+		var kind string
+		var user uint64
+		var device uint32
+		if _, err := fmt.Sscanf(smp, "%s %d/%d", &kind, &user, &device); err != nil {
+			continue
+		}
+		logf("  trace %s %d/%d: %s", kind, user, device, r.drv.Trace(user, device))
+		if n++; n == 3 {
+			return
+		}
+	}
 }

@@ -104,6 +104,8 @@ type Driver struct {
 	prefGen   []uint32 // healthyGen+1 when pref was computed (0: never)
 	tookHello []uint8  // HELLOs the last WELCOME took (diagnostics)
 	moves     []uint16 // moves between gateways so far (diagnostics)
+	trace     [][traceLen]traceEv
+	traceN    []uint8
 
 	Stats Stats
 
@@ -191,7 +193,7 @@ func New(o Options) (*Driver, error) {
 		state: make([]uint8, n), gw: make([]int8, n), target: make([]int8, n), slot: make([]uint32, n), epoch: make([]uint32, n),
 		seq: make([]uint64, n), welcome: make([]int64, n), nextAt: make([]int64, n), nonce: make([]uint32, n),
 		helloAt: make([]int64, n), attempts: make([]uint8, n), tsJump: make([]int64, n), skewMS: make([]int64, n), lastHello: make([]int64, n),
-		prev: make([]prevSession, n), phase: make([]int64, n), confirmAt: make([]int64, n), pref: make([]int8, n), prefGen: make([]uint32, n), tookHello: make([]uint8, n), moves: make([]uint16, n), ring: make([]Captured, 1024)}
+		prev: make([]prevSession, n), phase: make([]int64, n), confirmAt: make([]int64, n), pref: make([]int8, n), prefGen: make([]uint32, n), tookHello: make([]uint8, n), moves: make([]uint16, n), trace: make([][traceLen]traceEv, n), traceN: make([]uint8, n), ring: make([]Captured, 1024)}
 	for i, a := range o.Gateways {
 		d.gwIndex[a] = i
 	}
@@ -356,6 +358,7 @@ func (d *Driver) Churn(act Action, n int, arg int64, rng *rand.Rand) int {
 				// while its HELLO is in flight has in truth died silently (the gateway may
 				// still accept that HELLO).
 				d.kind[i] = Silent
+				d.note(i, evDie, d.gw[i], d.slot[i], uint32(act))
 				if act == Bye && d.state[i] == stOnline {
 					w.sendBeat(i, true)
 					w.byePrev(i) // a logout right after a move logs out both sessions
@@ -371,6 +374,7 @@ func (d *Driver) Churn(act Action, n int, arg int64, rng *rand.Rand) int {
 			}
 		case Revive:
 			if !d.alive[i] && !d.badClock[i] && nowMS-d.diedAt[i] > 1000 {
+				d.note(i, evRevive, -1, 0, 0)
 				d.alive[i], d.since[i], d.kind[i], d.state[i], d.attempts[i] = true, nowMS, Alive, stIdle, 0
 				d.helloAt[i] = 0
 				ok = true

@@ -126,6 +126,7 @@ func (w *worker) sendHello(i int, now int64) {
 	d.state[i], d.target[i], d.helloAt[i] = stHello, int8(g), now
 	d.attempts[i]++
 	d.nonce[i] = w.rng.Uint32()
+	d.note(i, evHello, int8(g), 0, 0)
 	// The HELLO clock is the (possibly skewed) wall clock kept monotonic per session, as
 	// PROTOCOL.md requires of apps: max(wall clock, previous HELLO + 16 ms).
 	ct := time.Now().UnixMilli() + d.skewMS[i]
@@ -159,6 +160,7 @@ func (w *worker) sendBeat(i int, bye bool) {
 		d.Stats.SendErrors.Add(1)
 	}
 	if bye {
+		d.note(i, evBye, int8(g), d.slot[i], uint32(d.seq[i]))
 		d.Stats.ByesSent.Add(1)
 		return
 	}
@@ -185,6 +187,7 @@ func (w *worker) byePrev(i int) {
 	b := hl1.Beat{Slot: p.slot, Epoch: p.epoch, Seq: p.seq + 1, TS: uint64(ts), Active: true, Bye: true}
 	w.buf = hl1.AppendHeartbeat(w.buf[:0], b.Seal(d.key[i]))
 	_, _ = w.conn.WriteToUDPAddrPort(w.buf, d.o.Gateways[p.gw])
+	d.note(i, evByePrev, p.gw, p.slot, uint32(p.seq+1))
 	d.Stats.ByesSent.Add(1)
 }
 
@@ -237,6 +240,7 @@ func (w *worker) loop(ctx context.Context) {
 					d.attempts[i] = 0
 					d.Stats.Moves.Add(1)
 					d.moves[i]++
+					d.note(i, evMove, d.prev[i].gw, d.prev[i].slot, 0)
 					w.sendHello(i, now)
 					continue
 				}
@@ -283,6 +287,7 @@ func (w *worker) read() {
 			d.Stats.Rehellos.Add(1)
 			w.mu.Lock()
 			if i, ok := w.slots[slotKey(int8(g), r.Slot)]; ok && d.state[i] == stOnline {
+				d.note(int(i), evRehello, int8(g), r.Slot, uint32(r.Reason))
 				w.forget(int(i))
 				d.state[i], d.attempts[i], d.helloAt[i] = stIdle, 0, 0
 			}
@@ -309,6 +314,7 @@ func (w *worker) welcomed(g int, wl hl1.Welcome) {
 		}
 		now := d.mono()
 		d.state[i], d.gw[i], d.slot[i], d.epoch[i], d.seq[i], d.welcome[i] = stOnline, int8(g), wl.Slot, wl.Epoch, 0, now
+		d.note(i, evWelcome, int8(g), wl.Slot, 0)
 		d.tookHello[i] = d.attempts[i]
 		d.tsJump[i], d.attempts[i] = 0, 0
 		d.ivl.Store(int64(wl.Interval()))
@@ -349,6 +355,7 @@ func (w *worker) declineLate(g int, wl hl1.Welcome) {
 		w.buf = hl1.AppendHeartbeat(w.buf[:0], b.Seal(d.key[i]))
 		_, _ = w.conn.WriteToUDPAddrPort(w.buf, d.o.Gateways[g])
 		d.Stats.Declined.Add(1)
+		d.note(i, evDecline, int8(g), wl.Slot, 0)
 		return
 	}
 }
