@@ -406,9 +406,9 @@ func (r *run) evidence(w invariant.Wrong) {
 }
 
 // traceSamples logs the driver's recent events for the first mismatched sessions of a
-// check outside the bring-up, at most a few per minute.
+// check outside the bring-up, at most three every 5 s.
 func (r *run) traceSamples(res invariant.Result) {
-	if res.Clean() || time.Since(r.lastTrace) < 20*time.Second {
+	if res.Clean() || time.Since(r.lastTrace) < 5*time.Second {
 		return
 	}
 	r.lastTrace = time.Now()
