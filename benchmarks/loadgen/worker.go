@@ -250,8 +250,10 @@ func (wk *worker) welcome(i int32, w hl1.Welcome) {
 	if wk.interval == 0 {
 		wk.interval = max(w.IntervalMS, 1)
 	}
-	// Spread first heartbeats over one interval so the load is flat from the start.
-	s.due[i] = wk.nowMS + uint32(wk.rng.Uint64N(uint64(wk.interval)))
+	// The first heartbeat goes at once: it confirms the session, which the gateway reports
+	// online only then (PROTOCOL.md, WELCOME). HELLOs are already spread by the hello window,
+	// so the beats that follow, one interval apart, are spread too.
+	s.due[i] = wk.nowMS
 	if s.flags[i]&flInWheel == 0 {
 		wk.w.file(s, i, s.due[i])
 	}

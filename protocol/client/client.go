@@ -231,6 +231,12 @@ func (c *Client) hello(ctx context.Context, gw string) error {
 				c.readerErr = reader
 				c.mu.Unlock()
 				c.log.Debug("welcomed", zap.String("gateway", gw), zap.Uint32("slot", w.Slot), zap.Uint32("epoch", w.Epoch))
+				// The first HEARTBEAT confirms the session: a gateway reports a session
+				// online only then (PROTOCOL.md, WELCOME), so a WELCOME that reached no one,
+				// or reached an app that had moved on, never shows the member online.
+				if err := c.send(false); err != nil {
+					return fmt.Errorf("first heartbeat to %s: %w", gw, err)
+				}
 				return nil
 			}
 		}

@@ -319,7 +319,7 @@ func (w *worker) welcomed(g int, wl hl1.Welcome) {
 		d.tsJump[i], d.attempts[i] = 0, 0
 		d.ivl.Store(int64(wl.Interval()))
 		w.slots[slotKey(int8(g), wl.Slot)] = i32
-		d.nextAt[i] = now + int64(time.Duration(w.rng.Int64N(int64(wl.Interval())+1)))
+		d.nextAt[i] = now // the first beat right after WELCOME confirms the session (PROTOCOL.md)
 		if int(d.prev[i].gw) == g {
 			d.prev[i].gw = -1 // the same session re-found: nothing left behind
 		} else if d.prev[i].gw >= 0 {
