@@ -65,6 +65,15 @@ func (c *udpClient) hello(t testing.TB, now time.Time) {
 	t.Fatal("no WELCOME")
 }
 
+// connect does what an app does to come online: HELLO, and the first HEARTBEAT (active)
+// right after the WELCOME. The gateway reports a session online only at its first
+// heartbeat, so hello alone leaves the member offline.
+func (c *udpClient) connect(t testing.TB, now time.Time) {
+	t.Helper()
+	c.hello(t, now)
+	c.beat(t, now, true, false)
+}
+
 // beat sends the next HEARTBEAT (or BYE) for client time now and returns the frame.
 func (c *udpClient) beat(t testing.TB, now time.Time, active, bye bool) []byte {
 	t.Helper()

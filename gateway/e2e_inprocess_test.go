@@ -65,7 +65,11 @@ func (p *inproc) step(d time.Duration) {
 
 func TestInProcessOnlineSilenceOffline(t *testing.T) {
 	p, c, a := startInproc(t)
+	// HELLO alone reports nothing: the member is online at the first heartbeat.
 	c.hello(t, p.clk.Now())
+	p.step(time.Second)
+	a.quiet(t, 100*time.Millisecond, "after HELLO, before the first heartbeat")
+	c.beat(t, p.clk.Now(), true, false)
 	a.until(t, 5*time.Second, "ONLINE", func() bool { return len(a.state) == 1 })
 	if r := a.state[sessKey{1001, 2}]; r.Kind != feed.KindOnline || r.Status != feed.StatusActive {
 		t.Fatalf("ONLINE record: %+v", r)
@@ -89,7 +93,7 @@ func TestInProcessOnlineSilenceOffline(t *testing.T) {
 
 func TestInProcessFlapInsideDebounceIsSilent(t *testing.T) {
 	p, c, a := startInproc(t)
-	c.hello(t, p.clk.Now())
+	c.connect(t, p.clk.Now())
 	a.until(t, 5*time.Second, "ONLINE", func() bool { return len(a.state) == 1 })
 	n := len(a.log)
 	p.step(34 * time.Second) // past the 32 s timeout, inside the 5 s debounce
@@ -104,7 +108,7 @@ func TestInProcessFlapInsideDebounceIsSilent(t *testing.T) {
 
 func TestInProcessByeReplayAndAgentAway(t *testing.T) {
 	p, c, a := startInproc(t)
-	c.hello(t, p.clk.Now())
+	c.connect(t, p.clk.Now())
 	a.until(t, 5*time.Second, "ONLINE", func() bool { return len(a.state) == 1 })
 	p.step(time.Second)
 	hb := c.beat(t, p.clk.Now(), false, false)
@@ -131,7 +135,7 @@ func TestInProcessByeReplayAndAgentAway(t *testing.T) {
 	_ = a.c.Close()
 	keys := testKeyRing(t)
 	d2 := newClient(t, keys, p.g.LocalAddr().String(), 1001, 3, p.clk.Now())
-	d2.hello(t, p.clk.Now())
+	d2.connect(t, p.clk.Now())
 	p.step(time.Second)
 	c.beat(t, p.clk.Now(), false, true)
 	p.step(time.Second)

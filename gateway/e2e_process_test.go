@@ -90,7 +90,7 @@ func TestProcess(t *testing.T) {
 
 	now := time.Now()
 	c := newClient(t, keys, udp, 42, 1, now)
-	c.hello(t, time.Now())
+	c.connect(t, time.Now())
 	a.until(t, 5*time.Second, "ONLINE over UDP", func() bool { return len(a.state) == 1 })
 	for i := 0; i < 3; i++ {
 		c.beat(t, time.Now(), true, false)

@@ -52,6 +52,6 @@ func TestProcessWithoutTCPFeedsTheAgent(t *testing.T) {
 	a := dialAgent(t, sock)
 	a.until(t, 10*time.Second, "snapshot from a gateway without TCP", func() bool { return a.snapshots == 1 })
 	c := newClient(t, keys, udp, 77, 1, time.Now())
-	c.hello(t, time.Now())
+	c.connect(t, time.Now())
 	a.until(t, 5*time.Second, "ONLINE over UDP", func() bool { return len(a.state) == 1 })
 }

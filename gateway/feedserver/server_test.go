@@ -148,6 +148,7 @@ func TestFeedOnlineOfflineSnapshotAfterAgentAway(t *testing.T) {
 				sh := tb.Shard(int(u % 2))
 				slot, _, _, _ := sh.Hello(table.HelloParams{User: k.user, Device: k.dev, Active: u%3 == 0, Stamp: 1}, o.now)
 				slots[k] = slot
+				confirm(t, sh, slot, u%3 == 0, o.now)
 				want[k] = feed.StatusAway
 				if u%3 == 0 {
 					want[k] = feed.StatusActive
@@ -164,7 +165,7 @@ func TestFeedOnlineOfflineSnapshotAfterAgentAway(t *testing.T) {
 				t.Errorf("lookup %d: %v", u, r)
 				return
 			}
-			sh.Bye(idx, 1, 1, o.now)
+			sh.Bye(idx, 2, 1, o.now)
 		})
 		delete(want, k)
 	}
@@ -204,6 +205,17 @@ func TestFeedOnlineOfflineSnapshotAfterAgentAway(t *testing.T) {
 	assertSame(t, b.state, want)
 }
 
+// confirm accepts the session's first heartbeat (seq 1), which reports it online. Call it
+// from the owner goroutine.
+func confirm(t *testing.T, sh *table.Shard, slot table.Slot, active bool, now uint32) {
+	idx, _, r := sh.Lookup(slot)
+	if r != table.LookupOK {
+		t.Errorf("first heartbeat on slot %x: lookup %v", slot, r)
+		return
+	}
+	sh.Accept(idx, 1, 0, active, now)
+}
+
 func assertSame(t *testing.T, got, want map[key]feed.Status) {
 	t.Helper()
 	if len(got) != len(want) {
@@ -228,27 +240,23 @@ func TestSnapshotDuringChurnEndsOnLatestState(t *testing.T) {
 	_, path, stop := newServer(t, tb)
 	defer stop()
 	want := map[key]feed.Status{}
+	slots := make([]table.Slot, 60000)
 	o.run(func() {
 		for u := uint64(0); u < 60000; u++ {
 			sh := tb.Shard(int(u % 2))
-			sh.Hello(table.HelloParams{User: u, Device: 1, Stamp: 1}, 0)
+			slots[u], _, _, _ = sh.Hello(table.HelloParams{User: u, Device: 1, Stamp: 1}, 0)
+			confirm(t, sh, slots[u], false, 0)
 			want[key{u, 1}] = feed.StatusAway
 		}
 	})
 	a := dialAgent(t, path)
-	slotsOf := func(u uint64) table.Slot {
-		var s table.Slot
-		o.run(func() { s, _, _, _ = tb.Shard(int(u%2)).Hello(table.HelloParams{User: u, Device: 1, Stamp: 1}, 0) })
-		return s
-	}
 	// Churn while the agent is reading its first snapshot.
 	for u := uint64(0); u < 60000; u += 997 {
-		slot := slotsOf(u)
 		o.run(func() {
 			sh := tb.Shard(int(u % 2))
-			idx, _, r := sh.Lookup(slot)
+			idx, _, r := sh.Lookup(slots[u])
 			if r == table.LookupOK {
-				sh.Accept(idx, 1, 1, true, 0)
+				sh.Accept(idx, 2, 1, true, 0)
 			}
 		})
 		want[key{u, 1}] = feed.StatusActive

@@ -28,15 +28,16 @@ func TestHelloHeartbeatsBye(t *testing.T) {
 	if c.epoch != 0xE90C {
 		t.Fatalf("epoch %x", c.epoch)
 	}
+	e.send(c.beat(e.now, true, false)) // the first heartbeat, right after WELCOME
 	if recs := publish(e); len(recs) != 1 || recs[0].Kind != feed.KindOnline || recs[0].User != 77 || recs[0].Device != 3 {
-		t.Fatalf("after HELLO: %+v", recs)
+		t.Fatalf("after the first heartbeat: %+v", recs)
 	}
 	for i := 0; i < 20; i++ {
 		e.now = e.now.Add(10 * time.Second)
 		e.send(c.beat(e.now, i < 10, false))
 	}
-	if got := e.h.Stats.Heartbeats.Load(); got != 20 {
-		t.Fatalf("accepted %d heartbeats, want 20 (drops %v)", got, e.dropSummary())
+	if got := e.h.Stats.Heartbeats.Load(); got != 21 {
+		t.Fatalf("accepted %d heartbeats, want 21 (drops %v)", got, e.dropSummary())
 	}
 	if recs := publish(e); len(recs) != 1 || recs[0].Kind != feed.KindStatus || recs[0].Status != feed.StatusAway {
 		t.Fatalf("status change: %+v", recs)
@@ -51,6 +52,25 @@ func TestHelloHeartbeatsBye(t *testing.T) {
 	r, err := hl1.ParseRehello(e.rec.last())
 	if err != nil || r.Reason != hl1.RehelloExpired || r.Slot != c.slot {
 		t.Fatalf("after BYE: %+v %v", r, err)
+	}
+}
+
+// A session is reported online at its first authenticated heartbeat, not at HELLO: a
+// WELCOME the app never got must not show the member online.
+func TestOnlineAtFirstHeartbeatNotAtHello(t *testing.T) {
+	e := newEnv(t, 1)
+	c := e.connect(t, 78, 1)
+	if recs := publish(e); len(recs) != 0 {
+		t.Fatalf("after HELLO: %+v, want nothing before a heartbeat", recs)
+	}
+	e.now = e.now.Add(20 * time.Millisecond)
+	e.send(c.beat(e.now, false, false))
+	if got := e.h.Stats.Heartbeats.Load(); got != 1 {
+		t.Fatalf("accepted %d heartbeats, want 1 (drops %v)", got, e.dropSummary())
+	}
+	recs := publish(e)
+	if len(recs) != 1 || recs[0].Kind != feed.KindOnline || recs[0].User != 78 || recs[0].Device != 1 || recs[0].Status != feed.StatusAway {
+		t.Fatalf("after the first heartbeat: %+v, want one ONLINE away", recs)
 	}
 }
 

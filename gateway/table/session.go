@@ -36,6 +36,11 @@ const (
 	flagInWheel        = 1 << 4 // linked into a wheel bucket
 	flagInIndex        = 1 << 5 // reachable from the (user, device) index
 	flagBye            = 1 << 6 // went offline by BYE (not by silence)
+	// flagConfirmed: a heartbeat proved the app holds this session's WELCOME. Only then is
+	// the session reported online: a WELCOME the app never got, or got after it had moved
+	// on to another gateway, leaves a session nobody uses, which must not show the member
+	// online (or keep showing it after the member logged out elsewhere) until it expires.
+	flagConfirmed = 1 << 7
 )
 
 // Active reports the session's current status (foreground).

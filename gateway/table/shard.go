@@ -93,6 +93,10 @@ func (s *Shard) Accept(idx uint32, seq, ts uint32, active bool, now uint32) {
 	sess := &s.sessions[idx]
 	sess.LastSeq, sess.LastTs, sess.LastSeen = seq, ts, now
 	sess.state = stateOnline
+	if sess.flags&flagConfirmed == 0 {
+		sess.flags |= flagConfirmed
+		s.markDirty(idx)
+	}
 	was := sess.flags&flagActive != 0
 	if active != was {
 		sess.flags ^= flagActive
@@ -197,6 +201,12 @@ func (s *Shard) start(idx uint32, p HelloParams, now uint32) {
 	sess.HelloStamp = p.Stamp
 	sess.state = stateOnline
 	sess.flags &^= flagBye | flagActive
+	if sess.flags&flagReportedOnline == 0 {
+		// A new session (or one that had gone offline) is reported once its first heartbeat
+		// arrives; a re-HELLO of a session already reported stays reported, so a re-HELLO
+		// produces no offline/online pair.
+		sess.flags &^= flagConfirmed
+	}
 	if p.Active {
 		sess.flags |= flagActive
 	}
@@ -359,6 +369,9 @@ func (s *Shard) emit(idx uint32) {
 	reportedOnline := sess.flags&flagReportedOnline != 0
 	switch sess.state {
 	case stateOnline, stateLingering:
+		if sess.flags&flagConfirmed == 0 {
+			return // not reported before its first heartbeat (flagConfirmed)
+		}
 		switch {
 		case !reportedOnline:
 			out.Records = append(out.Records, feed.Record{Kind: feed.KindOnline, User: sess.User, Device: sess.Device, Status: st, At: at})

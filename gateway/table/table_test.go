@@ -43,23 +43,40 @@ func hello(t *testing.T, s *Shard, user uint64, dev uint32, stamp uint32, now ui
 	return slot
 }
 
+// beat accepts a verified heartbeat (absolute seq and ts, status) for the session at slot at
+// tick now, as the ingest loop does, and returns the session's index. The first one confirms
+// the session: only then is it reported online.
+func beat(t *testing.T, s *Shard, slot Slot, seq, ts uint32, active bool, now uint32) uint32 {
+	t.Helper()
+	idx, _, r := s.Lookup(slot)
+	if r != LookupOK {
+		t.Fatalf("beat on slot %x: lookup %v", slot, r)
+	}
+	s.Accept(idx, seq, ts, active, now)
+	return idx
+}
+
 func TestHelloHeartbeatSilenceOffline(t *testing.T) {
 	tb := newTestTable(t, 1, 64)
 	s := tb.Shard(0)
 	slot := hello(t, s, 42, 1, 1, 100)
-	recs := take(s, 100)
-	if len(recs) != 1 || recs[0].Kind != feed.KindOnline || recs[0].User != 42 || recs[0].Status != feed.StatusActive {
-		t.Fatalf("after HELLO: %+v", recs)
+	if recs := take(s, 100); len(recs) != 0 {
+		t.Fatalf("after HELLO, before the first heartbeat: %+v", recs)
 	}
 	idx, sess, r := s.Lookup(slot)
 	if r != LookupOK || sess.User != 42 {
 		t.Fatalf("lookup: %v", r)
 	}
+	s.Accept(idx, 1, 0, true, 100) // the first heartbeat, right after WELCOME
+	recs := take(s, 100)
+	if len(recs) != 1 || recs[0].Kind != feed.KindOnline || recs[0].User != 42 || recs[0].Status != feed.StatusActive {
+		t.Fatalf("after the first heartbeat: %+v", recs)
+	}
 	// Heartbeats every 10 s for a minute: no records.
 	now := uint32(100)
 	for i := 1; i <= 6; i++ {
 		now += 1000
-		s.Accept(idx, uint32(i), uint32(i*1000), true, now)
+		s.Accept(idx, uint32(i+1), uint32(i*1000), true, now)
 		if recs := take(s, now); len(recs) != 0 {
 			t.Fatalf("steady heartbeats produced %+v", recs)
 		}
@@ -91,8 +108,10 @@ func TestFlapInsideDebounceIsSilent(t *testing.T) {
 	tb := newTestTable(t, 1, 64)
 	s := tb.Shard(0)
 	slot := hello(t, s, 7, 2, 1, 0)
-	take(s, 0)
-	idx, _, _ := s.Lookup(slot)
+	idx := beat(t, s, slot, 1, 0, true, 0)
+	if recs := take(s, 0); len(recs) != 1 || recs[0].Kind != feed.KindOnline {
+		t.Fatalf("after the first heartbeat: %+v", recs)
+	}
 	// Silent past the timeout, back 3 s into the 5 s debounce window.
 	back := tb.timeout + 300
 	for now := uint32(0); now < back; now += 10 {
@@ -103,10 +122,10 @@ func TestFlapInsideDebounceIsSilent(t *testing.T) {
 	if _, _, r := s.Lookup(slot); r != LookupOK {
 		t.Fatalf("lingering session not accepted: %v", r)
 	}
-	s.Accept(idx, 1, back, true, back)
+	s.Accept(idx, 2, back, true, back)
 	for now := back; now < back+2*tb.timeout; now += 10 {
 		if now%1000 == 0 {
-			s.Accept(idx, 2+now, now, true, now)
+			s.Accept(idx, 3+now, now, true, now)
 		}
 		if recs := take(s, now); len(recs) != 0 {
 			t.Fatalf("records after a flap inside debounce: %+v", recs)
@@ -118,9 +137,11 @@ func TestByeIsImmediateAndSlotGenerationChanges(t *testing.T) {
 	tb := newTestTable(t, 1, 1) // one slot: the next session must reuse it
 	s := tb.Shard(0)
 	old := hello(t, s, 1, 1, 1, 0)
-	take(s, 0)
-	idx, _, _ := s.Lookup(old)
-	s.Bye(idx, 1, 5, 5)
+	idx := beat(t, s, old, 1, 0, true, 0)
+	if recs := take(s, 0); len(recs) != 1 || recs[0].Kind != feed.KindOnline {
+		t.Fatalf("after the first heartbeat: %+v", recs)
+	}
+	s.Bye(idx, 2, 5, 5)
 	recs := take(s, 5)
 	if len(recs) != 1 || recs[0].Kind != feed.KindOffline || recs[0].At != tb.UnixMilli(5) {
 		t.Fatalf("BYE: %+v", recs)
@@ -149,17 +170,19 @@ func TestStatusChangeAndCoalescing(t *testing.T) {
 	tb := newTestTable(t, 1, 8)
 	s := tb.Shard(0)
 	slot := hello(t, s, 9, 1, 1, 0)
-	take(s, 0)
-	idx, _, _ := s.Lookup(slot)
-	s.Accept(idx, 1, 10, false, 10)
+	idx := beat(t, s, slot, 1, 0, true, 0)
+	if recs := take(s, 0); len(recs) != 1 || recs[0].Kind != feed.KindOnline || recs[0].Status != feed.StatusActive {
+		t.Fatalf("online: %+v", recs)
+	}
+	s.Accept(idx, 2, 10, false, 10)
 	if recs := take(s, 10); len(recs) != 1 || recs[0].Kind != feed.KindStatus || recs[0].Status != feed.StatusAway {
 		t.Fatalf("status: %+v", recs)
 	}
 	// Away then active again before the tick: latest state wins, and it equals what the
 	// feed already knows, so nothing is sent.
-	s.Accept(idx, 2, 20, true, 20)
-	s.Accept(idx, 3, 21, false, 21)
-	s.Accept(idx, 4, 22, false, 22)
+	s.Accept(idx, 3, 20, true, 20)
+	s.Accept(idx, 4, 21, false, 21)
+	s.Accept(idx, 5, 22, false, 22)
 	if recs := take(s, 22); len(recs) != 0 {
 		t.Fatalf("coalesced away->active->away sent %+v, want nothing", recs)
 	}
@@ -203,11 +226,19 @@ func TestMultiDeviceAndRehello(t *testing.T) {
 	}
 	// The index follows: the next HELLO finds the session under its new slot.
 	p.Stamp = 13
-	if again, _, res, _ := a.Hello(p, 80); res != HelloRefound || again == slot || again == s1 {
+	again, _, res, _ := a.Hello(p, 80)
+	if res != HelloRefound || again == slot || again == s1 {
 		t.Fatalf("second re-HELLO: %v slot %x", res, again)
 	}
-	ra, rb := take(a, 70), take(b, 70)
-	if len(ra) != 1 || len(rb) != 1 {
+	// No heartbeat yet on either device: nothing is reported.
+	if ra, rb := take(a, 80), take(b, 80); len(ra) != 0 || len(rb) != 0 {
+		t.Fatalf("before the first heartbeats: %+v %+v", ra, rb)
+	}
+	beat(t, a, again, 1, 0, true, 90)
+	beat(t, b, s2, 1, 9, true, 90)
+	ra, rb := take(a, 90), take(b, 90)
+	if len(ra) != 1 || len(rb) != 1 || ra[0].Kind != feed.KindOnline || rb[0].Kind != feed.KindOnline ||
+		ra[0].Device != 1 || rb[0].Device != 2 {
 		t.Fatalf("want one ONLINE per device, got %+v %+v", ra, rb)
 	}
 }
@@ -216,11 +247,11 @@ func TestSnapshotListsOnlineSessions(t *testing.T) {
 	tb := newTestTable(t, 1, 128)
 	s := tb.Shard(0)
 	for u := uint64(1); u <= 100; u++ {
-		hello(t, s, u, 1, 1, 0)
+		beat(t, s, hello(t, s, u, 1, 1, 0), 1, 0, true, 0)
 	}
 	take(s, 0)
-	idx, _, _ := s.Lookup(hello(t, s, 1000, 1, 1, 1))
-	s.Bye(idx, 1, 1, 1)
+	idx := beat(t, s, hello(t, s, 1000, 1, 1, 1), 1, 0, true, 1)
+	s.Bye(idx, 2, 1, 1)
 	tb.RequestSnapshot()
 	s.Tick(2)
 	if !s.out.HasSnapshot || !s.out.SnapshotDone || len(s.out.Snapshot) != 100 {
@@ -315,9 +346,12 @@ func TestBytesPerSession(t *testing.T) {
 	tb := newTestTable(t, 2, n/2)
 	for i := 0; i < n; i++ {
 		s := tb.Shard(i & 1)
-		if _, _, res, _ := s.Hello(HelloParams{User: uint64(i), Device: uint32(i % 3), Stamp: 1}, 0); res != HelloNew {
+		slot, _, res, _ := s.Hello(HelloParams{User: uint64(i), Device: uint32(i % 3), Stamp: 1}, 0)
+		if res != HelloNew {
 			t.Fatalf("session %d: %v", i, res)
 		}
+		idx, _, _ := s.Lookup(slot)
+		s.Accept(idx, 1, 0, false, 0) // confirmed, so publishing below fills the batch buffers
 	}
 	for i := 0; i < 2; i++ { // publish everything, so the reusable batch buffers are measured too
 		for tb.Shard(i).Tick(0); tb.Shard(i).out.Ready(); tb.Shard(i).Tick(0) {
