@@ -195,13 +195,19 @@ func (r *Report) Markdown() string {
 	if len(diag) > 0 {
 		w("## Violations: diagnosed causes (code outside scripts/chaos; fixes are their owners')")
 		w("")
-		w("Diagnosed from the evidence and agent logs of the development runs of this bed; the full write-up (scenario, expected, observed, evidence, suggested fix) is in the project notes (chaos-findings.md, F1-F5). A violation below whose cause is not listed here is undiagnosed.")
+		w("Causes found in earlier runs of this bed for violations of these scenarios (see \"Bugs this bed found\" below). A violation here whose cause is not among them is undiagnosed.")
 		w("")
 		for _, d := range diag {
 			w("%s", d)
 		}
 		w("")
 	}
+	w("## Bugs this bed found (all fixed; each fix has a test that failed before it)")
+	w("")
+	for _, f := range findings {
+		w("- %s", f)
+	}
+	w("")
 	w("## Counters")
 	w("")
 	w("- driver: %s", r.DriverStats)
@@ -235,14 +241,29 @@ func kvf(m map[string]float64) string {
 	return strings.Join(parts, ", ")
 }
 
-// diagnoses are the causes found for violations in the development runs (see
-// chaos-findings.md in the project notes); printed only for scenarios that had violations.
+// diagnoses point a scenario with violations at the findings that caused violations of
+// that scenario in earlier runs; printed only for scenarios that had violations.
 var diagnoses = map[string]string{
-	"agent-kill9":        "F1 (agent/watcher): when a restarted agent's lanes rewrite their change keys one transaction at a time, a watcher that sees some of the gateway's lanes and not others sweeps *all* its sessions offline at the query index, which is above the ModifyIndex of the buckets just rewritten, so the following re-read cannot bring them back (persistent lost-online in watchers, KV correct). Fixed in 137f5cf: a gateway is swept only when none of its change keys is left (otherwise its buckets are re-read), and re-reads apply at the read index.",
-	"consul-outage-30s":  "F5 (agent session manager): after the outage the agent believed its session gone and created a new one, but Consul restored the old session, which still held the presence locks (`lock is already held`); gw1's KV stayed stale (ghosts) until the old session's TTL expired and then vanished (lost) until the rewrite. Fixed in 59a28b0: a renew's 'not found' is confirmed with a consistent read, the replaced session is destroyed, and `lock is already held` by an earlier session of ours releases it at once.",
-	"partition-gw2":      "Before c353d8c, F4 (last-seen CAS contention rolling back presence) slowed the rewrite after the heal. Since then the heal is bounded below by Consul itself: the partitioned host's Consul client agent finds the servers again only at serf's reconnect interval (30 s by default; logs show \"No known Consul servers\" until ~29 s after the heal), then the agent recreates its session and rewrites, and apps move back to gw2 (rendezvous) as the catalog marks it passing. The 20 s heal bound written before the first run did not account for serf's reconnect interval.",
-	"rolling-sigterm":    "F4 as in partition-gw2 (mass moves make both agents write the same last-seen keys); the checker's own checks took up to 34 s while the watcher applied mass updates, so this scenario had few checks.",
-	"client-clock-jumps": "F3 (gateway HELLO anti-replay, by design): a client whose wall clock stepped back re-HELLOs with an older stamp than its live session's and is refused (`hello_replay`) until that session expires: a short lost-online. Fixed on the client side in 4c74831: PROTOCOL.md requires a monotonic HELLO clock (max(wall, previous + 16 ms)); the reference client and this bed's driver follow it, so remaining violations here have another cause.",
+	"agent-kill9":        "F1 (watcher sweep racing a lane-by-lane rewrite).",
+	"consul-outage-30s":  "F5 (restored old session still holding the locks), F1.",
+	"partition-gw2":      "F4 (last-seen CAS contention), F8 (serf's 30 s reconnect after the heal).",
+	"rolling-sigterm":    "F4, F6 (orphan sessions from late WELCOMEs under HELLO overload), F9 (flicker on moves).",
+	"gateway-kill9":      "F9 (flicker on moves).",
+	"client-clock-jumps": "F3 (HELLO clock stepped back).",
+	"hostile-input":      "F7 (replay of a replaced session's heartbeats after a re-HELLO).",
 	"steady":             "silent deaths occasionally reach KV a little after interval x misses + grace + debounce + 8 s on this saturated 2-core machine (agent flush + Txn latency under load).",
-	"event-versions":     "F2 (agent/watcher): user-level events from a bucket re-read carry the bucket key's ModifyIndex, which can be below an event already emitted for the same user from another gateway's lane; a subscriber ordering by version would drop a newer ONLINE. The cache itself (per user, device, gateway) never regressed. Fixed in 98aecf6: user events carry the highest version applied to the user's sessions.",
+	"event-versions":     "F2 (user events carried a bucket's ModifyIndex).",
+}
+
+// findings are the bugs this bed found in code outside scripts/chaos, with their fixes.
+var findings = []string{
+	"**F1 agent/watcher**: a watcher that saw some of a restarted agent's lanes rewritten and not others swept *all* the gateway's sessions offline at an index above the rewritten buckets, so they stayed offline (persistent lost-online in watchers; KV right). Fixed in 137f5cf: a gateway is swept only when none of its change keys is left, and re-reads apply at the read index.",
+	"**F2 agent/watcher**: user events from a bucket re-read carried the bucket key's ModifyIndex, which could be below an event already emitted for that user; an app keeping the highest version would drop a newer ONLINE. Fixed in 98aecf6: a user event carries the highest version applied to the user's sessions.",
+	"**F3 client HELLO clock**: an app whose wall clock stepped back re-HELLOed with an older stamp than its live session's and was refused as a replay until that session expired. Fixed in 4c74831: PROTOCOL.md requires a monotonic HELLO clock; the reference client and this driver keep one.",
+	"**F4 agent/consulwriter**: presence transactions rolled back whenever the last-seen CAS in the same transaction lost to the other agent (mass moves), and the retry warning logged no error. Fixed in c353d8c: last-seen merges go in their own transactions; presence never waits for them.",
+	"**F5 agent session manager**: after a full Consul outage the agent replaced a session Consul then restored, which still held the presence locks (`lock is already held`): stale KV, then all of the gateway's presence gone when it expired. Fixed in 59a28b0: a renew's 'not found' is confirmed with a consistent read, the replaced session is destroyed, a lock held by an earlier session of ours is released.",
+	"**F6 gateway (orphan sessions)**: under HELLO overload (a rolling restart moves half the apps at once) an app that retried at another gateway could still get the first gateway's WELCOME late, or never get it; that gateway then showed the member online until the session expired, also after the member logged out elsewhere (ghosts up to ~18 s). Fixed in f4ab6b3 (+ 821312e): a session is reported online only at its first heartbeat, which apps send right after WELCOME (PROTOCOL.md).",
+	"**F7 gateway (replay across a re-HELLO)**: a HELLO for a live session kept its slot and restarted seq at 1 under the same session key, so captured heartbeats of the replaced session verified again and knocked out the app's real heartbeats as replays until the session expired (lost-online ~19 s under the replay flood). Fixed in 212ed9a: a re-HELLO gives the session a new slot generation.",
+	"**F8 Consul client rejoin**: after a partition heals, the host's Consul client agent answers \"No known Consul servers\" until serf's reconnect (every 30 s, not configurable), so the agent could not rewrite presence for up to 30 s. Fixed in 2aa1e2b: the agent (agent/consulrejoin) asks its local Consul agent to join servers it marked failed.",
+	"**F9 moves flickered offline**: an app that moved between gateways BYEd the old one at once; the old gateway's offline was published before the new gateway's online, so every move showed the member offline for a moment. Fixed in 8b5400f (driver) and ed1120b (reference client, APPS.md): moves are make-before-break (no BYE to the old gateway; a logout within a minute BYEs both).",
 }
