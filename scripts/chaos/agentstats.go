@@ -11,8 +11,9 @@ import (
 
 // agentLoad samples both agents' /metrics once a second during a scenario and summarises
 // what their Consul writers went through: the most dirty buckets waiting, the worst feed
-// lag, and transactions committed with their mean and worst-bucket latency. It explains
-// (does not judge) a slow recovery: a BYE waits behind the dirty buckets of a mass move.
+// lag, transactions committed with their mean latency and how many took over 1 s, and the
+// Consul rejoins the agent made; and each gateway's BYEs, HELLOs and drops by reason. It
+// explains (does not judge) a slow recovery.
 type agentLoad struct {
 	maxDirty, maxLag   [2]float64
 	txns0, txns1       [2]float64
@@ -20,6 +21,7 @@ type agentLoad struct {
 	trans0, trans1     [2]float64
 	first, last        [2]bool
 	slowTxns0, slowTx1 [2]float64            // transactions slower than 1 s
+	rejoins0, rejoins1 [2]float64            // local Consul agent rejoins the agent made (consulrejoin)
 	gwPrev             [2]metrics            // last gateway scrape
 	gwAcc              [2]map[string]float64 // gateway counters accumulated across scrapes (restarts reset them)
 }
@@ -63,12 +65,14 @@ func (a *agentLoad) sampleAgents(ctx context.Context, b *bed.Bed) {
 			sum := m.get("heartline_agent_txn_seconds_sum")
 			trans := m.get("heartline_agent_transitions_committed_total")
 			slow := m.get("heartline_agent_txn_seconds_count") - m.get(`heartline_agent_txn_seconds_bucket{le="1.024"}`)
+			rejoins := m.get(`heartline_agent_consul_rejoins_total{result="ok"}`)
 			if !a.first[i] {
+				a.rejoins0[i] = rejoins
 				a.first[i] = true
 				a.txns0[i], a.txnSum0[i], a.trans0[i], a.slowTxns0[i] = txns, sum, trans, slow
 			}
 			a.txns1[i], a.txnSum1[i], a.trans1[i], a.slowTx1[i] = txns, sum, trans, slow
-			a.last[i] = true
+			a.last[i], a.rejoins1[i] = true, rejoins
 			a.maxDirty[i] = max(a.maxDirty[i], m.get("heartline_agent_dirty_buckets"))
 			if g, err := scrape(b.MetricsURL(i)); err == nil {
 				a.accumulate(i, g)
@@ -94,8 +98,8 @@ func (a *agentLoad) String() string {
 		if n > 0 {
 			mean = (a.txnSum1[i] - a.txnSum0[i]) / n * 1000
 		}
-		parts = append(parts, fmt.Sprintf("agent-g%d: %.0f transitions in %.0f txns (mean %.0f ms, %.0f over 1 s), max dirty buckets %.0f, max feed lag %.1fs",
-			i+1, a.trans1[i]-a.trans0[i], n, mean, a.slowTx1[i]-a.slowTxns0[i], a.maxDirty[i], a.maxLag[i]))
+		parts = append(parts, fmt.Sprintf("agent-g%d: %.0f transitions in %.0f txns (mean %.0f ms, %.0f over 1 s), max dirty buckets %.0f, max feed lag %.1fs, Consul rejoins %.0f",
+			i+1, a.trans1[i]-a.trans0[i], n, mean, a.slowTx1[i]-a.slowTxns0[i], a.maxDirty[i], a.maxLag[i], a.rejoins1[i]-a.rejoins0[i]))
 	}
 	for i := range 2 {
 		acc := metrics(a.gwAcc[i])
