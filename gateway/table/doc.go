@@ -7,7 +7,13 @@
 // takes no lock. A session is addressed by a 32-bit Slot that encodes its shard, its index
 // in the shard and a generation (see slot.go); a frame naming a reused slot with an old
 // generation is rejected before its MAC is even computed (and would fail the MAC anyway:
-// the new session has a different key).
+// the new session has a different key). A HELLO for a session that is still live keeps it
+// in place under a new generation, so frames captured from the session it replaces (same
+// session key, seq restarting at 1) cannot be replayed into it.
+//
+// A session is reported online (feed ONLINE, snapshot) only from its first heartbeat, which
+// proves the app holds the WELCOME (flagConfirmed in session.go); a session whose WELCOME
+// went nowhere expires without a record.
 //
 // The only shared structure is the (user, device) -> slot index (index.go): an
 // open-addressing table of uint32 under one mutex, touched on HELLO and when a session is
