@@ -3,6 +3,7 @@ package consultest
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,11 +30,28 @@ func StartCluster(t testing.TB, n int, opts *Options) *Cluster {
 	if _, err := Binary(); err != nil {
 		t.Fatal(err)
 	}
+	for attempt := 1; ; attempt++ {
+		c, err := startCluster(t, n, o)
+		if err == nil {
+			return c
+		}
+		// The ports were free when freePorts picked them, but another process (tests of
+		// other packages run in parallel) may bind one before Consul does. Pick new ports.
+		if attempt < 3 && strings.Contains(err.Error(), "address already in use") {
+			t.Logf("consultest: a port was taken before Consul bound it; retrying on other ports (%d/3)", attempt+1)
+			continue
+		}
+		t.Fatal(err)
+	}
+}
+
+// startCluster makes one attempt: on error every server it started is killed again.
+func startCluster(t testing.TB, n int, o Options) (*Cluster, error) {
 	c := &Cluster{t: t}
 	for i := 0; i < n; i++ {
 		s, err := newServer(t, fmt.Sprintf("consul-%d", i), o, n)
 		if err != nil {
-			t.Fatalf("consultest: %v", err)
+			return nil, fmt.Errorf("consultest: %v", err)
 		}
 		c.Servers = append(c.Servers, s)
 	}
@@ -46,7 +64,7 @@ func StartCluster(t testing.TB, n int, opts *Options) *Cluster {
 				}
 			}
 			if err := s.setJoin(peers); err != nil {
-				t.Fatalf("consultest: %v", err)
+				return nil, fmt.Errorf("consultest: %v", err)
 			}
 		}
 	}
@@ -59,17 +77,26 @@ func StartCluster(t testing.TB, n int, opts *Options) *Cluster {
 			s.Kill()
 		}
 	})
+	var err error
 	for _, s := range c.Servers {
-		if err := s.Restart(); err != nil {
-			t.Fatal(err)
+		if err = s.Restart(); err != nil {
+			break
 		}
 	}
-	for _, s := range c.Servers {
-		if err := s.WaitForLeader(o.StartTimeout); err != nil {
-			t.Fatal(err)
+	if err == nil {
+		for _, s := range c.Servers {
+			if err = s.WaitForLeader(o.StartTimeout); err != nil {
+				break
+			}
 		}
 	}
-	return c
+	if err != nil {
+		for _, s := range c.Servers {
+			s.Kill()
+		}
+		return nil, err
+	}
+	return c, nil
 }
 
 // Leader returns the server that is the Raft leader now.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,8 +55,11 @@ func Start(t testing.TB, opts *Options) *Server {
 	return c.Servers[0]
 }
 
+// pickPorts chooses a server's four ports (a variable so a test can hand out a taken one).
+var pickPorts = freePorts
+
 func newServer(t testing.TB, name string, opts Options, bootstrapExpect int) (*Server, error) {
-	ports, err := freePorts(4)
+	ports, err := pickPorts(4)
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +213,11 @@ func (s *Server) Client() *api.Client {
 // WaitForLeader waits until this server knows a leader and its own node is registered
 // with a passing serfHealth check (sessions need it).
 func (s *Server) WaitForLeader(timeout time.Duration) error {
-	c, err := api.NewClient(s.Config())
+	cfg := s.Config()
+	// Bounded requests: whatever holds the port (Consul still starting, or another process
+	// that took it) must not stall the wait past its deadline.
+	cfg.HttpClient = &http.Client{Timeout: 2 * time.Second}
+	c, err := api.NewClient(cfg)
 	if err != nil {
 		return err
 	}
