@@ -36,28 +36,8 @@ func (f *fakeConn) Close() error { return nil }
 // app does not use, which would show the member online there until it expires. The app
 // ends it with a BYE on that slot, and keeps its session on gw1.
 func TestLateWelcomeOfAnAbandonedHelloIsDeclinedWithBye(t *testing.T) {
-	secret := make([]byte, 32)
-	_, _ = rand.Read(secret)
-	keyFile := filepath.Join(t.TempDir(), "keys.txt")
-	if err := os.WriteFile(keyFile, []byte("1 "+hex.EncodeToString(secret)+" current\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	keys, err := token.LoadKeyRing(keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw1, gw2 := netip.MustParseAddrPort("127.0.0.1:1"), netip.MustParseAddrPort("127.0.0.1:2")
-	d, err := New(Options{Sessions: 1, Keys: keys, Sources: []string{"127.0.0.1"}, PortsPerSource: 1,
-		Gateways: []netip.AddrPort{gw1, gw2}, GatewayIDs: []string{"gw1", "gw2"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := d.workers[0]
-	_ = w.conn.Close()
-	fc := &fakeConn{}
-	w.conn = fc
-	w.rng = mrand.New(mrand.NewPCG(1, 2))
-	d.alive[0] = true
+	d, w, fc := newFakeDriver(t)
+	gw2 := d.o.Gateways[1]
 
 	// First HELLO to gw2 (as if gw2 ranked first), then a retry to gw1.
 	w.mu.Lock()
@@ -104,6 +84,35 @@ func TestLateWelcomeOfAnAbandonedHelloIsDeclinedWithBye(t *testing.T) {
 	}
 }
 
+// newFakeDriver returns a driver with one live session, two gateways that exist only as
+// addresses, and its single worker writing to a fakeConn.
+func newFakeDriver(t *testing.T) (*Driver, *worker, *fakeConn) {
+	t.Helper()
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	keyFile := filepath.Join(t.TempDir(), "keys.txt")
+	if err := os.WriteFile(keyFile, []byte("1 "+hex.EncodeToString(secret)+" current\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := token.LoadKeyRing(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw1, gw2 := netip.MustParseAddrPort("127.0.0.1:1"), netip.MustParseAddrPort("127.0.0.1:2")
+	d, err := New(Options{Sessions: 1, Keys: keys, Sources: []string{"127.0.0.1"}, PortsPerSource: 1,
+		Gateways: []netip.AddrPort{gw1, gw2}, GatewayIDs: []string{"gw1", "gw2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := d.workers[0]
+	_ = w.conn.Close()
+	fc := &fakeConn{}
+	w.conn = fc
+	w.rng = mrand.New(mrand.NewPCG(1, 2))
+	d.alive[0] = true
+	return d, w, fc
+}
+
 func indexOf(order []int, g int) int {
 	for k, x := range order {
 		if x == g {
@@ -111,4 +120,54 @@ func indexOf(order []int, g int) int {
 		}
 	}
 	return -1
+}
+
+// TestReHelloThatLandsElsewhereIsAMove: a re-HELLO (here: the clock-jump scenario's) goes to
+// the top of the rendezvous order, which may be another gateway than the session's. That is
+// a move: the old session is left to expire (no BYE then), and a logout right after BYEs
+// both, so the old gateway does not keep the member online.
+func TestReHelloThatLandsElsewhereIsAMove(t *testing.T) {
+	d, w, fc := newFakeDriver(t)
+	pref := w.order(0)[0]
+	other := 1 - pref
+	// Established on the non-preferred gateway (as after a failover).
+	w.mu.Lock()
+	d.attempts[0] = 3 // the second gateway in the order
+	w.sendHello(0, d.mono())
+	w.mu.Unlock()
+	if int(d.target[0]) != other {
+		t.Fatalf("setup: HELLO went to %d, want %d", d.target[0], other)
+	}
+	w.welcomed(other, hl1.Welcome{Slot: 0x111, Epoch: 7, IntervalMS: 5000, ServerTimeMS: 1}.Seal(d.key[0], d.nonce[0]))
+
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	if d.Churn(RehelloSkewed, 1, -90_000, rng) != 1 {
+		t.Fatal("re-HELLO churn did not apply")
+	}
+	w.mu.Lock()
+	w.sendHello(0, d.mono())
+	w.mu.Unlock()
+	if int(d.target[0]) != pref {
+		t.Fatalf("re-HELLO went to %d, want the preferred %d", d.target[0], pref)
+	}
+	n := len(fc.sent)
+	w.welcomed(pref, hl1.Welcome{Slot: 0x222, Epoch: 7, IntervalMS: 5000, ServerTimeMS: 1}.Seal(d.key[0], d.nonce[0]))
+	for _, f := range fc.sent[n:] {
+		if hb, err := hl1.ParseHeartbeat(f.frame); err == nil && hb.Bye {
+			t.Fatalf("the move itself sent a BYE to %v (make before break)", f.to)
+		}
+	}
+	n = len(fc.sent)
+	if d.Churn(Bye, 1, 0, rng) != 1 {
+		t.Fatal("logout churn did not apply")
+	}
+	byes := map[netip.AddrPort]uint32{}
+	for _, f := range fc.sent[n:] {
+		if hb, err := hl1.ParseHeartbeat(f.frame); err == nil && hb.Bye {
+			byes[f.to] = hb.Slot
+		}
+	}
+	if byes[d.o.Gateways[pref]] != 0x222 || byes[d.o.Gateways[other]] != 0x111 {
+		t.Fatalf("logout after the re-HELLO BYEd %v, want slot 222 at the preferred and 111 at the one left behind", byes)
+	}
 }

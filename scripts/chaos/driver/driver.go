@@ -390,7 +390,7 @@ func (d *Driver) Churn(act Action, n int, arg int64, rng *rand.Rand) int {
 		case RehelloSkewed:
 			if d.alive[i] && d.state[i] == stOnline && d.skewMS[i] == 0 {
 				d.skewMS[i] = arg
-				w.forget(i)
+				w.leave(i) // the re-HELLO may land on another gateway: like a move
 				d.state[i], d.attempts[i], d.helloAt[i] = stIdle, 0, 0
 				ok = true
 			}

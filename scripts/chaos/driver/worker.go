@@ -49,6 +49,17 @@ type abandonedHello struct {
 
 func slotKey(gw int8, slot uint32) uint64 { return uint64(uint8(gw))<<32 | uint64(slot) }
 
+// leave drops session i's established session to say HELLO again (a move, or a re-HELLO),
+// remembering it as the session left behind: if the HELLO lands on another gateway, the
+// old session is not BYEd (make before break) but a logout soon after BYEs it too, as the
+// reference client does. A session left behind by an earlier move expires by itself.
+// (Caller holds mu.)
+func (w *worker) leave(i int) {
+	d := w.d
+	d.prev[i] = prevSession{gw: d.gw[i], slot: d.slot[i], epoch: d.epoch[i], seq: d.seq[i], welcome: d.welcome[i]}
+	w.forget(i)
+}
+
 // forget drops session i's established state (caller holds mu).
 func (w *worker) forget(i int) {
 	d := w.d
@@ -234,9 +245,7 @@ func (w *worker) loop(ctx context.Context) {
 				} else if w.shouldMove(i, now) {
 					d.confirmAt[i] = 0
 					// The catalog says another gateway should have this user: move there.
-					d.prev[i] = prevSession{gw: d.gw[i], slot: d.slot[i], epoch: d.epoch[i], seq: d.seq[i], welcome: d.welcome[i]}
-					// (A session left behind by an earlier move expires by itself.)
-					w.forget(i)
+					w.leave(i)
 					d.attempts[i] = 0
 					d.Stats.Moves.Add(1)
 					d.moves[i]++
