@@ -1,9 +1,7 @@
 package consultest
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -49,42 +47,37 @@ func StartClient(t testing.TB, server *Server, opts *ClientOptions) *ClientAgent
 	if o.LogLevel == "" {
 		o.LogLevel = "info"
 	}
-	ports, err := freePorts(2)
+	for attempt := 1; ; attempt++ {
+		c, err := startClient(t, server, o)
+		if err == nil {
+			return c
+		}
+		if attempt < 3 && portTaken(err) {
+			t.Logf("consultest: a port was taken before Consul bound it; retrying on other ports (%d/3)", attempt+1)
+			continue
+		}
+		t.Fatal(err)
+	}
+}
+
+// startClient makes one attempt; on error the agent it started is killed again.
+func startClient(t testing.TB, server *Server, o ClientOptions) (*ClientAgent, error) {
+	ports, err := pickPorts(2)
 	if err != nil {
-		t.Fatalf("consultest: %v", err)
+		return nil, fmt.Errorf("consultest: %v", err)
 	}
-	dir := t.TempDir()
-	name := fmt.Sprintf("client-%d", clientSeq.Add(1))
-	s := &Server{
-		NodeName:   name,
-		HTTPAddr:   fmt.Sprintf("127.0.0.1:%d", ports[0]),
-		DataDir:    filepath.Join(dir, "data"),
-		t:          t,
-		configPath: filepath.Join(dir, "consul.json"),
-		logPath:    filepath.Join(dir, "consul.log"),
-		serfLAN:    ports[1],
-	}
-	cfg := map[string]any{
-		"node_name":            name,
-		"datacenter":           "dc1",
-		"data_dir":             s.DataDir,
-		"server":               false,
-		"bind_addr":            "127.0.0.1",
-		"advertise_addr":       "127.0.0.1",
-		"client_addr":          "127.0.0.1",
-		"log_level":            o.LogLevel,
-		"disable_update_check": true,
-		"retry_join":           []string{server.SerfLANAddr()},
-		"retry_interval":       "1s",
-		"ui_config":            map[string]any{"enabled": false},
+	s, err := newAgentProcess(t, fmt.Sprintf("client-%d", clientSeq.Add(1)), ports[0], ports[1], map[string]any{
+		"server":         false,
+		"log_level":      o.LogLevel,
+		"retry_join":     []string{server.SerfLANAddr()},
+		"retry_interval": "1s",
 		"ports": map[string]any{
 			"http": ports[0], "https": -1, "dns": -1, "grpc": -1, "grpc_tls": -1,
 			"serf_lan": ports[1], "serf_wan": -1,
 		},
-	}
-	raw, _ := json.MarshalIndent(cfg, "", "  ")
-	if err := os.WriteFile(s.configPath, raw, 0o600); err != nil {
-		t.Fatalf("consultest: %v", err)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consultest: %v", err)
 	}
 	c := &ClientAgent{Server: s}
 	t.Cleanup(func() {
@@ -94,12 +87,13 @@ func StartClient(t testing.TB, server *Server, opts *ClientOptions) *ClientAgent
 		s.Kill()
 	})
 	if err := c.Restart(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if err := s.WaitForLeader(o.StartTimeout); err != nil {
-		t.Fatal(err)
+		s.Kill()
+		return nil, err
 	}
-	return c
+	return c, nil
 }
 
 // Restart starts the client agent's process again (same ports and data directory).

@@ -3,7 +3,6 @@ package consultest
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -37,7 +36,7 @@ func StartCluster(t testing.TB, n int, opts *Options) *Cluster {
 		}
 		// The ports were free when freePorts picked them, but another process (tests of
 		// other packages run in parallel) may bind one before Consul does. Pick new ports.
-		if attempt < 3 && strings.Contains(err.Error(), "address already in use") {
+		if attempt < 3 && portTaken(err) {
 			t.Logf("consultest: a port was taken before Consul bound it; retrying on other ports (%d/3)", attempt+1)
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -63,32 +64,11 @@ func newServer(t testing.TB, name string, opts Options, bootstrapExpect int) (*S
 	if err != nil {
 		return nil, err
 	}
-	dir := t.TempDir()
-	s := &Server{
-		NodeName:   name,
-		HTTPAddr:   fmt.Sprintf("127.0.0.1:%d", ports[0]),
-		DataDir:    filepath.Join(dir, "data"),
-		t:          t,
-		opts:       opts,
-		configPath: filepath.Join(dir, "consul.json"),
-		logPath:    filepath.Join(dir, "consul.log"),
-		serfLAN:    ports[1],
-		server:     ports[3],
-	}
 	cfg := map[string]any{
-		"node_name":            name,
-		"datacenter":           "dc1",
-		"data_dir":             s.DataDir,
-		"server":               true,
-		"bootstrap_expect":     bootstrapExpect,
-		"bind_addr":            "127.0.0.1",
-		"advertise_addr":       "127.0.0.1",
-		"client_addr":          "127.0.0.1",
-		"log_level":            "info",
-		"disable_update_check": true,
-		"performance":          map[string]any{"raft_multiplier": 1},
-		"ui_config":            map[string]any{"enabled": false},
-		"connect":              map[string]any{"enabled": false},
+		"server":           true,
+		"bootstrap_expect": bootstrapExpect,
+		"performance":      map[string]any{"raft_multiplier": 1},
+		"connect":          map[string]any{"enabled": false},
 		"ports": map[string]any{
 			"http": ports[0], "https": -1, "dns": -1, "grpc": -1, "grpc_tls": -1,
 			"serf_lan": ports[1], "serf_wan": ports[2], "server": ports[3],
@@ -97,11 +77,51 @@ func newServer(t testing.TB, name string, opts Options, bootstrapExpect int) (*S
 	if opts.SessionTTLMin > 0 {
 		cfg["session_ttl_min"] = opts.SessionTTLMin.String()
 	}
-	raw, _ := json.MarshalIndent(cfg, "", "  ")
+	s, err := newAgentProcess(t, name, ports[0], ports[1], cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.opts, s.server = opts, ports[3]
+	return s, nil
+}
+
+// newAgentProcess lays out one Consul agent (server or client) on loopback: its own temp
+// directory, and a config file with what every test agent shares (node name, data dir,
+// loopback addresses, no update check, no UI) plus cfg, which also carries the ports.
+func newAgentProcess(t testing.TB, name string, httpPort, serfLAN int, cfg map[string]any) (*Server, error) {
+	dir := t.TempDir()
+	s := &Server{
+		NodeName:   name,
+		HTTPAddr:   fmt.Sprintf("127.0.0.1:%d", httpPort),
+		DataDir:    filepath.Join(dir, "data"),
+		t:          t,
+		configPath: filepath.Join(dir, "consul.json"),
+		logPath:    filepath.Join(dir, "consul.log"),
+		serfLAN:    serfLAN,
+	}
+	all := map[string]any{
+		"node_name":            name,
+		"datacenter":           "dc1",
+		"data_dir":             s.DataDir,
+		"bind_addr":            "127.0.0.1",
+		"advertise_addr":       "127.0.0.1",
+		"client_addr":          "127.0.0.1",
+		"log_level":            "info",
+		"disable_update_check": true,
+		"ui_config":            map[string]any{"enabled": false},
+	}
+	maps.Copy(all, cfg)
+	raw, _ := json.MarshalIndent(all, "", "  ")
 	if err := os.WriteFile(s.configPath, raw, 0o600); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// portTaken reports whether a start failed because one of its ports was bound by someone
+// else between pickPorts and Consul's bind (tests of other packages run in parallel).
+func portTaken(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "address already in use")
 }
 
 // setJoin points the server at its peers' Serf LAN addresses.
