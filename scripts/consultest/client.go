@@ -47,17 +47,7 @@ func StartClient(t testing.TB, server *Server, opts *ClientOptions) *ClientAgent
 	if o.LogLevel == "" {
 		o.LogLevel = "info"
 	}
-	for attempt := 1; ; attempt++ {
-		c, err := startClient(t, server, o)
-		if err == nil {
-			return c
-		}
-		if attempt < 3 && portTaken(err) {
-			t.Logf("consultest: a port was taken before Consul bound it; retrying on other ports (%d/3)", attempt+1)
-			continue
-		}
-		t.Fatal(err)
-	}
+	return startOnFreePorts(t, func() (*ClientAgent, error) { return startClient(t, server, o) })
 }
 
 // startClient makes one attempt; on error the agent it started is killed again.

@@ -29,19 +29,7 @@ func StartCluster(t testing.TB, n int, opts *Options) *Cluster {
 	if _, err := Binary(); err != nil {
 		t.Fatal(err)
 	}
-	for attempt := 1; ; attempt++ {
-		c, err := startCluster(t, n, o)
-		if err == nil {
-			return c
-		}
-		// The ports were free when freePorts picked them, but another process (tests of
-		// other packages run in parallel) may bind one before Consul does. Pick new ports.
-		if attempt < 3 && portTaken(err) {
-			t.Logf("consultest: a port was taken before Consul bound it; retrying on other ports (%d/3)", attempt+1)
-			continue
-		}
-		t.Fatal(err)
-	}
+	return startOnFreePorts(t, func() (*Cluster, error) { return startCluster(t, n, o) })
 }
 
 // startCluster makes one attempt: on error every server it started is killed again.

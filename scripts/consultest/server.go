@@ -118,10 +118,23 @@ func newAgentProcess(t testing.TB, name string, httpPort, serfLAN int, cfg map[s
 	return s, nil
 }
 
-// portTaken reports whether a start failed because one of its ports was bound by someone
-// else between pickPorts and Consul's bind (tests of other packages run in parallel).
-func portTaken(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "address already in use")
+// startOnFreePorts runs start, which picks its own ports, and runs it again (up to three
+// attempts) when Consul could not bind one: the ports were free when pickPorts chose them,
+// but another process (tests of other packages run in parallel) may bind one first. Any
+// other error fails the test.
+func startOnFreePorts[T any](t testing.TB, start func() (T, error)) T {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		v, err := start()
+		if err == nil {
+			return v
+		}
+		if attempt < 3 && strings.Contains(err.Error(), "address already in use") {
+			t.Logf("consultest: a port was taken before Consul bound it; retrying on other ports (%d/3)", attempt+1)
+			continue
+		}
+		t.Fatal(err)
+	}
 }
 
 // setJoin points the server at its peers' Serf LAN addresses.
