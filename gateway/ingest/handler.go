@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"encoding/binary"
+	"errors"
 	"math"
 	"time"
 
@@ -182,6 +183,14 @@ func (h *Handler) beat(hb hl1.Heartbeat, raw []byte, from *Addr, conn Conn, hops
 	seq, ts, err := hb.Open(macKey(sess.K0, sess.K1), h.opts.Epoch, uint64(sess.LastSeq), expected)
 	if err != nil {
 		h.Stats.Drop(hl1.ReasonOf(err))
+		if errors.Is(err, hl1.ErrBadMAC) {
+			// The slot is live but the frame is not its session's: an app still holding a
+			// slot from this gateway's previous run (or from before its clock drifted out
+			// of the ts window) would otherwise be dropped silently for ever, never told to
+			// say HELLO again. A forger only gets the 6-byte answer an unknown slot gets,
+			// rate-limited the same way; replays stay silent.
+			h.rehello(hb.Slot, hl1.RehelloUnknownSlot, from, conn, now)
+		}
 		return
 	}
 	if seq > math.MaxUint32 || ts > math.MaxUint32 {

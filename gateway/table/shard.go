@@ -225,6 +225,7 @@ func (s *Shard) alloc() (uint32, bool) {
 	}
 	if int(s.hwm) < len(s.sessions) {
 		s.hwm++
+		s.sessions[s.hwm-1].gen = s.t.genBase
 		return s.hwm - 1, true
 	}
 	return 0, false

@@ -45,6 +45,13 @@ func (l layout) split(s Slot) (shard int, index uint32, gen uint32) {
 	return int(s >> l.indexBits & l.shardMask), s & l.indexMask, s >> (l.indexBits + l.shardBits)
 }
 
+// genStart returns the generation before the first one a process gives out, from its
+// epoch: nextGen(genStart(epoch)) is that first generation (1 when epoch is 0).
+func (l layout) genStart(epoch uint32) uint32 {
+	// Fold all 32 bits in, so epochs that differ only in their high bits differ here too.
+	return (epoch ^ epoch>>8 ^ epoch>>16 ^ epoch>>24) & l.genMask
+}
+
 // nextGen returns the generation after g, skipping 0.
 func (l layout) nextGen(g uint32) uint32 {
 	g = (g + 1) & l.genMask

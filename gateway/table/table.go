@@ -20,6 +20,11 @@ type Options struct {
 	Debounce         time.Duration // flap-suppression window after expiry; default 5s
 	WheelTick        time.Duration // wheel resolution; default 100ms
 	Start            time.Time     // time of tick 0; default time.Now()
+	// Epoch is the gateway process's random epoch. Slot generations start at a value taken
+	// from it, so a restarted gateway does not hand out the very slots its previous run
+	// did: an app still heartbeating on an old slot then finds it unknown (REHELLO) instead
+	// of landing on another member's session. 0 starts every slot at generation 1.
+	Epoch uint32
 }
 
 func (o *Options) defaults() {
@@ -58,6 +63,7 @@ type Table struct {
 	index    *index
 	timeout  uint32 // ticks: Interval*Misses + Grace
 	debounce uint32 // ticks
+	genBase  uint8  // generation a never-used slot index starts from (see Options.Epoch)
 	startMs  int64  // unix ms of tick 0
 	tickets  atomic.Uint64
 	snapGen  atomic.Uint64
@@ -80,6 +86,7 @@ func New(opts Options) (*Table, error) {
 		layout:   l,
 		timeout:  uint32((opts.Interval*time.Duration(opts.Misses) + opts.Grace) / TickDuration),
 		debounce: uint32(opts.Debounce / TickDuration),
+		genBase:  uint8(l.genStart(opts.Epoch)),
 		startMs:  opts.Start.UnixMilli(),
 		notify:   make(chan struct{}, 1),
 	}
