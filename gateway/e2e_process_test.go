@@ -61,7 +61,7 @@ func TestProcess(t *testing.T) {
 	keys := testKeyRing(t) // the same secret under id 7
 	udp, tcpAddr, adminAddr := freeAddr(t, "udp"), freeAddr(t, "tcp"), freeAddr(t, "tcp")
 	sock := filepath.Join(dir, "feed.sock")
-	cmd := exec.Command(bin, "-udp-addr", udp, "-tcp-addr", tcpAddr, "-admin-addr", adminAddr,
+	cmd := exec.Command(bin, "-udp-addr", udp, "-tcp-addr", tcpAddr, "-admin-addr", adminAddr, "-drain-timeout", "0",
 		"-secret-file", keyFile, "-loops", "2", "-max-sessions", "10000", "-gateway-id", "gw-proc", "-flush-interval", "10ms")
 	cmd.Env = append(os.Environ(), "HEARTLINE_FEED_SOCKET="+sock) // the environment form of -feed-socket
 	logs, err := os.Create(filepath.Join(dir, "gateway.log"))

@@ -96,7 +96,11 @@ func serve(cfg config.Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	hopts := ingest.HandlerOptions{Keys: keys, Epoch: epoch, MaxClockSkew: cfg.MaxClockSkew, HelloPerSource: cfg.HelloRate, HelloBurst: cfg.HelloBurst}
+	// Each loop (and the TCP worker) paces its own share of a drain.
+	drain := new(ingest.Drain)
+	handlers := float64(shards)
+	hopts := ingest.HandlerOptions{Keys: keys, Epoch: epoch, MaxClockSkew: cfg.MaxClockSkew, HelloPerSource: cfg.HelloRate, HelloBurst: cfg.HelloBurst,
+		Drain: drain, DrainPace: ingest.DrainPace{PerLoop: cfg.DrainRate / handlers, PerSource: cfg.DrainPerSource / handlers}}
 
 	var group *ingest.Group
 	var tcpSrv *tcp.Server
@@ -146,7 +150,7 @@ func serve(cfg config.Config, log *zap.Logger) error {
 			return errors.New("starting or stopping")
 		}
 		return nil
-	}, log.Named("admin"))
+	}, drain, log.Named("admin"))
 	if err != nil {
 		group.Stop()
 		return err
@@ -164,6 +168,7 @@ func serve(cfg config.Config, log *zap.Logger) error {
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt, syscall.SIGHUP)
+	var stopSig os.Signal
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			if fresh, err := token.LoadKeyRing(cfg.SecretFile); err != nil {
@@ -175,7 +180,13 @@ func serve(cfg config.Config, log *zap.Logger) error {
 			continue
 		}
 		log.Info("shutting down", zap.Stringer("signal", sig))
+		stopSig = sig
 		break
+	}
+	if stopSig == syscall.SIGTERM && cfg.DrainTimeout > 0 {
+		// SIGTERM is how service managers stop a gateway: hand the members over first.
+		// Ctrl-C (SIGINT) is an interactive stop and does not wait.
+		drainBeforeStop(drain, tb, cfg.DrainTimeout, sigs, log)
 	}
 
 	// Graceful stop: readiness off, stop ingest, publish what the shards hold, flush the
@@ -230,4 +241,34 @@ func startLiveSync(ctx context.Context, cfg config.Config, log *zap.Logger) (*li
 	log.Info("app subscriptions enabled", zap.String("consul", cc.Address), zap.String("prefix", cfg.Prefix),
 		zap.Int("max_per_connection", cfg.MaxSubscriptions))
 	return hub, nil
+}
+
+// drainBeforeStop asks every app to move to another gateway (REHELLO 4, at the configured
+// pace) and waits until no session is left online here: each moved app's session expires by
+// absence after its new gateway has published it, so nobody is shown offline. It gives up
+// after timeout, or at once on a second signal.
+func drainBeforeStop(drain *ingest.Drain, tb *table.Table, timeout time.Duration, sigs <-chan os.Signal, log *zap.Logger) {
+	start := time.Now()
+	drain.Start(start)
+	log.Info("draining: asking apps to move before stopping", zap.Int64("sessions_online", tb.Online()), zap.Duration("timeout", timeout))
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	lastLog := start
+	for tb.Online() > 0 {
+		select {
+		case sig := <-sigs:
+			log.Warn("second signal: stopping without finishing the drain", zap.Stringer("signal", sig), zap.Int64("sessions_online", tb.Online()))
+			return
+		case now := <-tick.C:
+			if now.Sub(start) >= timeout {
+				log.Warn("drain timed out; stopping with sessions left (they fail over)", zap.Int64("sessions_online", tb.Online()), zap.Duration("timeout", timeout))
+				return
+			}
+			if now.Sub(lastLog) >= 5*time.Second {
+				lastLog = now
+				log.Info("draining", zap.Int64("sessions_online", tb.Online()), zap.Duration("elapsed", now.Sub(start)))
+			}
+		}
+	}
+	log.Info("drained", zap.Duration("took", time.Since(start)))
 }

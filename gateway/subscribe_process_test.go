@@ -87,7 +87,7 @@ func TestSubscriptionsEndToEnd(t *testing.T) {
 		})
 	}
 	start("gateway", gwBin, []string{"HEARTLINE_CONSUL_ADDR=" + s.HTTPAddr}, // the environment form of -consul-addr
-		"-udp-addr", udp, "-tcp-addr", tcpAddr, "-admin-addr", adminAddr, "-secret-file", keyFile, "-loops", "1",
+		"-udp-addr", udp, "-tcp-addr", tcpAddr, "-admin-addr", adminAddr, "-drain-timeout", "0", "-secret-file", keyFile, "-loops", "1",
 		"-max-sessions", "10000", "-gateway-id", "gw-sub", "-flush-interval", "10ms", "-feed-socket", sock,
 		"-prefix", "hlsub", "-slow-consumer-grace", "1s", "-tcp-sndbuf", "4096")
 	_, udpPort, _ := net.SplitHostPort(udp)

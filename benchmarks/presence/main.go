@@ -277,7 +277,7 @@ func (b *bench) start(ctx context.Context, bin, consulBin string, interval time.
 	// TCP stays on: with -tcp-addr "" this gateway build never feeds the agent (its feed
 	// writer waits for the TCP shard's batches; reported to the gateway owner).
 	if _, err := b.spawn("gateway", filepath.Join(bin, "gateway"), "-udp-addr", b.udp, "-tcp-addr", fmt.Sprintf("127.0.0.1:%d", freePort()), "-secret-file", b.keysPath,
-		"-feed-socket", feed, "-admin-addr", fmt.Sprintf("127.0.0.1:%d", adminPort), "-interval", interval.String(), "-misses", strconv.Itoa(misses),
+		"-feed-socket", feed, "-admin-addr", fmt.Sprintf("127.0.0.1:%d", adminPort), "-drain-timeout", "0", "-interval", interval.String(), "-misses", strconv.Itoa(misses),
 		"-grace", grace.String(), "-debounce", debounce.String(), "-hello-rate", "1000000", "-hello-burst", "1000000", "-loops", "1",
 		"-max-sessions", "262144", "-gateway-id", "bench-gw", "-log-level", logLevel); err != nil {
 		return err

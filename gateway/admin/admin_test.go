@@ -33,7 +33,7 @@ func TestEndpoints(t *testing.T) {
 			return errors.New("starting")
 		}
 		return nil
-	}, zap.NewNop())
+	}, nil, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,5 +70,49 @@ func TestEndpoints(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+}
+
+// TestDrainEndpoint: POST /drain turns the drain on and /healthz to 429, which Consul
+// records as a warning (out of the passing list, session kept); DELETE /drain turns it off.
+func TestDrainEndpoint(t *testing.T) {
+	tb, err := table.New(table.Options{Shards: 1, SessionsPerShard: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMetrics(Sources{Table: tb, Loops: func() []*ingest.Stats { return nil }})
+	d := new(ingest.Drain)
+	s, err := Listen("127.0.0.1:0", m, func() error { return nil }, d, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background()) //nolint:errcheck
+	do := func(method, path string) (int, string) {
+		req, _ := http.NewRequest(method, "http://"+s.Addr()+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := do("GET", "/drain"); code != 200 || !strings.Contains(body, `"draining":false`) {
+		t.Fatalf("GET /drain before: %d %s", code, body)
+	}
+	if code, body := do("POST", "/drain"); code != 200 || !strings.Contains(body, `"draining":true`) || !d.Active() {
+		t.Fatalf("POST /drain: %d %s (active %v)", code, body, d.Active())
+	}
+	if code, _ := do("GET", "/healthz"); code != http.StatusTooManyRequests {
+		t.Fatalf("/healthz while draining: %d, want 429 (Consul: warning)", code)
+	}
+	if code, body := do("DELETE", "/drain"); code != 200 || !strings.Contains(body, `"draining":false`) || d.Active() {
+		t.Fatalf("DELETE /drain: %d %s", code, body)
+	}
+	if code, _ := do("GET", "/healthz"); code != 200 {
+		t.Fatalf("/healthz after the drain stopped: %d", code)
+	}
+	if code, _ := do("PUT", "/drain"); code != http.StatusMethodNotAllowed {
+		t.Fatalf("PUT /drain: %d", code)
 	}
 }

@@ -23,6 +23,15 @@ type Sources struct {
 type Metrics struct {
 	Registry  *prometheus.Registry
 	BatchFill prometheus.Histogram
+	src       Sources
+}
+
+// online is the table's count of sessions online (for the drain status).
+func (m *Metrics) online() int64 {
+	if m.src.Table == nil {
+		return 0
+	}
+	return m.src.Table.Online()
 }
 
 const ns = "heartline_gateway"
@@ -31,7 +40,7 @@ const ns = "heartline_gateway"
 // GC pause quantiles and the runtime/metrics GC pause histogram) and the process collector.
 func NewMetrics(src Sources) *Metrics {
 	reg := prometheus.NewRegistry()
-	m := &Metrics{Registry: reg}
+	m := &Metrics{Registry: reg, src: src}
 	reg.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsGC)))
 	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.BatchFill = prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -56,7 +65,8 @@ func NewMetrics(src Sources) *Metrics {
 	counter("heartbeats_total", "Heartbeats accepted (authenticated, in order).", func(s *ingest.Stats) uint64 { return s.Heartbeats.Load() })
 	counter("byes_total", "BYEs accepted.", func(s *ingest.Stats) uint64 { return s.Byes.Load() })
 	counter("hellos_total", "HELLOs answered with WELCOME.", func(s *ingest.Stats) uint64 { return s.Hellos.Load() })
-	counter("rehellos_total", "REHELLOs sent.", func(s *ingest.Stats) uint64 { return s.Rehellos.Load() })
+	counter("rehellos_total", "REHELLOs sent (not counting drain_rehellos_total).", func(s *ingest.Stats) uint64 { return s.Rehellos.Load() })
+	counter("drain_rehellos_total", "REHELLO 4s sent to live sessions while draining (apps asked to move).", func(s *ingest.Stats) uint64 { return s.DrainRehellos.Load() })
 	counter("handoffs_total", "Frames handed to the loop owning their shard (NAT rebinding, foreign HELLO).", func(s *ingest.Stats) uint64 { return s.HandedOff.Load() })
 	counter("reply_send_errors_total", "Replies the socket did not take (dropped).", func(s *ingest.Stats) uint64 { return s.SendErrors.Load() })
 	reg.MustRegister(&dropCollector{src: src, desc: prometheus.NewDesc(ns+"_frames_dropped_total", "Frames dropped, by reason.", []string{"reason"}, nil)})

@@ -37,6 +37,10 @@ type Config struct {
 	TCPSendBuffer int
 	Coalesce      time.Duration
 	LogLevel      string
+	// Drain (SIGTERM or POST /drain on the admin port): see ingest.Drain.
+	DrainTimeout   time.Duration
+	DrainRate      float64
+	DrainPerSource float64
 	// App subscriptions (live sync).
 	ConsulAddr       string
 	Prefix           string
@@ -80,6 +84,9 @@ func Parse(args []string, getenv func(string) string, errOut io.Writer) (Config,
 	fs.IntVar(&c.TCPSendBuffer, "tcp-sndbuf", 0, "SO_SNDBUF bytes per TCP connection (bounds kernel memory per app connection); 0: kernel default")
 	fs.DurationVar(&c.Coalesce, "coalesce", time.Millisecond, "after a partly filled recvmmsg batch, wait this long so datagrams accumulate (fewer wake-ups; adds at most this latency); negative disables")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 2*time.Minute, "on SIGTERM, drain first: ask apps to move (REHELLO 4) and wait up to this long until no session is left before stopping; 0 stops at once")
+	fs.Float64Var(&c.DrainRate, "drain-rate", 2000, "apps a draining gateway asks to move per second (the HELLOs per second the rest of the fleet must absorb)")
+	fs.Float64Var(&c.DrainPerSource, "drain-rate-per-source", 2.5, "apps a draining gateway asks to move per second per source address; keep it at or below the other gateways' -hello-rate so apps behind one NAT address are never refused")
 	fs.StringVar(&c.ConsulAddr, "consul-addr", "", "Consul HTTP address for app subscriptions (default: CONSUL_HTTP_ADDR; neither set disables subscriptions)")
 	fs.StringVar(&c.Prefix, "prefix", "heartline", "KV prefix of the Heartline keys in Consul (as the agent's -prefix)")
 	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", 1000, "users one TCP connection may subscribe to (more: CLOSE too many subscriptions)")
@@ -128,6 +135,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: -max-subscriptions must be >= 1")
 	case c.SlowGrace <= 0:
 		return fmt.Errorf("config: -slow-consumer-grace must be > 0")
+	case c.DrainTimeout < 0 || c.DrainRate <= 0 || c.DrainPerSource <= 0:
+		return fmt.Errorf("config: -drain-timeout must be >= 0, -drain-rate and -drain-rate-per-source > 0")
 	case c.Prefix == "":
 		return fmt.Errorf("config: -prefix must not be empty (the agent's default is \"heartline\")")
 	}

@@ -55,6 +55,8 @@ type HandlerOptions struct {
 	RehelloPerSrc  float64       // REHELLOs per second per source address; default 2
 	RehelloPerLoop float64       // REHELLOs per second per loop; default 2000
 	LimiterEntries int           // per-source table size; default 65536
+	Drain          *Drain        // shared by every loop; nil: this gateway never drains
+	DrainPace      DrainPace     // how fast a drain moves apps away
 }
 
 // Handler applies frames to one shard. It is owned by that shard's goroutine.
@@ -70,6 +72,8 @@ type Handler struct {
 	rehelloLimit  *limiter
 	helloBudget   bucket // per-loop HELLO budget
 	rehelloBudget bucket // per-loop REHELLO budget (spoofed floods must not turn us into a reflector)
+	drainLimit    *limiter
+	drainBudget   bucket // per-loop REHELLO 4 budget: the pace of a drain
 
 	reply [hl1.WelcomeSize]byte
 	entry [hl1.HeartbeatSize]byte
@@ -100,6 +104,7 @@ func NewHandler(tb *table.Table, shard int, send Sender, router Router, opts Han
 	if opts.LimiterEntries == 0 {
 		opts.LimiterEntries = 1 << 16
 	}
+	opts.DrainPace.defaults()
 	return &Handler{
 		bat: hl1.Batch{Slots: make([]uint64, 0, hl1.MaxBatchEntries), Words: make([]hl1.Word, 0, hl1.MaxBatchEntries),
 			Tags: make([]uint64, 0, hl1.MaxBatchEntries)},
@@ -108,6 +113,8 @@ func NewHandler(tb *table.Table, shard int, send Sender, router Router, opts Han
 		rehelloLimit:  newLimiter(opts.LimiterEntries, opts.RehelloPerSrc, 4),
 		helloBudget:   newBucket(opts.HelloPerLoop, opts.HelloPerLoop),
 		rehelloBudget: newBucket(opts.RehelloPerLoop, opts.RehelloPerLoop),
+		drainLimit:    newLimiter(opts.LimiterEntries, opts.DrainPace.PerSource, 1),
+		drainBudget:   newBucket(opts.DrainPace.PerLoop, max(1, opts.DrainPace.PerLoop/10)),
 	}
 }
 
@@ -205,6 +212,9 @@ func (h *Handler) beat(hb hl1.Heartbeat, raw []byte, from *Addr, conn Conn, hops
 	}
 	h.shard.Accept(idx, uint32(seq), uint32(ts), hb.Word.Active(), now.Tick)
 	h.Stats.Heartbeats.Add(1)
+	if h.opts.Drain.Active() {
+		h.askToMove(hb.Slot, from, conn, now)
+	}
 }
 
 func (h *Handler) hello(b []byte, from *Addr, conn Conn, hops uint8, now Now) {
@@ -219,6 +229,12 @@ func (h *Handler) hello(b []byte, from *Addr, conn Conn, hops uint8, now Now) {
 	hello, err := hl1.ParseHello(b)
 	if err != nil {
 		h.Stats.Drop(hl1.ReasonOf(err))
+		return
+	}
+	if h.opts.Drain.Active() {
+		// No new sessions while draining: the app tries the next gateway at once.
+		h.Stats.Drop(ReasonDraining)
+		h.rehello(0, hl1.RehelloDraining, from, conn, now)
 		return
 	}
 	tok, sk, err := h.opts.Keys.Open(hello.Token[:], now.Time)

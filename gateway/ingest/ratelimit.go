@@ -54,13 +54,19 @@ func newBucket(perSecond, burst float64) bucket {
 }
 
 func (b *bucket) allow(now uint32) bool {
-	if d := now - b.last; int32(d) > 0 {
-		b.tokens = min(b.burst, b.tokens+float32(d)*b.rate)
-		b.last = now
-	}
-	if b.tokens < 1 {
+	if !b.ready(now) {
 		return false
 	}
 	b.tokens--
 	return true
+}
+
+// ready refills the bucket and reports whether it holds a token, without taking it (for a
+// budget checked before another limiter that may still refuse).
+func (b *bucket) ready(now uint32) bool {
+	if d := now - b.last; int32(d) > 0 {
+		b.tokens = min(b.burst, b.tokens+float32(d)*b.rate)
+		b.last = now
+	}
+	return b.tokens >= 1
 }

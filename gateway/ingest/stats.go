@@ -20,11 +20,12 @@ const (
 	ReasonOverflow    = "seq_overflow"  // seq or ts beyond 2^32: the session must HELLO again
 	ReasonTooManyHops = "handoff_loop"  // a handed-off frame was handed off again
 	ReasonUnsupported = "unsupported"   // SUBSCRIBE/UNSUBSCRIBE while no subscription service is plugged in
+	ReasonDraining    = "draining"      // HELLO while the gateway drains (answered with REHELLO 4)
 )
 
 var localReasons = []string{ReasonRateLimited, ReasonUnknownSlot, ReasonExpired, ReasonHelloBadTag,
 	ReasonHelloReplay, ReasonGatewayFull, ReasonInboxFull, ReasonUnexpected, ReasonOverflow,
-	ReasonTooManyHops, ReasonUnsupported}
+	ReasonTooManyHops, ReasonUnsupported, ReasonDraining}
 
 // DropReasons lists every reason label, for pre-creating metric series.
 var DropReasons = func() []string {
@@ -59,12 +60,14 @@ type Stats struct {
 	Byes       atomic.Uint64
 	Hellos     atomic.Uint64 // HELLOs answered with WELCOME
 	Rehellos   atomic.Uint64 // REHELLOs sent
-	HandedOff  atomic.Uint64 // frames handed to another loop (NAT rebinding, foreign HELLO)
-	Received   atomic.Uint64 // frames received from other loops' hand-off
-	Batches    atomic.Uint64 // recvmmsg calls that returned data
-	WheelLag   atomic.Int64  // last wheel lag in milliseconds
-	SendErrors atomic.Uint64 // replies the socket did not take
-	drops      [32]atomic.Uint64
+	// DrainRehellos are REHELLO 4s sent to live sessions while draining (not in Rehellos).
+	DrainRehellos atomic.Uint64
+	HandedOff     atomic.Uint64 // frames handed to another loop (NAT rebinding, foreign HELLO)
+	Received      atomic.Uint64 // frames received from other loops' hand-off
+	Batches       atomic.Uint64 // recvmmsg calls that returned data
+	WheelLag      atomic.Int64  // last wheel lag in milliseconds
+	SendErrors    atomic.Uint64 // replies the socket did not take
+	drops         [32]atomic.Uint64
 }
 
 // Drop counts one dropped frame with reason r.

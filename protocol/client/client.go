@@ -89,11 +89,12 @@ type Client struct {
 	active    bool
 	readerErr chan error
 	buf       []byte
-	subs      map[uint64]struct{} // users subscribed to (sent again after a reconnect)
-	lastHello uint64              // client_time_ms of the last HELLO sent
-	events    []hl1.Event         // decode buffer for OnEvent
-	previous  []previousSession   // sessions moved away from, for Bye (previous.go)
-	now       func() time.Time    // clock of the previous-session memory (tests move it)
+	subs      map[uint64]struct{}  // users subscribed to (sent again after a reconnect)
+	lastHello uint64               // client_time_ms of the last HELLO sent
+	events    []hl1.Event          // decode buffer for OnEvent
+	previous  []previousSession    // sessions moved away from, for Bye (previous.go)
+	avoid     map[string]time.Time // draining gateways (REHELLO 4) to skip until then (drain.go)
+	now       func() time.Time     // clock of the previous-session memory (tests move it)
 }
 
 // New returns a Client for the credentials. It does not touch the network until Connect.
@@ -151,7 +152,7 @@ func (c *Client) Session() Session {
 // WELCOME that verifies under the session key.
 func (c *Client) Connect(ctx context.Context) error {
 	var lastErr error
-	for _, gw := range GatewayOrder(c.user, c.opts.Gateways) {
+	for _, gw := range c.order() {
 		if err := c.hello(ctx, gw); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -207,6 +208,18 @@ func (c *Client) hello(ctx context.Context, gw string) error {
 			case <-deadline.C:
 				waiting = false
 			case f := <-c.frames:
+				if t, _ := hl1.PeekType(f); t == hl1.TypeRehello {
+					// Slot 0 answers our HELLO: full (3) or draining (4) means try the next
+					// gateway now rather than after every attempt timed out.
+					if r, err := hl1.ParseRehello(f); err == nil && r.Slot == 0 && (r.Reason == hl1.RehelloFull || r.Reason == hl1.RehelloDraining) {
+						deadline.Stop()
+						if r.Reason == hl1.RehelloDraining {
+							c.avoidGateway(gw)
+						}
+						return fmt.Errorf("%s answered HELLO with REHELLO %d", gw, r.Reason)
+					}
+					continue
+				}
 				if t, _ := hl1.PeekType(f); t != hl1.TypeWelcome {
 					c.deliver(f)
 					continue
@@ -422,6 +435,9 @@ func (c *Client) Run(ctx context.Context) error {
 				r, err := hl1.ParseRehello(f)
 				if err == nil && r.Slot == c.Session().Slot {
 					c.log.Debug("rehello", zap.Uint8("reason", uint8(r.Reason)))
+					if r.Reason == hl1.RehelloDraining {
+						c.avoidGateway(c.Session().Gateway)
+					}
 					if err := c.reconnect(ctx); err != nil {
 						return err
 					}

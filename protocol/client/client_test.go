@@ -28,6 +28,8 @@ type testGateway struct {
 	hellos   int
 	beats    []accepted
 	rejected int
+	draining bool // answer heartbeats and HELLOs with REHELLO 4 (drain_test.go)
+	refused  int  // HELLOs answered with REHELLO 4
 }
 
 type testSession struct {
@@ -95,6 +97,11 @@ func (g *testGateway) handle(f []byte, from *net.UDPAddr) {
 			g.rejected++
 			return
 		}
+		if g.draining {
+			g.refused++
+			g.conn.WriteToUDP(hl1.AppendRehello(nil, hl1.Rehello{Slot: 0, Reason: hl1.RehelloDraining}), from) //nolint:errcheck
+			return
+		}
 		g.hellos++
 		g.nextSlot++
 		slot := g.nextSlot
@@ -122,6 +129,8 @@ func (g *testGateway) handle(f []byte, from *net.UDPAddr) {
 		g.beats = append(g.beats, accepted{slot: hb.Slot, seq: seq, active: hb.Word.Active(), bye: hb.Bye})
 		if hb.Bye {
 			delete(g.sessions, hb.Slot)
+		} else if g.draining {
+			g.conn.WriteToUDP(hl1.AppendRehello(nil, hl1.Rehello{Slot: hb.Slot, Reason: hl1.RehelloDraining}), from) //nolint:errcheck
 		}
 	}
 }

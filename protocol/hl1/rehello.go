@@ -1,6 +1,9 @@
 package hl1
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"time"
+)
 
 // RehelloSize is the size of a REHELLO frame, smaller than every frame it may answer
 // (HEARTBEAT/BYE 17 bytes, a BATCH entry 12 bytes, HELLO 66 bytes):
@@ -16,7 +19,18 @@ const (
 	RehelloUnknownSlot RehelloReason = 1 // no session in that slot (gateway restarted, slot reused)
 	RehelloExpired     RehelloReason = 2 // the session or its token expired: log in again first if the token has
 	RehelloFull        RehelloReason = 3 // too many sessions: back off, try the next gateway on the ring
+	// RehelloDraining: the gateway is being drained (restart, maintenance): say HELLO to the
+	// next gateway in the rendezvous order and skip this one for DrainAvoid. Keep the
+	// session here until welcomed there (make before break): the gateway goes on accepting
+	// its heartbeats, and reports the member online, until the session expires.
+	RehelloDraining RehelloReason = 4
 )
+
+// DrainAvoid is how long a client keeps away from a gateway that answered REHELLO 4 (unless
+// no other gateway answers): long enough for a restart, short enough that the gateway's
+// own members come back to it soon after (the reference client also moves back at its
+// next ConfirmEvery instant once the site lists the gateway as passing again).
+const DrainAvoid = 2 * time.Minute
 
 // Rehello is a decoded REHELLO frame. It is unauthenticated by design (PROTOCOL.md).
 type Rehello struct {

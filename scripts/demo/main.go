@@ -234,7 +234,7 @@ func startCluster(ctx context.Context, sup *supervisor, dir string, o options) (
 		feed := filepath.Join(dir, g.id+".feed.sock")
 		say("starting %s and its agent", g.id)
 		gw, err := sup.start(g.id, filepath.Join(o.bin, "gateway"), []string{
-			"-gateway-id", g.id, "-udp-addr", g.udp, "-tcp-addr", g.tcp, "-admin-addr", g.admin,
+			"-gateway-id", g.id, "-udp-addr", g.udp, "-tcp-addr", g.tcp, "-admin-addr", g.admin, "-drain-timeout", "0",
 			"-feed-socket", feed, "-secret-file", c.keyFile, "-interval", o.interval.String(),
 			// The load generator sends every member's HELLO from one loopback address, like a
 			// carrier-grade NAT would: lift the per-address HELLO limit for the demo.
