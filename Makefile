@@ -4,7 +4,7 @@ GO ?= go
 FUZZTIME ?= 100000x
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build test vet unit fuzz-smoke consul test-deps demo bench chaos clean
+.PHONY: all build test vet unit fuzz-smoke chaos-smoke consul test-deps demo bench chaos clean
 
 all: build
 
@@ -21,8 +21,9 @@ consul:
 test-deps:
 	@scripts/install-test-deps.sh
 
-## test: the whole suite — vet, race-enabled tests against a real Consul, a short fuzz smoke
-test: test-deps vet unit fuzz-smoke
+## test: the whole suite — vet, race-enabled tests against a real Consul, a short fuzz smoke,
+## and a chaos smoke (needs root, as CI has: network namespaces)
+test: test-deps vet unit fuzz-smoke chaos-smoke
 
 vet:
 	$(GO) vet ./...
@@ -33,6 +34,11 @@ unit:
 ## fuzz-smoke: run every fuzz target for FUZZTIME executions (seed corpora also run in `unit`)
 fuzz-smoke:
 	@FUZZTIME=$(FUZZTIME) scripts/fuzz-smoke.sh
+
+## chaos-smoke: a few chaos scenarios at 10k sessions (~5 min, root): a rolling restart with
+## drains, a gateway back before anyone noticed, churn; fails on any violation
+chaos-smoke:
+	@scripts/chaos.sh -sessions 10000 -only steady,fast-restart,rolling-sigterm -report "$${TMPDIR:-/tmp}/heartline-chaos-smoke.md"
 
 ## demo: build everything, start a local Consul and the processes, show presence working
 demo:

@@ -96,9 +96,10 @@ func serve(cfg config.Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	// Each loop (and the TCP worker) paces its own share of a drain.
+	// Each UDP loop paces its share of a drain (the TCP worker, with few sessions, gets the
+	// same share).
 	drain := new(ingest.Drain)
-	handlers := float64(shards)
+	handlers := float64(cfg.Loops)
 	hopts := ingest.HandlerOptions{Keys: keys, Epoch: epoch, MaxClockSkew: cfg.MaxClockSkew, HelloPerSource: cfg.HelloRate, HelloBurst: cfg.HelloBurst,
 		Drain: drain, DrainPace: ingest.DrainPace{PerLoop: cfg.DrainRate / handlers, PerSource: cfg.DrainPerSource / handlers}}
 

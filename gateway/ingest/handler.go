@@ -52,11 +52,15 @@ type HandlerOptions struct {
 	HelloPerSource float64       // HELLOs per second per source address; default 5
 	HelloBurst     float64       // default 20
 	HelloPerLoop   float64       // HELLOs per second per loop (CPU bound on floods); default 20000
-	RehelloPerSrc  float64       // REHELLOs per second per source address; default 2
-	RehelloPerLoop float64       // REHELLOs per second per loop; default 2000
-	LimiterEntries int           // per-source table size; default 65536
-	Drain          *Drain        // shared by every loop; nil: this gateway never drains
-	DrainPace      DrainPace     // how fast a drain moves apps away
+	// RehelloPerSrc: REHELLOs per second per source address; default 50. A REHELLO is
+	// smaller than the frame it answers, so the limit only keeps spoofed floods from using
+	// the gateway as a (non-amplifying) reflector; it must stay well above what a restart
+	// needs, when every app behind one NAT address holds a slot the gateway no longer knows.
+	RehelloPerSrc  float64
+	RehelloPerLoop float64   // REHELLOs per second per loop; default 2000
+	LimiterEntries int       // per-source table size; default 65536
+	Drain          *Drain    // shared by every loop; nil: this gateway never drains
+	DrainPace      DrainPace // how fast a drain moves apps away
 }
 
 // Handler applies frames to one shard. It is owned by that shard's goroutine.
@@ -96,7 +100,7 @@ func NewHandler(tb *table.Table, shard int, send Sender, router Router, opts Han
 		opts.HelloPerLoop = 20000
 	}
 	if opts.RehelloPerSrc == 0 {
-		opts.RehelloPerSrc = 2
+		opts.RehelloPerSrc = 50
 	}
 	if opts.RehelloPerLoop == 0 {
 		opts.RehelloPerLoop = 2000
@@ -110,7 +114,7 @@ func NewHandler(tb *table.Table, shard int, send Sender, router Router, opts Han
 			Tags: make([]uint64, 0, hl1.MaxBatchEntries)},
 		opts: opts, tb: tb, shard: tb.Shard(shard), send: send, router: router, Stats: new(Stats),
 		helloLimit:    newLimiter(opts.LimiterEntries, opts.HelloPerSource, opts.HelloBurst),
-		rehelloLimit:  newLimiter(opts.LimiterEntries, opts.RehelloPerSrc, 4),
+		rehelloLimit:  newLimiter(opts.LimiterEntries, opts.RehelloPerSrc, 2*opts.RehelloPerSrc),
 		helloBudget:   newBucket(opts.HelloPerLoop, opts.HelloPerLoop),
 		rehelloBudget: newBucket(opts.RehelloPerLoop, opts.RehelloPerLoop),
 		drainLimit:    newLimiter(opts.LimiterEntries, opts.DrainPace.PerSource, 1),

@@ -257,7 +257,11 @@ func (r *run) driverStats() string {
 // pollCatalog hands the driver the passing gateways every second, like the site hands them to apps.
 func (r *run) pollCatalog(ctx context.Context) {
 	for {
-		if ids, err := r.bed.HealthyGateways(r.bed.AnyClient()); err == nil {
+		c := r.bed.AnyClient()
+		if ids, err := r.bed.LiveGateways(c); err == nil {
+			r.drv.SetLive(ids)
+		}
+		if ids, err := r.bed.HealthyGateways(c); err == nil {
 			r.drv.SetHealthy(ids)
 		}
 		select {

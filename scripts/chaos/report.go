@@ -247,7 +247,8 @@ var diagnoses = map[string]string{
 	"agent-kill9":        "F1 (watcher sweep racing a lane-by-lane rewrite).",
 	"consul-outage-30s":  "F5 (restored old session still holding the locks), F1.",
 	"partition-gw2":      "F4 (last-seen CAS contention), F8 (serf's 30 s reconnect after the heal).",
-	"rolling-sigterm":    "F4, F6 (orphan sessions from late WELCOMEs under HELLO overload), F9 (flicker on moves).",
+	"rolling-sigterm":    "F4, F6 (orphan sessions from late WELCOMEs under HELLO overload), F9 (flicker on moves), F10 (apps on slots of a gateway's previous run), F11 (a SIGTERM took the members offline and moved them all at once).",
+	"fast-restart":       "F10 (apps on slots of a gateway's previous run, answered with silence).",
 	"gateway-kill9":      "F9 (flicker on moves).",
 	"client-clock-jumps": "F3 (HELLO clock stepped back).",
 	"hostile-input":      "F7 (replay of a replaced session's heartbeats after a re-HELLO).",
@@ -266,4 +267,6 @@ var findings = []string{
 	"**F7 gateway (replay across a re-HELLO)**: a HELLO for a live session kept its slot and restarted seq at 1 under the same session key, so captured heartbeats of the replaced session verified again and knocked out the app's real heartbeats as replays until the session expired (lost-online ~19 s under the replay flood). Fixed in 212ed9a: a re-HELLO gives the session a new slot generation.",
 	"**F8 Consul client rejoin**: after a partition heals, the host's Consul client agent answers \"No known Consul servers\" until serf's reconnect (every 30 s, not configurable), so the agent could not rewrite presence for up to 30 s. Fixed in 2aa1e2b: the agent (agent/consulrejoin) asks its local Consul agent to join servers it marked failed.",
 	"**F9 moves flickered offline**: an app that moved between gateways BYEd the old one at once; the old gateway's offline was published before the new gateway's online, so every move showed the member offline for a moment. Fixed in 8b5400f (driver) and ed1120b (reference client, APPS.md): moves are make-before-break (no BYE to the old gateway; a logout within a minute BYEs both).",
+	"**F10 gateway (stale slots after a restart)**: a gateway process numbered its slots from generation 1, so a restarted gateway reissued its previous run's slots; an app still heartbeating on one (the gateway came back before the catalog noticed) hit another member's session, failed the MAC and was dropped silently, never told to HELLO again: lost-online for the rest of the run (issue 20, run 1). Fixed in da8c876: generations start at a value from the process epoch, and a bad MAC on a live slot is answered with REHELLO 1 (`TestStaleSlotAfterARestartIsToldToRehello`). The fast-restart scenario reproduces the situation.",
+	"**F11 gateway (no drain)**: a SIGTERM took the gateway's members offline (check critical, Consul session and keys gone) and moved ~24k apps at once into the other gateway's HELLO limits (tens of thousands refused). Fixed in 62c6488: SIGTERM drains first (REHELLO 4 at a bounded pace, /healthz 429 = Consul warning keeps the session, stop when no session is left).",
 }

@@ -193,6 +193,9 @@ func (b *Bed) Start(ctx context.Context) error {
 			"-interval", o.Interval.String(), "-misses", fmt.Sprint(o.Misses),
 			"-grace", o.Grace.String(), "-debounce", o.Debounce.String(),
 			"-hello-rate", fmt.Sprint(o.HelloRate), "-hello-burst", fmt.Sprint(2 * o.HelloRate),
+			// Drain on SIGTERM at a pace the other gateway's HELLO limits absorb: 2000 apps/s
+			// in all, and half its per-address HELLO rate per address.
+			"-drain-timeout", DrainTimeout.String(), "-drain-rate", "2000", "-drain-rate-per-source", fmt.Sprint(o.HelloRate / 2),
 			"-tcp-idle", o.TCPIdle.String(), "-max-sessions", fmt.Sprint(o.MaxSessions),
 			"-log-level", "warn",
 		}}
@@ -293,6 +296,25 @@ func (b *Bed) HealthyGateways(c *api.Client) ([]string, error) {
 	var ids []string
 	for _, e := range entries {
 		ids = append(ids, e.Service.Meta["gateway_id"])
+	}
+	return ids, nil
+}
+
+// DrainTimeout is the gateways' -drain-timeout: how long a SIGTERM may take.
+const DrainTimeout = 90 * time.Second
+
+// LiveGateways returns the gateway ids whose checks are passing or warning: warning is a
+// draining gateway (its /healthz answers 429), still serving the apps it has.
+func (b *Bed) LiveGateways(c *api.Client) ([]string, error) {
+	entries, _, err := c.Health().Service(ServiceName, "", false, &api.QueryOptions{AllowStale: true})
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, e := range entries {
+		if e.Checks.AggregatedStatus() != api.HealthCritical {
+			ids = append(ids, e.Service.Meta["gateway_id"])
+		}
 	}
 	return ids, nil
 }

@@ -70,7 +70,15 @@ type Driver struct {
 
 	healthy    atomic.Pointer[[]string]
 	healthyGen atomic.Uint32 // bumped by SetHealthy; invalidates the cached preferred gateways
-	ivl        atomic.Int64  // heartbeat interval from the last WELCOME
+	// live are the gateways the catalog lists as passing or warning: a draining gateway
+	// (warning) is out of the site's list but still serves the apps it has, which leave it
+	// when it tells them (REHELLO 4), not all at once.
+	live atomic.Pointer[[]string]
+	// drainingUntil[g] (driver-monotonic ns): g said REHELLO 4; new HELLOs skip it until then
+	// (refreshed by every REHELLO 4; by when it lapses the catalog no longer lists g as
+	// passing, or g has restarted).
+	drainingUntil [8]atomic.Int64
+	ivl           atomic.Int64 // heartbeat interval from the last WELCOME
 
 	user   []uint64
 	device []uint32
@@ -136,6 +144,7 @@ type Stats struct {
 	Rehellos       atomic.Uint64
 	ByesSent       atomic.Uint64
 	Moves          atomic.Uint64
+	DrainMoves     atomic.Uint64 // moves asked for by a draining gateway (REHELLO 4)
 	SendErrors     atomic.Uint64
 	Declined       atomic.Uint64 // late WELCOMEs of abandoned HELLOs answered with BYE
 }
@@ -199,6 +208,7 @@ func New(o Options) (*Driver, error) {
 	}
 	ids := append([]string(nil), o.GatewayIDs...)
 	d.healthy.Store(&ids)
+	d.live.Store(&ids)
 	d.ivl.Store(int64(5 * time.Second))
 	exp := time.Now().Add(24 * time.Hour)
 	for i := 0; i < n; i++ {
@@ -257,6 +267,18 @@ func (d *Driver) SetHealthy(ids []string) {
 	d.healthy.Store(&c)
 	d.healthyGen.Add(1)
 }
+
+// SetLive sets the gateway ids the catalog lists as passing or warning (draining).
+func (d *Driver) SetLive(ids []string) {
+	c := append([]string(nil), ids...)
+	d.live.Store(&c)
+}
+
+// drainAvoid is how long an app skips a gateway that answered REHELLO 4 for new HELLOs:
+// the reference client skips it for hl1.DrainAvoid; the bed's apps see the catalog every
+// second (the site's list), which stops listing a draining gateway as passing within a
+// check interval, so a short memory models the same behaviour.
+const drainAvoid = 10 * time.Second
 
 // Run starts every session (staggered over spread) and drives them until ctx ends.
 func (d *Driver) Run(ctx context.Context, spread time.Duration) {

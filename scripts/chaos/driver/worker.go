@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -91,6 +92,19 @@ func (w *worker) order(i int) []int {
 			out = append(out, g)
 		}
 	}
+	// Gateways that said REHELLO 4 go last (the reference client skips them unless nothing
+	// else answers).
+	now := d.mono()
+	draining := func(g int) bool { return now < d.drainingUntil[g].Load() }
+	slices.SortStableFunc(out, func(a, b int) int {
+		switch da, db := draining(a), draining(b); {
+		case da == db:
+			return 0
+		case db:
+			return -1
+		}
+		return 1
+	})
 	return out
 }
 
@@ -100,7 +114,7 @@ func (w *worker) order(i int) []int {
 func (w *worker) shouldMove(i int, now int64) bool {
 	d := w.d
 	listed := false
-	for _, id := range *d.healthy.Load() {
+	for _, id := range *d.live.Load() {
 		listed = listed || id == d.o.GatewayIDs[d.gw[i]]
 	}
 	if !listed || d.o.ConfirmEvery < 0 {
@@ -290,14 +304,28 @@ func (w *worker) read() {
 			w.welcomed(g, wl)
 		case hl1.TypeRehello:
 			r, err := hl1.ParseRehello(frame)
-			if err != nil || r.Slot == 0 {
+			if err != nil {
 				continue
+			}
+			if r.Reason == hl1.RehelloDraining {
+				d.drainingUntil[g].Store(d.mono() + int64(drainAvoid))
+			}
+			if r.Slot == 0 {
+				continue // a refused HELLO: its retry goes to the next gateway (order)
 			}
 			d.Stats.Rehellos.Add(1)
 			w.mu.Lock()
 			if i, ok := w.slots[slotKey(int8(g), r.Slot)]; ok && d.state[i] == stOnline {
 				d.note(int(i), evRehello, int8(g), r.Slot, uint32(r.Reason))
-				w.forget(int(i))
+				if r.Reason == hl1.RehelloDraining {
+					// Asked to move: make before break, like any move (no BYE; the
+					// draining gateway keeps the member online until the session expires).
+					w.leave(int(i))
+					d.Stats.DrainMoves.Add(1)
+					d.moves[i]++
+				} else {
+					w.forget(int(i))
+				}
 				d.state[i], d.attempts[i], d.helloAt[i] = stIdle, 0, 0
 			}
 			w.mu.Unlock()
