@@ -307,30 +307,39 @@ func (w *worker) read() {
 			if err != nil {
 				continue
 			}
-			if r.Reason == hl1.RehelloDraining {
-				d.drainingUntil[g].Store(d.mono() + int64(drainAvoid))
-			}
-			if r.Slot == 0 {
-				continue // a refused HELLO: its retry goes to the next gateway (order)
-			}
-			d.Stats.Rehellos.Add(1)
-			w.mu.Lock()
-			if i, ok := w.slots[slotKey(int8(g), r.Slot)]; ok && d.state[i] == stOnline {
-				d.note(int(i), evRehello, int8(g), r.Slot, uint32(r.Reason))
-				if r.Reason == hl1.RehelloDraining {
-					// Asked to move: make before break, like any move (no BYE; the
-					// draining gateway keeps the member online until the session expires).
-					w.leave(int(i))
-					d.Stats.DrainMoves.Add(1)
-					d.moves[i]++
-				} else {
-					w.forget(int(i))
-				}
-				d.state[i], d.attempts[i], d.helloAt[i] = stIdle, 0, 0
-			}
-			w.mu.Unlock()
+			w.rehelloed(g, r)
 		}
 	}
+}
+
+// rehelloed handles a REHELLO from gateway g: the session on that slot says HELLO again;
+// reason 4 (draining) makes it a move away from g, make before break.
+func (w *worker) rehelloed(g int, r hl1.Rehello) {
+	d := w.d
+	if r.Reason == hl1.RehelloDraining {
+		d.drainingUntil[g].Store(d.mono() + int64(drainAvoid))
+	}
+	if r.Slot == 0 {
+		return // a refused HELLO: its retry goes to the next gateway (order)
+	}
+	d.Stats.Rehellos.Add(1)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	i, ok := w.slots[slotKey(int8(g), r.Slot)]
+	if !ok || d.state[i] != stOnline {
+		return
+	}
+	d.note(int(i), evRehello, int8(g), r.Slot, uint32(r.Reason))
+	if r.Reason == hl1.RehelloDraining {
+		// Asked to move: no BYE (the draining gateway keeps the member online until the
+		// session expires there), the session is left behind like any move's.
+		w.leave(int(i))
+		d.Stats.DrainMoves.Add(1)
+		d.moves[i]++
+	} else {
+		w.forget(int(i))
+	}
+	d.state[i], d.attempts[i], d.helloAt[i] = stIdle, 0, 0
 }
 
 func (w *worker) welcomed(g int, wl hl1.Welcome) {
