@@ -1,6 +1,8 @@
 package consulwriter
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -105,4 +107,66 @@ func TestPresenceLandsWhileLastSeenCASKeepsLosing(t *testing.T) {
 	})
 	a.flush(t)
 	sameAsTable(t, c, a)
+}
+
+// While the last-seen merge of a bucket is stuck (here: its requests are held; in the chaos
+// bed: CAS rounds lost to the other agent for seconds after a mass move), presence of every
+// bucket of the same lane must keep landing. Last-seen used to run on the presence lane's
+// goroutine, so a BYE or a birth waited behind it.
+func TestPresenceLandsWhileLastSeenIsStuck(t *testing.T) {
+	s := consultest.Start(t, nil)
+	c := s.Client()
+	var armed atomic.Bool
+	var held atomic.Int64
+	release := make(chan struct{})
+	target, _ := url.Parse("http://" + s.HTTPAddr)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		lastSeen := strings.Contains(r.URL.Path, "/lastseen/") || (r.URL.Path == "/v1/txn" && bytes.Contains(body, []byte("/lastseen/")))
+		if armed.Load() && lastSeen {
+			held.Add(1)
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	released := false
+	defer func() {
+		if !released {
+			close(release)
+		}
+	}()
+	cfg := s.Config()
+	cfg.Address = strings.TrimPrefix(front.URL, "http://")
+	via, err := api.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startAgent(t, via, "gw-ls", harnessOpts{lanes: 1})
+	now := time.Now().UnixMilli()
+	a.table.Apply(online(21, 1, now-5000))
+	a.flush(t) // the writer has read the last-seen keys and runs
+
+	armed.Store(true)
+	a.table.Apply(offline(21, 1, now-100)) // its last-seen merge gets stuck
+	waitFor(t, "the last-seen merge to be held", 5*time.Second, func() bool { return held.Load() > 0 })
+	for u := uint64(22); u < 30; u++ {
+		a.table.Apply(online(u, 1, now)) // other buckets, the same (only) lane
+	}
+	waitFor(t, "presence while last-seen is stuck", 5*time.Second, func() bool {
+		got, _ := presenceInConsul(t, c, a.gw)
+		return len(got) == 8
+	})
+	released = true
+	close(release)
+	waitFor(t, "the last-seen merge once released", 10*time.Second, func() bool {
+		p, _, err := c.KV().Get(presencekv.LastSeenKey(testPrefix, presencekv.Bucket(21, 1024)), nil)
+		return err == nil && p != nil
+	})
 }

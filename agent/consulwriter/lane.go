@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,14 +30,20 @@ type lane struct {
 	window     []presencekv.ChangeEntry // committed entries, oldest first
 	incomplete bool                     // publish the next entry as Incomplete
 
-	lastSeen       map[uint32]*lastSeen
-	lastSeenLoaded bool
-	// pendingLastSeen holds, per bucket, offline times whose presence is committed but whose
-	// last-seen merge is not yet: last-seen is committed in its own transactions so that
-	// CAS contention on it (two agents moving users at once) never holds presence back.
-	pendingLastSeen map[uint32][]presencekv.LastSeen
+	// Last-seen (lastseen.go) is merged by a goroutine of its own per lane, so that CAS
+	// contention on it (two agents moving the same users at once) never holds presence back.
+	lastSeen        map[uint32]*lastSeen // only the last-seen goroutine touches it
+	lastSeenLoaded  bool
 	lastSeenBuckets []uint32
-	pendingN        atomic.Int64 // len(pendingLastSeen), for Writer.Flush
+	lsBackoff       clock.Backoff
+	lsKick          chan struct{}
+	lsMu            sync.Mutex
+	// pendingLastSeen holds, per bucket, offline times whose presence is committed but whose
+	// last-seen merge is not yet (guarded by lsMu); lsInFlight counts the buckets the
+	// last-seen goroutine has taken and not yet committed or put back.
+	pendingLastSeen map[uint32][]presencekv.LastSeen
+	lsInFlight      int
+	pendingN        atomic.Int64 // pending + in flight, for Writer.Flush
 
 	lastErr error
 	codec   presencekv.Codec
@@ -69,7 +75,9 @@ var errNoSession = errors.New("no Consul session (being created)")
 
 func newLane(w *Writer, id int) *lane {
 	return &lane{w: w, id: id, lastSeen: map[uint32]*lastSeen{}, pendingLastSeen: map[uint32][]presencekv.LastSeen{},
-		backoff: clock.Backoff{Min: w.o.BackoffMin, Max: w.o.BackoffMax}}
+		lsKick:    make(chan struct{}, 1),
+		backoff:   clock.Backoff{Min: w.o.BackoffMin, Max: w.o.BackoffMax},
+		lsBackoff: clock.Backoff{Min: w.o.BackoffMin, Max: w.o.BackoffMax}}
 }
 
 func (l *lane) run(ctx context.Context, kick <-chan struct{}) {
@@ -100,13 +108,6 @@ func (l *lane) drain(ctx context.Context) {
 			}
 			l.backoff.Reset()
 			work = work[n:]
-		}
-		// Last-seen after presence, in its own transactions: its contention delays only
-		// itself. What does not commit stays pending and is merged again on the next flush.
-		lsErr := l.commitLastSeen(ctx)
-		if lsErr != nil {
-			l.w.o.Log.Warn("last-seen merge not committed yet; it stays pending and is retried at the next flush",
-				zap.Int("lane", l.id), zap.Int("buckets", len(l.pendingLastSeen)), zap.Error(lsErr))
 		}
 		if len(work) == 0 {
 			return
@@ -231,13 +232,7 @@ func (l *lane) try(ctx context.Context, work []state.Work) (int, int, error) {
 			index[r.KV.Key] = r.KV.ModifyIndex
 		}
 	}
-	minAt := o.Clock.Now().Add(-o.LastSeenRetention).UnixMilli()
-	for i := 0; i < taken; i++ {
-		if w := &work[i]; len(w.Offline) > 0 {
-			l.pendingLastSeen[w.Bucket] = presencekv.MergeLastSeen(nil, l.pendingLastSeen[w.Bucket], w.Offline, minAt)
-		}
-	}
-	l.pendingN.Store(int64(len(l.pendingLastSeen)))
+	l.queueLastSeen(work[:taken])
 	entry.Index = index[ckey]
 	l.seq++
 	l.incomplete = false
@@ -286,159 +281,6 @@ func (l *lane) rolledBack(ctx context.Context, sid string, txn api.TxnOps, infos
 		return 0, fmt.Errorf("transaction rolled back: %s", strings.Join(other, "; "))
 	}
 	return conflicts, nil
-}
-
-// refreshLastSeen (re-)reads the last-seen keys of buckets whose cached value is unknown.
-func (l *lane) refreshLastSeen(ctx context.Context, buckets []uint32) error {
-	kv := l.w.o.Client.KV()
-	for _, b := range buckets {
-		ls := l.lastSeen[b]
-		if ls == nil {
-			ls = &lastSeen{known: l.lastSeenLoaded}
-			l.lastSeen[b] = ls
-		}
-		if ls.known {
-			continue
-		}
-		key := presencekv.LastSeenKey(l.w.o.Prefix, b)
-		p, _, err := kv.Get(key, (&api.QueryOptions{RequireConsistent: true}).WithContext(ctx))
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", key, err)
-		}
-		ls.entries, ls.index, ls.known = nil, 0, true
-		if p != nil {
-			ls.index = p.ModifyIndex
-			if ls.entries, err = l.codec.DecodeLastSeen(nil, p.Value); err != nil {
-				l.w.o.Log.Warn("overwriting an undecodable last-seen value", zap.String("key", key), zap.Error(err))
-				ls.entries = nil
-			}
-		}
-	}
-	return nil
-}
-
-// commitLastSeen merges the pending offline times into their buckets' last-seen keys
-// (CAS on each key's ModifyIndex, max per user, entries past the retention dropped), in
-// transactions of their own. A lost CAS re-reads, merges and retries that transaction;
-// whatever cannot commit stays pending for the next flush. Merging is a max per user, so
-// retrying later never puts an older time over a newer one.
-func (l *lane) commitLastSeen(ctx context.Context) error {
-	if len(l.pendingLastSeen) == 0 {
-		return nil
-	}
-	buckets := l.lastSeenBuckets[:0]
-	for b := range l.pendingLastSeen {
-		buckets = append(buckets, b)
-	}
-	slices.Sort(buckets)
-	l.lastSeenBuckets = buckets
-	defer func() { l.pendingN.Store(int64(len(l.pendingLastSeen))) }()
-	for len(buckets) > 0 {
-		n, err := l.commitLastSeenBatch(ctx, buckets)
-		if err != nil {
-			return err
-		}
-		buckets = buckets[n:]
-	}
-	return nil
-}
-
-// commitLastSeenBatch commits a prefix of buckets' pending last-seen times in one
-// transaction (retrying lost CAS ops a few times) and returns how many buckets it took.
-func (l *lane) commitLastSeenBatch(ctx context.Context, buckets []uint32) (int, error) {
-	o := &l.w.o
-	for attempt := 0; ; attempt++ {
-		minAt := o.Clock.Now().Add(-o.LastSeenRetention).UnixMilli()
-		n := min(len(buckets), o.MaxOps)
-		if err := l.refreshLastSeen(ctx, buckets[:n]); err != nil {
-			return 0, err
-		}
-		txn := make(api.TxnOps, 0, n)
-		infos := make([]opInfo, 0, n)
-		size := 0
-		taken := 0
-		for _, b := range buckets[:n] {
-			ls := l.lastSeen[b]
-			merged := presencekv.MergeLastSeen(nil, ls.entries, l.pendingLastSeen[b], minAt)
-			lkey := presencekv.LastSeenKey(o.Prefix, b)
-			var op *api.KVTxnOp
-			var opBytes int
-			switch {
-			case len(merged) > 0:
-				val, err := l.codec.AppendLastSeen(nil, merged)
-				if err != nil {
-					return 0, fmt.Errorf("encoding last seen of bucket %d: %w", b, err)
-				}
-				op, opBytes = &api.KVTxnOp{Verb: api.KVCAS, Key: lkey, Value: val, Index: ls.index}, opSize(lkey, len(val))
-			case ls.index != 0:
-				op, opBytes = &api.KVTxnOp{Verb: api.KVDeleteCAS, Key: lkey, Index: ls.index}, opSize(lkey, 0)
-			}
-			if op != nil && size+opBytes > o.MaxBytes && taken > 0 {
-				break
-			}
-			taken++
-			if op == nil { // nothing to write (every entry past the retention, no key)
-				continue
-			}
-			size += opBytes
-			txn = append(txn, &api.TxnOp{KV: op})
-			infos = append(infos, opInfo{kind: opLastSeen, bucket: b, merged: merged})
-		}
-		if len(txn) == 0 {
-			for _, b := range buckets[:taken] {
-				delete(l.pendingLastSeen, b)
-			}
-			return taken, nil
-		}
-		start := time.Now()
-		ok, resp, _, err := o.Client.Txn().Txn(txn, (&api.QueryOptions{}).WithContext(ctx))
-		o.Metrics.TxnSeconds.Observe(time.Since(start).Seconds())
-		if err != nil {
-			o.Metrics.Txns.WithLabelValues("error").Inc()
-			for _, info := range infos { // the outcome is unknown: re-read before the next CAS
-				l.lastSeen[info.bucket].known = false
-			}
-			return 0, fmt.Errorf("last-seen txn of %d ops: %w", len(txn), err)
-		}
-		if !ok {
-			o.Metrics.Txns.WithLabelValues("rolled_back").Inc()
-			var other []string
-			for _, e := range resp.Errors {
-				if e.OpIndex >= 0 && e.OpIndex < len(infos) {
-					l.lastSeen[infos[e.OpIndex].bucket].known = false
-					if strings.Contains(e.What, "index is stale") || strings.Contains(e.What, "failed to set key") || strings.Contains(e.What, "failed to delete key") {
-						o.Metrics.CASConflicts.Inc()
-						continue
-					}
-				}
-				other = append(other, e.What)
-			}
-			if len(other) > 0 {
-				return 0, fmt.Errorf("last-seen transaction rolled back: %s", strings.Join(other, "; "))
-			}
-			if attempt >= 8 {
-				return 0, fmt.Errorf("last-seen CAS lost %d times in a row (another agent writes the same buckets)", attempt+1)
-			}
-			continue
-		}
-		o.Metrics.Txns.WithLabelValues("ok").Inc()
-		o.Metrics.TxnOps.Observe(float64(len(txn)))
-		o.Metrics.TxnBytes.Add(float64(size))
-		index := map[string]uint64{}
-		for _, r := range resp.Results {
-			if r.KV != nil {
-				index[r.KV.Key] = r.KV.ModifyIndex
-			}
-		}
-		for _, info := range infos {
-			ls := l.lastSeen[info.bucket]
-			ls.entries, ls.index = info.merged, index[presencekv.LastSeenKey(o.Prefix, info.bucket)]
-		}
-		for _, b := range buckets[:taken] {
-			delete(l.pendingLastSeen, b)
-		}
-		return taken, nil
-	}
 }
 
 // opSize estimates an op's share of the JSON request: base64 value, key, session id and

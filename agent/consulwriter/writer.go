@@ -126,10 +126,14 @@ func (w *Writer) Run(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	for i, l := range w.lanes {
-		wg.Add(1)
+		wg.Add(2)
 		go func() {
 			defer wg.Done()
 			l.run(ctx, w.kick[i])
+		}()
+		go func() {
+			defer wg.Done()
+			l.runLastSeen(ctx)
 		}()
 	}
 	for {
