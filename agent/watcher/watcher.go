@@ -67,11 +67,14 @@ type Watcher struct {
 	reset  bool
 	ready  atomic.Bool
 
-	lanes   map[laneKey]*laneState
-	index   uint64
-	codec   presencekv.Codec
-	rec     presencekv.ChangeRecord
-	pending []Event
+	lanes map[laneKey]*laneState
+	index uint64
+	// mustReRead: follow skipped change entries for a bucket re-read that has not
+	// succeeded yet (only the Run goroutine touches it; a full sync also covers it).
+	mustReRead bool
+	codec      presencekv.Codec
+	rec        presencekv.ChangeRecord
+	pending    []Event
 
 	pruneAt    time.Time
 	pruneIndex uint64
@@ -236,6 +239,7 @@ func (w *Watcher) sync(ctx context.Context) error {
 	}
 	w.lanes = lanes
 	w.index = meta.LastIndex
+	w.mustReRead = false
 	w.mu.Unlock()
 	w.publish(evs)
 	return nil
@@ -366,6 +370,14 @@ func (w *Watcher) apply(u Update) {
 func (w *Watcher) follow(ctx context.Context) error {
 	prefix := presencekv.ChangesPrefix(w.o.Prefix)
 	for {
+		if w.mustReRead {
+			// Change entries were skipped for this re-read (a gap, a writer's new epoch): it
+			// must succeed before anything else, however often it fails.
+			if err := w.readBuckets(ctx, w.index); err != nil {
+				return err
+			}
+			w.mustReRead = false
+		}
 		q := w.q(ctx)
 		q.WaitIndex = w.index
 		q.WaitTime = w.o.WaitTime
@@ -386,11 +398,8 @@ func (w *Watcher) follow(ctx context.Context) error {
 			continue
 		}
 		w.maybePrune()
-		resync := w.applyChanges(pairs, meta.LastIndex)
-		if resync {
-			if err := w.readBuckets(ctx, w.index); err != nil {
-				return err
-			}
+		if w.applyChanges(pairs, meta.LastIndex) {
+			w.mustReRead = true
 		}
 	}
 }
