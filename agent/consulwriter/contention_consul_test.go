@@ -170,3 +170,28 @@ func TestPresenceLandsWhileLastSeenIsStuck(t *testing.T) {
 		return err == nil && p != nil
 	})
 }
+
+// Presence and last-seen are committed by two goroutines per lane; each must have its own
+// encoder state (a Codec keeps scratch buffers). Under -race this churns both at once: a
+// shared Codec is a data race (in the chaos bed it corrupted a decode and crashed the agent).
+func TestPresenceAndLastSeenCommitConcurrently(t *testing.T) {
+	s := consultest.Start(t, nil)
+	c := s.Client()
+	a := startAgent(t, c, "gw-churn", harnessOpts{lanes: 1})
+	now := time.Now().UnixMilli()
+	for round := 0; round < 20; round++ {
+		// Two groups of 200 users swap places every round: every flush has sessions to
+		// encode and offline users whose last-seen must be merged.
+		on, off := uint64(0), uint64(1000)
+		if round%2 == 1 {
+			on, off = off, on
+		}
+		for u := uint64(1); u <= 200; u++ {
+			a.table.Apply(online(on+u, 1, now))
+			a.table.Apply(offline(off+u, 1, now+int64(round)))
+		}
+		a.writer.Kick()
+	}
+	a.flush(t)
+	sameAsTable(t, c, a)
+}

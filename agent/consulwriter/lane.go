@@ -36,6 +36,7 @@ type lane struct {
 	lastSeenLoaded  bool
 	lastSeenBuckets []uint32
 	lsBackoff       clock.Backoff
+	lsCodec         presencekv.Codec // a Codec keeps scratch buffers: one per goroutine
 	lsKick          chan struct{}
 	lsMu            sync.Mutex
 	// pendingLastSeen holds, per bucket, offline times whose presence is committed but whose

@@ -122,7 +122,7 @@ func (l *lane) refreshLastSeen(ctx context.Context, buckets []uint32) error {
 		ls.entries, ls.index, ls.known = nil, 0, true
 		if p != nil {
 			ls.index = p.ModifyIndex
-			if ls.entries, err = l.codec.DecodeLastSeen(nil, p.Value); err != nil {
+			if ls.entries, err = l.lsCodec.DecodeLastSeen(nil, p.Value); err != nil {
 				l.w.o.Log.Warn("overwriting an undecodable last-seen value", zap.String("key", key), zap.Error(err))
 				ls.entries = nil
 			}
@@ -175,7 +175,7 @@ func (l *lane) commitLastSeenBatch(ctx context.Context, buckets []uint32, batch 
 			var opBytes int
 			switch {
 			case len(merged) > 0:
-				val, err := l.codec.AppendLastSeen(nil, merged)
+				val, err := l.lsCodec.AppendLastSeen(nil, merged)
 				if err != nil {
 					return 0, fmt.Errorf("encoding last seen of bucket %d: %w", b, err)
 				}
