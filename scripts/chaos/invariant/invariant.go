@@ -166,7 +166,19 @@ func sessKey(user uint64, device uint32) uint64 { return user<<8 | uint64(device
 
 // readKV returns the (user, device) pairs online in Consul KV.
 func (c *Checker) readKV(keysByGW map[string]int) (map[uint64]string, error) {
-	pairs, _, err := c.client().KV().List(presencekv.PresencePrefix(c.prefix), nil)
+	// A server that has not learnt of a new leader yet fails the read ("failed to get conn"
+	// to the old one): ask again, through whichever server answers then, before counting
+	// the check as unreadable.
+	var pairs api.KVPairs
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if attempt > 0 {
+			time.Sleep(200 * time.Millisecond)
+		}
+		if pairs, _, err = c.client().KV().List(presencekv.PresencePrefix(c.prefix), nil); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
