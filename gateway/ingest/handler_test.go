@@ -161,7 +161,7 @@ func TestUnknownSlotGetsSmallRateLimitedRehello(t *testing.T) {
 			t.Fatalf("REHELLO %+v %v", r, err)
 		}
 	}
-	if e.h.Stats.Drops(ReasonUnknownSlot) != 50 {
+	if e.h.Stats.Drops(ReasonUnknownSlot) != 500 {
 		t.Fatalf("unknown slot drops %d", e.h.Stats.Drops(ReasonUnknownSlot))
 	}
 }

@@ -72,3 +72,32 @@ func TestARestartedGatewayDoesNotReissueItsPreviousSlots(t *testing.T) {
 		t.Fatalf("slots %x and %x differ in shard or index, want only the generation to differ", a, b)
 	}
 }
+
+// TestStaleSlotBehindTheNewSessionsSeqIsToldToRehello: the same situation, but the slot's new
+// owner has sent more heartbeats than the stale app, so the stale frame's seq reconstructs
+// at or below the owner's last seq. It used to be dropped as a replay, silently, before its
+// tag was even checked (found by the model-based test in scripts/chaos/model).
+func TestStaleSlotBehindTheNewSessionsSeqIsToldToRehello(t *testing.T) {
+	before := newEnv(t, 1)
+	stale := before.connect(t, 42, 1)
+	after := newEnv(t, 1)
+	other := after.connect(t, 77, 1)
+	if other.slot != stale.slot {
+		t.Fatalf("test setup: slots %x and %x differ", other.slot, stale.slot)
+	}
+	for i := 0; i < 10; i++ {
+		after.now = after.now.Add(time.Second)
+		after.send(other.beat(after.now, true, false))
+	}
+	n := len(after.rec.frames)
+	after.send(stale.beat(after.now, true, false)) // seq 1, behind the owner's 10
+	if after.h.Stats.Drops("replay") != 0 || after.h.Stats.Drops("bad_mac") != 1 {
+		t.Fatalf("the stale frame was counted as %v, want bad_mac (it is not this session's)", after.dropSummary())
+	}
+	if len(after.rec.frames) != n+1 {
+		t.Fatal("the stale app got no answer")
+	}
+	if r, err := hl1.ParseRehello(after.rec.last()); err != nil || r.Slot != stale.slot || r.Reason != hl1.RehelloUnknownSlot {
+		t.Fatalf("answer % x (%v), want REHELLO 1 for slot %x", after.rec.last(), err, stale.slot)
+	}
+}

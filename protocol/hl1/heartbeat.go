@@ -77,18 +77,21 @@ func (h Heartbeat) Verify(key MACKey, epoch uint32, seq, ts uint64) bool {
 // Open authenticates h against the receiver's session state and returns its absolute seq
 // and ts. lastSeq is the session's last accepted seq_abs (0 right after WELCOME);
 // expectedTS is the last accepted ts_abs plus the server ticks elapsed since it was
-// accepted (TicksSince helps). It fails with ErrReplay if the reconstructed seq is not
-// above lastSeq, and ErrBadMAC if the tag does not cover the reconstructed values, so a
-// replayed, reordered or forged frame is rejected. On success the caller stores seq as the
-// new lastSeq and ts as the new last ts.
+// accepted (TicksSince helps). It fails with ErrBadMAC if the tag does not cover the
+// reconstructed values (a forged frame, or one of another session: a slot from a gateway's
+// previous run), and with ErrReplay if it does but the seq is not above lastSeq (a replayed
+// or reordered frame of this session). The tag is checked first so that a frame that is
+// not this session's is never mistaken for a harmless replay: gateways answer bad_mac with
+// REHELLO and replays with silence. On success the caller stores seq as the new lastSeq and
+// ts as the new last ts.
 func (h Heartbeat) Open(key MACKey, epoch uint32, lastSeq, expectedTS uint64) (seq, ts uint64, err error) {
 	seq = ReconstructSeq(lastSeq, h.Word.Seq15())
-	if seq <= lastSeq {
-		return 0, 0, ErrReplay
-	}
 	ts = ReconstructTS(expectedTS, h.Word.TS16())
 	if !h.Verify(key, epoch, seq, ts) {
 		return 0, 0, ErrBadMAC
+	}
+	if seq <= lastSeq {
+		return 0, 0, ErrReplay
 	}
 	return seq, ts, nil
 }
