@@ -195,3 +195,38 @@ func TestPresenceAndLastSeenCommitConcurrently(t *testing.T) {
 	a.flush(t)
 	sameAsTable(t, c, a)
 }
+
+// An agent can start while Consul has no leader: the writer's first read (the last-seen
+// keys) fails. It used to return that error, which the agent only logged: the agent stayed
+// up, looked healthy and never wrote presence (found by the model-based test in
+// scripts/chaos/model). The writer must retry the read and then write.
+func TestWriterStartsAfterItsFirstReadFailed(t *testing.T) {
+	s := consultest.Start(t, nil)
+	c := s.Client()
+	var failed atomic.Int64
+	target, _ := url.Parse("http://" + s.HTTPAddr)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/lastseen/") && failed.Add(1) <= 2 {
+			http.Error(w, "rpc error making call: No cluster leader", http.StatusInternalServerError)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	cfg := s.Config()
+	cfg.Address = strings.TrimPrefix(front.URL, "http://")
+	via, err := api.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startAgent(t, via, "gw-start", harnessOpts{lanes: 1})
+	a.table.Apply(online(31, 1, time.Now().UnixMilli()))
+	waitFor(t, "presence after the failed first reads", 10*time.Second, func() bool {
+		got, _ := presenceInConsul(t, c, a.gw)
+		return len(got) == 1
+	})
+	if failed.Load() < 2 {
+		t.Fatalf("the first reads were not failed (%d)", failed.Load())
+	}
+}

@@ -118,11 +118,24 @@ func New(o Options) (*Writer, error) {
 	return w, nil
 }
 
-// Run loads the last-seen keys, then flushes every FlushWindow (or as soon as the table
+// Run loads the last-seen keys, retrying with backoff while Consul cannot answer (an agent
+// may start during an election), then flushes every FlushWindow (or as soon as the table
 // says enough buckets are dirty) until ctx ends. The session must exist (Session.Create).
+// It returns nil when ctx ends.
 func (w *Writer) Run(ctx context.Context) error {
-	if err := w.loadLastSeen(ctx); err != nil {
-		return err
+	backoff := clock.Backoff{Min: w.o.BackoffMin, Max: w.o.BackoffMax}
+	for {
+		err := w.loadLastSeen(ctx)
+		if err == nil {
+			break
+		}
+		wait := backoff.Next()
+		w.o.Log.Warn("cannot read the last-seen keys yet; the writer starts once it can", zap.Error(err), zap.Duration("in", wait))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-w.o.Clock.After(wait):
+		}
 	}
 	var wg sync.WaitGroup
 	for i, l := range w.lanes {
