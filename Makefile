@@ -51,6 +51,7 @@ clean:
 bench:
 	@scripts/bench.sh
 
-## chaos: fault scenarios + hostile input on a namespace bed (root; ~10 min); writes scripts/chaos/REPORT.md
+## chaos: fault scenarios + hostile input on a namespace bed (root; ~13 min a run); writes scripts/chaos/REPORT.md
+## (CHAOS_ARGS="-runs 3": three runs in a row, each on a fresh bed, all tabulated in the report)
 chaos:
 	@scripts/chaos.sh $(CHAOS_ARGS)

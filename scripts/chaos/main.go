@@ -28,7 +28,7 @@ import (
 
 type config struct {
 	dir, consulBin, gatewayBin, agentBin, report string
-	sessions, sources, attackSources             int
+	sessions, sources, attackSources, runs       int
 	churn                                        float64
 	sample                                       time.Duration
 	only                                         string
@@ -53,6 +53,7 @@ func main() {
 	flag.DurationVar(&c.confirmEvery, "confirm-every", 2*time.Minute, "apps move back to a preferred gateway that is passing again at their next confirm instant, this often (the reference client's ConfirmEvery); negative: at once")
 	flag.DurationVar(&c.attackFor, "attack-for", 20*time.Second, "length of each hostile-input window")
 	flag.BoolVar(&c.keep, "keep", false, "leave the bed running at the end (debugging)")
+	flag.IntVar(&c.runs, "runs", 1, "run the whole set this many times in a row, each on a fresh bed; the report details the last run and tabulates every run (one clean run proves little)")
 	flag.DurationVar(&c.bedOpts.Interval, "interval", 5*time.Second, "heartbeat interval")
 	flag.DurationVar(&c.bedOpts.SessionTTL, "session-ttl", 10*time.Second, "agents' Consul session TTL")
 	flag.DurationVar(&c.bedOpts.CheckInterval, "check-interval", 2*time.Second, "agents' gateway check interval")
@@ -75,15 +76,38 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	rep, err := runAll(ctx, c)
+	var rep *Report
+	var err error
+	var earlier []*Report
+	base := c.dir
+	for i := 1; i <= max(1, c.runs) && ctx.Err() == nil; i++ {
+		if c.runs > 1 {
+			c.dir = filepath.Join(base, fmt.Sprintf("run%d", i))
+			if err := os.MkdirAll(c.dir, 0o755); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			logf("run %d of %d (work directory %s)", i, c.runs, c.dir)
+			if rep != nil {
+				earlier = append(earlier, rep)
+			}
+		}
+		rep, err = runAll(ctx, c)
+		if rep != nil {
+			rep.Dir = c.dir
+			fmt.Print(rep.Summary())
+		}
+		if err != nil {
+			break
+		}
+	}
 	if rep != nil {
-		rep.Dir = c.dir
+		rep.Earlier = earlier
 		if werr := os.WriteFile(c.report, []byte(rep.Markdown()), 0o644); werr != nil {
 			fmt.Fprintln(os.Stderr, "chaos: write report:", werr)
 		} else {
 			fmt.Println("chaos: report written to", c.report)
 		}
-		fmt.Print(rep.Summary())
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
@@ -91,6 +115,11 @@ func main() {
 	}
 	if rep != nil && rep.TotalViolations() > 0 {
 		os.Exit(3)
+	}
+	for _, e := range earlier {
+		if e.TotalViolations() > 0 {
+			os.Exit(3)
+		}
 	}
 }
 

@@ -28,20 +28,29 @@ type Report struct {
 	WatcherStats      string
 	DriverStats       string
 	Evidence          []string
+	// Earlier are the runs before this one in the same invocation (-runs), oldest first.
+	Earlier []*Report
 }
 
 // TotalViolations adds every scenario's violations, version regressions and scenario errors.
 func (r *Report) TotalViolations() int {
 	n := int(r.CacheRegressions + r.EventRegressions)
 	for _, s := range r.Scenarios {
-		n += s.Violations + s.eventViolations()
-		if s.Err != nil {
+		n += s.total()
+	}
+	return n
+}
+
+// total is the scenario's violations: mismatched sessions outside every bound, a last event
+// never clean again, its error and its VIOLATION notes.
+func (s *scenarioResult) total() int {
+	n := s.Violations + s.eventViolations()
+	if s.Err != nil {
+		n++
+	}
+	for _, note := range s.Notes {
+		if strings.HasPrefix(note, "VIOLATION") {
 			n++
-		}
-		for _, note := range s.Notes {
-			if strings.HasPrefix(note, "VIOLATION") {
-				n++
-			}
 		}
 	}
 	return n
@@ -87,6 +96,9 @@ func (r *Report) Markdown() string {
 	w("")
 	w("**Total violations: %d** (lost-online + ghost-online beyond the bounds, in KV and in the watcher; version regressions; keys outliving their bound; hostile-input expectations not met).", r.TotalViolations())
 	w("")
+	if len(r.Earlier) > 0 {
+		r.consecutiveRuns(w)
+	}
 	w("## Bed")
 	w("")
 	w("- Network: Linux network namespaces on one bridge (10.77.0.0/16): Consul servers s1-s3 (10.77.0.11-13), gateway hosts g1, g2 (10.77.0.21-22) each running gateway + agent + Consul client agent. The driver and the attacker run in the root namespace with %d and %d source addresses of their own. Partitions are blackhole routes inside a host's namespace.", r.Config.sources, r.Config.attackSources)
@@ -269,4 +281,40 @@ var findings = []string{
 	"**F9 moves flickered offline**: an app that moved between gateways BYEd the old one at once; the old gateway's offline was published before the new gateway's online, so every move showed the member offline for a moment. Fixed in 8b5400f (driver) and ed1120b (reference client, APPS.md): moves are make-before-break (no BYE to the old gateway; a logout within a minute BYEs both).",
 	"**F10 gateway (stale slots after a restart)**: a gateway process numbered its slots from generation 1, so a restarted gateway reissued its previous run's slots; an app still heartbeating on one (the gateway came back before the catalog noticed) hit another member's session, failed the MAC and was dropped silently, never told to HELLO again: lost-online for the rest of the run (issue 20, run 1). Fixed in da8c876: generations start at a value from the process epoch, and a bad MAC on a live slot is answered with REHELLO 1 (`TestStaleSlotAfterARestartIsToldToRehello`). The fast-restart scenario reproduces the situation.",
 	"**F11 gateway (no drain)**: a SIGTERM took the gateway's members offline (check critical, Consul session and keys gone) and moved ~24k apps at once into the other gateway's HELLO limits (tens of thousands refused). Fixed in 62c6488: SIGTERM drains first (REHELLO 4 at a bounded pace, /healthz 429 = Consul warning keeps the session, stop when no session is left).",
+}
+
+// consecutiveRuns tabulates every run of a -runs invocation: violations per scenario and
+// the measured recoveries, so that one clean run cannot stand for the set.
+func (r *Report) consecutiveRuns(w func(string, ...any)) {
+	all := append(append([]*Report(nil), r.Earlier...), r)
+	w("## Consecutive runs")
+	w("")
+	w("The whole set ran %d times in a row, each on a fresh bed (`-runs %d`). The sections after this one detail the last run; this table has every run.", len(all), len(all))
+	w("")
+	head := "| scenario |"
+	sep := "|---|"
+	for i, run := range all {
+		head += fmt.Sprintf(" run %d (%s) |", i+1, run.Started.UTC().Format("15:04"))
+		sep += "---|"
+	}
+	w("%s", head)
+	w("%s", sep)
+	for k, sc := range r.Scenarios {
+		row := "| " + sc.Name + " |"
+		for _, run := range all {
+			if k >= len(run.Scenarios) || run.Scenarios[k].Name != sc.Name {
+				row += " not run |"
+				continue
+			}
+			res := run.Scenarios[k]
+			row += fmt.Sprintf(" **%d** %s|", res.total(), res.recoverySummary())
+		}
+		w("%s", row)
+	}
+	row := "| **total** |"
+	for _, run := range all {
+		row += fmt.Sprintf(" **%d** (%v) |", run.TotalViolations(), run.Elapsed.Round(time.Second))
+	}
+	w("%s", row)
+	w("")
 }
