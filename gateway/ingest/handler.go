@@ -57,7 +57,7 @@ type HandlerOptions struct {
 	// the gateway as a (non-amplifying) reflector; it must stay well above what a restart
 	// needs, when every app behind one NAT address holds a slot the gateway no longer knows.
 	RehelloPerSrc  float64
-	RehelloPerLoop float64   // REHELLOs per second per loop; default 2000
+	RehelloPerLoop float64   // REHELLOs per second per loop; default 20000 (every app of a restarted gateway needs one)
 	LimiterEntries int       // per-source table size; default 65536
 	Drain          *Drain    // shared by every loop; nil: this gateway never drains
 	DrainPace      DrainPace // how fast a drain moves apps away
@@ -103,7 +103,7 @@ func NewHandler(tb *table.Table, shard int, send Sender, router Router, opts Han
 		opts.RehelloPerSrc = 50
 	}
 	if opts.RehelloPerLoop == 0 {
-		opts.RehelloPerLoop = 2000
+		opts.RehelloPerLoop = 20000
 	}
 	if opts.LimiterEntries == 0 {
 		opts.LimiterEntries = 1 << 16
