@@ -1,0 +1,28 @@
+// Package model is a model-based test of Heartline's central presence invariant (issue 20):
+//
+//	a session whose heartbeats a gateway accepts is shown online within the bound,
+//	an app whose heartbeats a gateway does not accept is told to say HELLO again, and
+//	a session that said BYE or expired is not shown beyond the bound.
+//
+// It owns no production code: everything is in its _test.go files. They assemble, in one
+// test process, two or three gateways from the real packages (gateway/table, one
+// gateway/ingest.Handler per shard, gateway/feedserver on a Unix socket), one agent per
+// gateway (agent/feedclient, agent/state, agent/consulwriter) writing to a real Consul
+// started by scripts/consultest, and one agent/watcher reading it. Apps are modelled on the
+// reference client and the chaos driver: HELLO, the first HEARTBEAT right after WELCOME,
+// one per interval, make-before-break moves (no BYE to the gateway left behind), HELLO
+// again on a REHELLO for their slot.
+//
+// The gateways' time is a fake clock the test advances (ticks, expiry, debounce happen in
+// test time); the agents, Consul and the watcher run on real time. A seeded random sequence
+// of operations (moves, silence and return, BYE and login, lost and late WELCOMEs, re-HELLO,
+// agent restarts, gateway restarts with a new table and epoch, long silences that expire
+// sessions) is driven through the real code, and after every step the invariant is checked
+// against two views, Consul KV (every presence key decoded with protocol/presencekv) and the
+// watcher's cache, waiting for them to settle within a bound instead of sleeping.
+//
+// Environment: HEARTLINE_CONSUL_BIN names the Consul binary (see scripts/consultest);
+// HEARTLINE_MODEL_SEEDS (comma-separated) replaces the default seeds and
+// HEARTLINE_MODEL_STEPS the steps per seed, for longer runs. A failing seed is reproduced
+// with HEARTLINE_MODEL_SEEDS=<seed> or -run 'TestModel/seed=<seed>$'.
+package model
