@@ -186,7 +186,7 @@ func (g *gateway) startProcess(epoch uint32) {
 	t := g.c.t
 	t.Helper()
 	tb, err := table.New(table.Options{Shards: shards, SessionsPerShard: 256, Interval: interval, Misses: misses,
-		Grace: grace, Debounce: debounce, WheelTick: wheelTick, Start: g.c.now})
+		Grace: grace, Debounce: debounce, WheelTick: wheelTick, Start: g.c.now, Epoch: epoch})
 	if err != nil {
 		t.Fatal(err)
 	}
