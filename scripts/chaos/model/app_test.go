@@ -345,10 +345,16 @@ func (w *world) otherGateway(g int) int {
 	return (g + 1 + w.rng.IntN(len(w.c.gws)-1)) % len(w.c.gws)
 }
 
-// expectations are what the views must show (every app alive and online whose last
-// heartbeat its gateway's current process accepted) and what they may show (sessions that
-// may still be online or lingering at their gateway: confirmed, no BYE since, last activity
-// less than interval×misses + grace + debounce ago, plus the wheel's lateness).
+// expectations are what the views must show and what they may show.
+//
+// Must: every app alive and online whose last heartbeat its gateway's current process
+// accepted, and every session its gateway still holds online even though nobody heartbeats
+// on it any more (the app went silent, or moved on without a BYE): confirmed, no BYE since,
+// last activity less than interval×misses + grace + debounce ago (offline by absence only
+// after that, make before break).
+//
+// May: sessions that may still be online or lingering at their gateway: the same, plus
+// the wheel's lateness in taking them offline.
 func (w *world) expectations() (must, may map[sessionKey]bool) {
 	must, may = map[sessionKey]bool{}, map[sessionKey]bool{}
 	for _, a := range w.apps {
@@ -357,9 +363,17 @@ func (w *world) expectations() (must, may map[sessionKey]bool) {
 		}
 	}
 	for ref, r := range w.sessions {
+		if r.incarnation != w.c.gws[ref.gw].incarnation || !r.confirmed || r.bye {
+			continue
+		}
 		a := w.apps[ref.app]
-		if r.incarnation == w.c.gws[ref.gw].incarnation && r.confirmed && !r.bye && w.c.now.Sub(r.lastActivity) <= shownFor+wheelSlack {
-			may[sessionKey{a.user, a.device, w.c.gws[ref.gw].id}] = true
+		k := sessionKey{a.user, a.device, w.c.gws[ref.gw].id}
+		quiet := w.c.now.Sub(r.lastActivity)
+		if quiet < shownFor-wheelTick {
+			must[k] = true
+		}
+		if quiet <= shownFor+wheelSlack {
+			may[k] = true
 		}
 	}
 	return must, may
