@@ -49,6 +49,10 @@ type app struct {
 	helloMS  int64 // client time of the last HELLO (kept monotonic, as PROTOCOL.md asks)
 	nextBeat time.Time
 
+	// avoidUntil: gateways that answered REHELLO 4 (draining) are skipped until then, as
+	// the reference client does for hl1.DrainAvoid.
+	avoidUntil map[int]time.Time
+
 	// abandoned are HELLOs the app gave up on (a retry went out): a late WELCOME for one
 	// of them is declined with a BYE when the app is elsewhere, as the chaos driver does.
 	abandoned []abandonedHello
@@ -73,7 +77,7 @@ type abandonedHello struct {
 
 func newApp(t *testing.T, keys *token.KeyRing, i int, start time.Time) *app {
 	t.Helper()
-	a := &app{user: uint64(1000 + i/2), device: uint32(1 + i%2), shard: i % shards, gw: -1}
+	a := &app{user: uint64(1000 + i/2), device: uint32(1 + i%2), shard: i % shards, gw: -1, avoidUntil: map[int]time.Time{}}
 	tok, sk, err := keys.Issue(token.Claims{UserID: a.user, DeviceID: a.device, Expiry: start.Add(48 * time.Hour)})
 	if err != nil {
 		t.Fatal(err)
@@ -145,9 +149,11 @@ func (w *world) record(i, g int) *sessionRecord {
 	return r
 }
 
-// hello sends a HELLO to gateway g (abandoning a HELLO still in flight).
+// hello sends a HELLO to gateway g, or to another one if the app keeps away from g
+// (abandoning a HELLO still in flight).
 func (w *world) hello(i, g int) {
 	a := w.apps[i]
+	g = w.steer(a, g)
 	if a.state == stHelloing {
 		a.abandoned = append(a.abandoned, abandonedHello{gw: a.gw, nonce: a.nonce})
 		if len(a.abandoned) > 8 {
@@ -242,12 +248,20 @@ func (w *world) receive(i, g int, frame []byte, fresh bool) {
 			w.violate("%s: bad REHELLO from %s: %v", a, w.c.gws[g].id, err)
 			return
 		}
-		if a.state != stOnline || a.gw != g || r.Slot != a.slot {
-			return // not about its current session
+		switch {
+		case a.state == stOnline && a.gw == g && r.Slot == a.slot:
+		case a.state == stHelloing && a.gw == g && r.Slot == 0 && (r.Reason == hl1.RehelloFull || r.Reason == hl1.RehelloDraining):
+		default:
+			return // not about its current session or HELLO
 		}
 		w.note(a, "REHELLO %d from %s for slot %x", r.Reason, w.c.gws[g].id, r.Slot)
 		a.state = stIdle
-		if w.rng.IntN(5) == 0 {
+		switch {
+		case r.Reason == hl1.RehelloDraining:
+			// Move on, make before break: no BYE, the session here expires by itself.
+			a.avoidUntil[g] = w.c.now.Add(hl1.DrainAvoid)
+			g = w.otherGateway(g)
+		case w.rng.IntN(5) == 0:
 			g = w.otherGateway(g)
 		}
 		w.hello(i, g)
@@ -336,6 +350,21 @@ func (w *world) tickApps() {
 		}
 	}
 	w.held = kept
+}
+
+// steer returns g, or a random gateway the app does not keep away from if it keeps away
+// from g (g itself if it keeps away from all).
+func (w *world) steer(a *app, g int) int {
+	var ok []int
+	for k := range w.c.gws {
+		if !w.c.now.Before(a.avoidUntil[k]) {
+			ok = append(ok, k)
+		}
+	}
+	if len(ok) == 0 || !w.c.now.Before(a.avoidUntil[g]) {
+		return g
+	}
+	return ok[w.rng.IntN(len(ok))]
 }
 
 func (w *world) otherGateway(g int) int {

@@ -149,6 +149,7 @@ type gateway struct {
 type gatewayProcess struct {
 	tb       *table.Table
 	epoch    uint32
+	drain    *ingest.Drain // flipped by the model's drain operation (SIGTERM or POST /drain)
 	handlers []*ingest.Handler
 	feed     *feedserver.Server
 	now      ingest.Now // the time of the frame being handled, for hand-offs
@@ -190,9 +191,9 @@ func (g *gateway) startProcess(epoch uint32) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &gatewayProcess{tb: tb, epoch: epoch, done: make(chan struct{})}
+	p := &gatewayProcess{tb: tb, epoch: epoch, drain: new(ingest.Drain), done: make(chan struct{})}
 	for i := 0; i < shards; i++ {
-		p.handlers = append(p.handlers, ingest.NewHandler(tb, i, p, p, ingest.HandlerOptions{Keys: g.c.keys, Epoch: epoch}))
+		p.handlers = append(p.handlers, ingest.NewHandler(tb, i, p, p, ingest.HandlerOptions{Keys: g.c.keys, Epoch: epoch, Drain: p.drain}))
 	}
 	p.feed, err = feedserver.Listen(tb, feedserver.Options{Path: g.path, GatewayID: g.id, Epoch: epoch,
 		StartedAt: g.c.now, FlushInterval: 5 * time.Millisecond, Log: zap.NewNop()})

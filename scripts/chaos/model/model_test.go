@@ -81,6 +81,7 @@ var operations = []operation{
 	{"rehello-same", 5, opRehelloSame},
 	{"agent-restart", 3, opAgentRestart},
 	{"gateway-restart", 4, opGatewayRestart},
+	{"drain", 3, opDrain},
 	{"expire", 3, opExpire},
 	{"wait", 10, func(*world) string { return "wait" }},
 }
@@ -120,6 +121,12 @@ func runModel(t *testing.T, consul *consultest.Server, seed uint64, steps int) {
 			counts[op.name]++
 		}
 		c.advance(time.Duration(1+rng.IntN(12))*wheelTick, w.tickApps)
+		if g := w.drainedGateway(); g >= 0 {
+			what += fmt.Sprintf("; %s drained (no session left online after %v): restarted", c.gws[g].id,
+				c.now.Sub(c.gws[g].proc.drain.Since()).Round(wheelTick))
+			w.restartGateway(g)
+			counts["drained-restart"]++
+		}
 		w.log = append(w.log, fmt.Sprintf("step %d at %.1fs: %s", step, c.now.Sub(modelStart).Seconds(), what))
 		w.checkStuck(stuckBound)
 		if len(w.violations) > 0 {
@@ -282,6 +289,10 @@ func opAgentRestart(w *world) string {
 // heartbeating to it until it tells them otherwise.
 func opGatewayRestart(w *world) string {
 	g := w.rng.IntN(len(w.c.gws))
+	return w.restartGateway(g)
+}
+
+func (w *world) restartGateway(g int) string {
 	epoch := w.rng.Uint32()
 	w.c.gws[g].restartProcess(epoch)
 	for _, a := range w.apps {
@@ -290,6 +301,37 @@ func opGatewayRestart(w *world) string {
 		}
 	}
 	return fmt.Sprintf("%s restarted with epoch %x", w.c.gws[g].id, epoch)
+}
+
+// opDrain: a gateway is told to drain (SIGTERM, POST /drain): it asks its apps to move with
+// REHELLO 4 and refuses new HELLOs, and keeps reporting the sessions left behind until they
+// expire. Once none is left online it stops and starts again (drainedGateway). One gateway
+// drains at a time.
+func opDrain(w *world) string {
+	for _, g := range w.c.gws {
+		if g.proc.drain.Active() {
+			return ""
+		}
+	}
+	g := w.rng.IntN(len(w.c.gws))
+	w.c.gws[g].proc.drain.Start(w.c.now)
+	for _, a := range w.apps {
+		if a.gw == g {
+			w.note(a, "%s drains", w.c.gws[g].id)
+		}
+	}
+	return fmt.Sprintf("%s drains", w.c.gws[g].id)
+}
+
+// drainedGateway returns a draining gateway with no session left online (it would stop
+// now), or -1.
+func (w *world) drainedGateway() int {
+	for g, gw := range w.c.gws {
+		if gw.proc.drain.Active() && gw.proc.tb.Online() == 0 {
+			return g
+		}
+	}
+	return -1
 }
 
 // opExpire: a long pause of everyone's clock-driven work: silent sessions expire.
