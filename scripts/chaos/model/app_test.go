@@ -63,9 +63,11 @@ type app struct {
 	lastAcceptedAt   time.Time // the fake time it was accepted
 	wantedSince      time.Time // alive and logged in, continuously, since
 
-	// fate of the next WELCOME: dropped, or held back until heldFor has passed.
+	// fate of the next WELCOME: dropped, or held back for holdWelcome; of the next REHELLO:
+	// dropped.
 	dropWelcome bool
 	holdWelcome time.Duration
+	dropRehello bool
 
 	trace []string
 }
@@ -246,6 +248,11 @@ func (w *world) receive(i, g int, frame []byte, fresh bool) {
 		r, err := hl1.ParseRehello(frame)
 		if err != nil {
 			w.violate("%s: bad REHELLO from %s: %v", a, w.c.gws[g].id, err)
+			return
+		}
+		if a.dropRehello {
+			a.dropRehello = false
+			w.note(a, "REHELLO %d from %s for slot %x lost", r.Reason, w.c.gws[g].id, r.Slot)
 			return
 		}
 		switch {

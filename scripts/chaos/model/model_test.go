@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -79,6 +80,8 @@ var operations = []operation{
 	{"lost-welcome", 5, opLostWelcome},
 	{"late-welcome", 5, opLateWelcome},
 	{"rehello-same", 5, opRehelloSame},
+	{"lost-rehello", 3, opLostRehello},
+	{"rebind", 3, opRebind},
 	{"agent-restart", 3, opAgentRestart},
 	{"gateway-restart", 4, opGatewayRestart},
 	{"drain", 3, opDrain},
@@ -271,6 +274,32 @@ func opRehelloSame(w *world) string {
 	a.state = stIdle
 	w.hello(i, a.gw)
 	return fmt.Sprintf("%s says HELLO again to %s", a, w.gwName(a.gw))
+}
+
+// opLostRehello: the next REHELLO to an app is lost; it keeps heartbeating until a later
+// one reaches it.
+func opLostRehello(w *world) string {
+	i := w.pickApp(func(a *app) bool { return a.alive && !a.dropRehello })
+	if i < 0 {
+		return ""
+	}
+	w.apps[i].dropRehello = true
+	return fmt.Sprintf("the next REHELLO to %s will be lost", w.apps[i])
+}
+
+// opRebind: a NAT gives the app a new source port; its datagrams now land on the other
+// ingest loop, which hands its session's frames over to the owning shard.
+func opRebind(w *world) string {
+	i := w.pickApp(func(a *app) bool { return a.alive })
+	if i < 0 {
+		return ""
+	}
+	a := w.apps[i]
+	a.shard = (a.shard + 1) % shards
+	ap := a.addr.AddrPort()
+	a.addr.SetAddrPort(netip.AddrPortFrom(ap.Addr(), ap.Port()+1))
+	w.note(a, "NAT rebinding: now from %v (loop %d)", a.addr.AddrPort(), a.shard)
+	return fmt.Sprintf("%s rebinds to loop %d", a, a.shard)
 }
 
 // opAgentRestart: a gateway's agent is killed (or stopped) and started again.
