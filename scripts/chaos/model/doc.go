@@ -15,11 +15,19 @@
 //
 // The gateways' time is a fake clock the test advances (ticks, expiry, debounce happen in
 // test time); the agents, Consul and the watcher run on real time. A seeded random sequence
-// of operations (moves, silence and return, BYE and login, lost and late WELCOMEs, re-HELLO,
-// agent restarts, gateway restarts with a new table and epoch, long silences that expire
-// sessions) is driven through the real code, and after every step the invariant is checked
-// against two views, Consul KV (every presence key decoded with protocol/presencekv) and the
-// watcher's cache, waiting for them to settle within a bound instead of sleeping.
+// of operations (moves, silence and return, BYE and login, lost and late WELCOMEs, lost
+// REHELLOs, re-HELLO, NAT rebinding, agent restarts, gateway restarts with a new table and
+// epoch, drains followed by a restart, long silences that expire sessions) is driven through
+// the real code, and after every step the invariant is checked against two views, Consul KV
+// (every presence key decoded with protocol/presencekv) and the watcher's cache, waiting for
+// them to settle within a bound instead of sleeping.
+//
+// What the model knows of each session comes from the gateway itself: the handlers'
+// counters tell, for every frame an app sends, whether it was accepted, answered with a
+// REHELLO, or dropped (and why). That makes the expectations exact: a session must be shown
+// while its gateway's table holds it online (its last accepted HELLO or heartbeat less than
+// interval×misses + grace + debounce ago, no BYE since, same gateway process), may be shown
+// for two wheel ticks more, and must not be shown after that.
 //
 // Environment: HEARTLINE_CONSUL_BIN names the Consul binary (see scripts/consultest);
 // HEARTLINE_MODEL_SEEDS (comma-separated) replaces the default seeds and
