@@ -116,6 +116,10 @@ type sessionRecord struct {
 	confirmed    bool      // a heartbeat was accepted: the gateway reports it online
 	lastActivity time.Time // last accepted HELLO or heartbeat (the table's LastSeen)
 	bye          bool      // a BYE was accepted after lastActivity
+	// uncertain: a HELLO re-found the session about when it expired (within the wheel's
+	// lateness), so whether the gateway still reports it before its next heartbeat depends
+	// on which came first; until a heartbeat is accepted it may be shown, not must.
+	uncertain bool
 }
 
 type heldWelcome struct {
@@ -129,8 +133,8 @@ type heldWelcome struct {
 func (w *world) note(a *app, format string, args ...any) {
 	line := fmt.Sprintf("%8.1fs %s", w.c.now.Sub(modelStart).Seconds(), fmt.Sprintf(format, args...))
 	a.trace = append(a.trace, line)
-	if len(a.trace) > 60 {
-		a.trace = a.trace[len(a.trace)-60:]
+	if len(a.trace) > 100 {
+		a.trace = a.trace[len(a.trace)-100:]
 	}
 }
 
@@ -171,8 +175,12 @@ func (w *world) hello(i, g int) {
 	replies, before, after := gw.frame(hl1.AppendHello(nil, h), &a.addr, a.shard)
 	if after.hellos > before.hellos {
 		r := w.record(i, g)
-		if r.bye || w.c.now.Sub(r.lastActivity) > shownFor+wheelSlack {
+		quiet := w.c.now.Sub(r.lastActivity)
+		switch {
+		case r.bye || quiet > shownFor+wheelSlack:
 			*r = sessionRecord{incarnation: r.incarnation} // gone: a new session, not reported before its first heartbeat
+		case r.confirmed && quiet >= shownFor-wheelTick:
+			r.uncertain = true
 		}
 		r.lastActivity = w.c.now
 		w.note(a, "HELLO %s → WELCOME", gw.id)
@@ -201,7 +209,7 @@ func (w *world) beat(i int, bye bool) {
 	case bye:
 		w.note(a, "BYE %s slot %x → not accepted (drops %s)", g.id, a.slot, after.dropsSince(before))
 	case after.heartbeats > before.heartbeats:
-		r.confirmed, r.lastActivity, r.bye = true, w.c.now, false
+		r.confirmed, r.lastActivity, r.bye, r.uncertain = true, w.c.now, false, false
 		a.lastBeatAccepted, a.acceptedInc, a.lastAcceptedAt = true, g.incarnation, w.c.now
 	default:
 		a.lastBeatAccepted = false
@@ -405,7 +413,7 @@ func (w *world) expectations() (must, may map[sessionKey]bool) {
 		a := w.apps[ref.app]
 		k := sessionKey{a.user, a.device, w.c.gws[ref.gw].id}
 		quiet := w.c.now.Sub(r.lastActivity)
-		if quiet < shownFor-wheelTick {
+		if quiet < shownFor-wheelTick && !r.uncertain {
 			must[k] = true
 		}
 		if quiet <= shownFor+wheelSlack {
