@@ -85,6 +85,7 @@ var operations = []operation{
 	{"agent-restart", 3, opAgentRestart},
 	{"gateway-restart", 4, opGatewayRestart},
 	{"drain", 3, opDrain},
+	{"host-restart", 2, opHostRestart},
 	{"expire", 3, opExpire},
 	{"wait", 10, func(*world) string { return "wait" }},
 }
@@ -330,6 +331,16 @@ func (w *world) restartGateway(g int) string {
 		}
 	}
 	return fmt.Sprintf("%s restarted with epoch %x", w.c.gws[g].id, epoch)
+}
+
+// opHostRestart: the whole gateway host restarts: its agent dies without a flush and a new
+// gateway process and a new agent start together.
+func opHostRestart(w *world) string {
+	g := w.rng.IntN(len(w.c.gws))
+	w.c.gws[g].agent.crash()
+	what := w.restartGateway(g)
+	w.c.gws[g].agent = startAgent(w.t, w.c.client, w.c.prefix, w.c.gws[g].id, w.c.gws[g].path)
+	return "host restart: " + what + ", agent killed and started again"
 }
 
 // opDrain: a gateway is told to drain (SIGTERM, POST /drain): it asks its apps to move with
