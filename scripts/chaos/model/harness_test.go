@@ -318,7 +318,7 @@ func startAgent(t *testing.T, client *api.Client, prefix, gw, path string) *agen
 	go func() { defer a.wg.Done(); a.sess.Run(ctx) }()
 	go func() {
 		defer a.wg.Done()
-		if err := a.writer.Run(ctx); err != nil {
+		if err := a.writer.Run(ctx); err != nil && ctx.Err() == nil {
 			t.Errorf("agent %s writer: %v", gw, err)
 		}
 	}()
