@@ -15,8 +15,8 @@ import (
 
 // Defaults for make test; HEARTLINE_MODEL_SEEDS and HEARTLINE_MODEL_STEPS override them.
 var (
-	defaultSeeds = []uint64{1, 2, 3}
-	defaultSteps = 250
+	defaultSeeds = []uint64{1, 2, 3, 4}
+	defaultSteps = 300
 )
 
 const (
