@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"heartline/gateway/table"
 	"heartline/scripts/consultest"
 )
 
@@ -324,13 +325,43 @@ func opGatewayRestart(w *world) string {
 
 func (w *world) restartGateway(g int) string {
 	epoch := w.rng.Uint32()
+	unlucky := w.rng.IntN(3) == 0
+	if unlucky {
+		epoch = w.sameFirstSlotEpoch(w.c.gws[g].proc.epoch)
+	}
 	w.c.gws[g].restartProcess(epoch)
 	for _, a := range w.apps {
 		if a.gw == g {
 			w.note(a, "%s restarted (new epoch %x)", w.c.gws[g].id, epoch)
 		}
 	}
+	if unlucky {
+		return fmt.Sprintf("%s restarted with epoch %x (unlucky: its slots start where the previous process's did)", w.c.gws[g].id, epoch)
+	}
 	return fmt.Sprintf("%s restarted with epoch %x", w.c.gws[g].id, epoch)
+}
+
+// sameFirstSlotEpoch returns a random epoch with which a new gateway process hands out the
+// same first slot as a process with epoch old: the 1-in-2^genBits chance a random epoch
+// has, made likely, so that apps holding the old process's slots land on other members'
+// sessions in the new one. It asks real tables, so it needs no knowledge of how slots are
+// derived from epochs; if none of 4096 candidates matches, it returns a random epoch.
+func (w *world) sameFirstSlotEpoch(old uint32) uint32 {
+	first := func(epoch uint32) uint32 {
+		tb, err := table.New(table.Options{Shards: shards, SessionsPerShard: 256, Epoch: epoch, Start: modelStart})
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		slot, _, _, _ := tb.Shard(0).Hello(table.HelloParams{User: 1, Device: 1, Stamp: 1}, 0)
+		return slot
+	}
+	want := first(old)
+	for tries := 0; tries < 4096; tries++ {
+		if e := w.rng.Uint32(); first(e) == want {
+			return e
+		}
+	}
+	return w.rng.Uint32()
 }
 
 // opHostRestart: the whole gateway host restarts: its agent dies without a flush and a new
