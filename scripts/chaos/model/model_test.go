@@ -15,8 +15,11 @@ import (
 )
 
 // Defaults for make test; HEARTLINE_MODEL_SEEDS and HEARTLINE_MODEL_STEPS override them.
+// Seed 16 is there because, when it was chosen (main at fcaa18f), it found the stale-slot
+// replay path within 28 steps (see TestStaleSlotBehindTheNewSessionsSeqIsToldToRehello);
+// a change to how the model draws its random numbers reshuffles what each seed does.
 var (
-	defaultSeeds = []uint64{1, 2, 3, 4}
+	defaultSeeds = []uint64{1, 2, 3, 16}
 	defaultSteps = 300
 )
 
