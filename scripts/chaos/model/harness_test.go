@@ -63,6 +63,7 @@ func (k sessionKey) String() string { return fmt.Sprintf("%d/%d@%s", k.user, k.d
 // cluster is the system under test: gateways with their agents, one Consul, one watcher.
 type cluster struct {
 	t      *testing.T
+	consul *consultest.Server
 	client *api.Client
 	prefix string
 	keys   *token.KeyRing
@@ -73,7 +74,7 @@ type cluster struct {
 
 func newCluster(t *testing.T, consul *consultest.Server, prefix string, gateways int, start time.Time) *cluster {
 	t.Helper()
-	c := &cluster{t: t, client: consul.Client(), prefix: prefix, keys: testKeys(t), now: start}
+	c := &cluster{t: t, consul: consul, client: consul.Client(), prefix: prefix, keys: testKeys(t), now: start}
 	if _, err := consulwriter.EnsureConfig(c.client, prefix, buckets); err != nil {
 		t.Fatal(err)
 	}
