@@ -16,8 +16,14 @@ import (
 // apps 0 and 2 share loop 0, so their sessions use the same slot indexes).
 func newSmallWorld(t *testing.T, prefix string, n int, active ...int) *world {
 	t.Helper()
+	return newSmallWorldOn(t, prefix, 1, n, active...)
+}
+
+// newSmallWorldOn is newSmallWorld with gateways gateways.
+func newSmallWorldOn(t *testing.T, prefix string, gateways, n int, active ...int) *world {
+	t.Helper()
 	consul := consultest.Start(t, nil)
-	c := newCluster(t, consul, prefix, 1, modelStart)
+	c := newCluster(t, consul, prefix, gateways, modelStart)
 	w := &world{t: t, c: c, rng: rand.New(rand.NewPCG(uint64(len(prefix)), 20)), sessions: map[sessionRef]*sessionRecord{}}
 	for i := 0; i < n; i++ {
 		w.apps = append(w.apps, newApp(t, c.keys, i, modelStart))
