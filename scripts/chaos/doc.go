@@ -16,6 +16,9 @@
 //	driver/        the session driver: flat per-socket session tables, HELLO/heartbeat/BYE, ground truth
 //	invariant/     snapshots of KV and watcher compared with ground truth; version monotonicity
 //	attack/        hostile frames and TCP abuse; its tests run on loopback in `make test`
+//	model/         test-only: a seeded model-based test of the presence invariant that drives the
+//	               real gateway, agent and watcher packages in one process against a real Consul,
+//	               on a fake gateway clock; runs in `make test` (see model/doc.go)
 //
 // It uses gateway/ and agent/ only as built binaries and agent/watcher + protocol/ as
 // libraries; it must not touch their code. It needs root (network namespaces; iproute2).
