@@ -9,8 +9,8 @@ import (
 // records while their last-seen merges (members with no session left there, CAS on the
 // same last-seen keys from both agents) run beside them. Every round must show exactly
 // who is online. Run with -race (as make test does), it also checks that the two share no
-// unsynchronised state: at e4125b8 they share the lane's presencekv.Codec (its scratch
-// buffers), which the model found at its first seed.
+// unsynchronised state: at e4125b8 they shared the lane's presencekv.Codec (its scratch
+// buffers), which the model found at its first seed (fixed in 5a9575c).
 func TestAgentWritesPresenceWhileMergingLastSeen(t *testing.T) {
 	const apps = 16
 	all := make([]int, apps)

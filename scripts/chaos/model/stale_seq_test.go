@@ -7,10 +7,11 @@ import (
 // TestStaleSlotBehindTheNewSessionsSeqIsToldToRehello is the other half of issue 20's stale
 // slot: app A holds a slot of gw-0's previous process, the new process has given that very
 // slot to app B, and B's session has already accepted more heartbeats than A's counter
-// says. A's heartbeat then reconstructs to a sequence number at or below B's last one and
-// is dropped as a replay before its MAC is even checked: silently, for ever (A's and B's
-// counters grow at the same pace). A is never told to say HELLO again. Found by the model
-// (seed 16 with the first-slot generations of the two processes equal).
+// says. A's heartbeat then reconstructs to a sequence number at or below B's last one;
+// before bb7d0b3 it was dropped as a replay before its MAC was even checked: silently, for
+// ever (A's and B's counters grow at the same pace), so A was never told to say HELLO again.
+// The gateway must answer it with a REHELLO. Found by the model (seed 16, with the
+// first-slot generations of the two processes equal).
 func TestStaleSlotBehindTheNewSessionsSeqIsToldToRehello(t *testing.T) {
 	const appA, appB = 0, 2
 	w := newSmallWorld(t, "stale-seq", 3, appA, appB)
