@@ -32,6 +32,30 @@ type worker struct {
 	// orphan session online at that gateway until it expires.
 	abandoned [256]abandonedHello
 	abN       int
+
+	// inFlight[g] lists the sessions whose HELLO went to gateway g, oldest first (entries
+	// that no longer wait for g are skipped lazily). WELCOMEs come back mostly in that
+	// order, so a WELCOME is matched with one or two tag checks instead of one per session
+	// of the worker: after a mass re-HELLO the O(sessions) scan made the bed's own driver
+	// the bottleneck, and its retries a HELLO storm.
+	inFlight [8][]int32
+}
+
+// compactInFlight keeps, in order, the last entry of each session still waiting for g.
+func (w *worker) compactInFlight(g int) {
+	d := w.d
+	q := w.inFlight[g]
+	last := make(map[int32]int, len(q))
+	for k, i := range q {
+		last[i] = k
+	}
+	out := q[:0]
+	for k, i := range q {
+		if last[i] == k && d.state[i] == stHello && int(d.target[i]) == g {
+			out = append(out, i)
+		}
+	}
+	w.inFlight[g] = out
 }
 
 // abandon records session i's HELLO in flight as given up (caller holds mu).
@@ -151,6 +175,10 @@ func (w *worker) sendHello(i int, now int64) {
 	d.state[i], d.target[i], d.helloAt[i] = stHello, int8(g), now
 	d.attempts[i]++
 	d.nonce[i] = w.rng.Uint32()
+	w.inFlight[g] = append(w.inFlight[g], int32(i))
+	if len(w.inFlight[g]) > 2*len(w.idx)+16 {
+		w.compactInFlight(g) // retries (a session that keeps asking g) pile up behind a live head
+	}
 	d.note(i, evHello, int8(g), 0, 0)
 	// The HELLO clock is the (possibly skewed) wall clock kept monotonic per session, as
 	// PROTOCOL.md requires of apps: max(wall clock, previous HELLO + 16 ms).
@@ -346,11 +374,18 @@ func (w *worker) welcomed(g int, wl hl1.Welcome) {
 	d := w.d
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, i32 := range w.idx {
+	q := w.inFlight[g]
+	// Drop the head entries that no longer wait for g (answered, moved on, died).
+	for len(q) > 0 && (d.state[q[0]] != stHello || int(d.target[q[0]]) != g) {
+		q = q[1:]
+	}
+	w.inFlight[g] = q
+	for k, i32 := range q {
 		i := int(i32)
 		if d.state[i] != stHello || int(d.target[i]) != g || !wl.Verify(d.key[i], d.nonce[i]) {
 			continue
 		}
+		w.inFlight[g] = append(q[:k:k], q[k+1:]...)
 		w.pending--
 		d.Stats.Welcomes.Add(1)
 		if d.badClock[i] {
