@@ -92,10 +92,35 @@ func (s *Store) CreateMemberTx(ctx context.Context, m *members.Member, then func
 	}
 }
 
-// InsertMembers adds members with their ids as given (demo seeding, import) in batched
-// multi-row inserts, committing every commitEvery rows.
-func (s *Store) InsertMembers(ctx context.Context, next func() (*members.Member, error)) (int, error) {
+// InsertMembers adds the members next returns (until nil) with their ids as given (demo
+// seeding, import) in batched multi-row inserts through one prepared statement, committing
+// every commitEvery rows. On SQLite the connection gets a large page cache for the load (so
+// index pages are written once per commit, not once per row) and gives it back afterwards.
+func (s *Store) InsertMembers(ctx context.Context, next func() (*members.Member, error)) (_ int, retErr error) {
 	const rowsPerStmt, commitEvery = 128, 64 * 1024
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("store: inserting members: %w", err)
+	}
+	defer conn.Close()
+	if s.engine == SQLite {
+		if _, err := conn.ExecContext(ctx, `PRAGMA cache_size = -524288`); err != nil { // 512 MiB at most
+			return 0, fmt.Errorf("store: inserting members: %w", err)
+		}
+		defer func() {
+			conn.ExecContext(context.Background(), `PRAGMA cache_size = -2000`) //nolint:errcheck
+			conn.ExecContext(context.Background(), `PRAGMA shrink_memory`)      //nolint:errcheck
+		}()
+		rebuild, err := s.dropActivityIndexes(ctx, conn)
+		if err != nil {
+			return 0, err
+		}
+		defer func() {
+			if err := rebuild(); err != nil && retErr == nil {
+				retErr = err
+			}
+		}()
+	}
 	total := 0
 	var tx *sql.Tx
 	var full *sql.Stmt
@@ -117,7 +142,7 @@ func (s *Store) InsertMembers(ctx context.Context, next func() (*members.Member,
 	}
 	begin := func() error {
 		var err error
-		if tx, err = s.db.BeginTx(ctx, nil); err != nil {
+		if tx, err = conn.BeginTx(ctx, nil); err != nil {
 			return err
 		}
 		full, err = tx.PrepareContext(ctx, s.q(multiInsert(rowsPerStmt)))
@@ -165,6 +190,45 @@ func (s *Store) InsertMembers(ctx context.Context, next func() (*members.Member,
 		return fail(err)
 	}
 	return total, nil
+}
+
+// dropActivityIndexes drops the members table's secondary indexes (not the unique e-mail
+// index, which catches duplicates) when the table is empty, so a bulk load writes only the
+// table and builds each index once, sorted, afterwards. rebuild recreates them from the
+// DDL the migrations wrote; it must run even when the load fails.
+func (s *Store) dropActivityIndexes(ctx context.Context, conn *sql.Conn) (rebuild func() error, err error) {
+	none := func() error { return nil }
+	var any int
+	if err := conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM members LIMIT 1)`).Scan(&any); err != nil || any > 0 {
+		return none, err
+	}
+	rows, err := conn.QueryContext(ctx, `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'members' AND sql IS NOT NULL AND name <> 'members_email'`)
+	if err != nil {
+		return none, err
+	}
+	var names, ddl []string
+	for rows.Next() {
+		var n, d string
+		if err := rows.Scan(&n, &d); err != nil {
+			rows.Close()
+			return none, err
+		}
+		names, ddl = append(names, n), append(ddl, d)
+	}
+	rows.Close()
+	for _, n := range names {
+		if _, err := conn.ExecContext(ctx, `DROP INDEX `+n); err != nil {
+			return none, fmt.Errorf("store: bulk load: dropping index %s: %w", n, err)
+		}
+	}
+	return func() error {
+		for i, d := range ddl {
+			if _, err := conn.ExecContext(context.Background(), d); err != nil {
+				return fmt.Errorf("store: bulk load: recreating index %s (recreate it by hand: %s): %w", names[i], d, err)
+			}
+		}
+		return nil
+	}, nil
 }
 
 func multiInsert(rows int) string {

@@ -88,8 +88,9 @@ func parseDSN(dsn string) (Engine, string, string) {
 	}
 	// WAL + busy timeout: concurrent readers, writers wait instead of failing;
 	// _txlock=immediate takes the write lock at BEGIN, so two sign-ups never deadlock on
-	// a read-then-write upgrade. Foreign keys are off by default in SQLite.
-	q := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+	// a read-then-write upgrade. Foreign keys are off by default in SQLite. temp_store=memory
+	// keeps statement journals of multi-row inserts off the disk.
+	q := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=temp_store(2)&_txlock=immediate"
 	if strings.Contains(path, "?") {
 		return SQLite, "sqlite", "file:" + path + "&" + q
 	}

@@ -554,7 +554,19 @@ func testSearchKeep(t *testing.T, e *env) {
 }
 
 func testInsertMembers(t *testing.T, e *env) {
+	indexes := func() int {
+		if e.s.Engine() != SQLite {
+			return 0
+		}
+		var n int
+		e.s.db.QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'members'`).Scan(&n) //nolint:errcheck
+		return n
+	}
+	before := indexes()
 	seedDemo(t, e.s, 1000)
+	if after := indexes(); after != before {
+		t.Fatalf("members has %d indexes after a bulk load, %d before", after, before)
+	}
 	if n, _ := e.s.CountMembers(ctx); n != 1000 {
 		t.Fatalf("count %d", n)
 	}
