@@ -263,15 +263,8 @@ func (s *Store) CountMembers(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// Profile is the part of a member the member edits.
-type Profile struct {
-	Nickname, City, Education, Occupation, Bio string
-	HeightCM                                   int
-	Interests                                  []string
-}
-
 // UpdateProfile replaces the editable fields of member id.
-func (s *Store) UpdateProfile(ctx context.Context, id uint64, p Profile) error {
+func (s *Store) UpdateProfile(ctx context.Context, id uint64, p members.Profile) error {
 	return s.execOne(ctx, `UPDATE members SET nickname = ?, city = ?, education = ?, occupation = ?, bio = ?, height_cm = ?, interests = ? WHERE id = ?`,
 		p.Nickname, p.City, p.Education, p.Occupation, p.Bio, p.HeightCM, strings.Join(p.Interests, ","), int64(id))
 }

@@ -591,7 +591,7 @@ func testInsertMembers(t *testing.T, e *env) {
 func testProfile(t *testing.T, e *env) {
 	m := member("e@example.com")
 	e.s.CreateMember(ctx, m) //nolint:errcheck
-	p := Profile{Nickname: "新名字", City: "成都", Education: "硕士", Occupation: "教师", Bio: "你好", HeightCM: 170, Interests: []string{"徒步", "猫"}}
+	p := members.Profile{Nickname: "新名字", City: "成都", Education: "硕士", Occupation: "教师", Bio: "你好", HeightCM: 170, Interests: []string{"徒步", "猫"}}
 	if err := e.s.UpdateProfile(ctx, m.ID, p); err != nil {
 		t.Fatal(err)
 	}
