@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,32 +49,10 @@ type card struct {
 	Self     bool
 }
 
-// filters are the members page's search form, as submitted (echoed into the form).
-type filters struct {
-	Gender, AgeMin, AgeMax, City string
-	Online, Recent               bool
-}
-
-func (f filters) query() url.Values {
-	v := url.Values{}
-	for k, x := range map[string]string{"gender": f.Gender, "age_min": f.AgeMin, "age_max": f.AgeMax, "city": f.City} {
-		if x != "" {
-			v.Set(k, x)
-		}
-	}
-	if f.Online {
-		v.Set("online", "1")
-	}
-	if f.Recent {
-		v.Set("recent", "1")
-	}
-	return v
-}
-
 type membersData struct {
 	Cards         []card
 	Online, Total int
-	Filters       filters
+	Filters       members.SearchForm
 	Cities        []string
 	Next          string // URL of the next page; "" at the end
 	First         string // URL of the first page when not on it
@@ -89,48 +66,20 @@ const RecentWindow = 7 * 24 * time.Hour
 
 // searchFromQuery turns the members page's query into store options; the error message
 // is for the page.
-func (s *Server) searchFromQuery(q url.Values, now time.Time) (store.SearchOptions, filters, string) {
-	f := filters{Gender: q.Get("gender"), AgeMin: strings.TrimSpace(q.Get("age_min")), AgeMax: strings.TrimSpace(q.Get("age_max")),
-		City: q.Get("city"), Online: q.Get("online") == "1", Recent: q.Get("recent") == "1"}
-	o := store.SearchOptions{Limit: s.o.PageSize}
-	switch f.Gender {
-	case "", "female", "male":
-		o.Gender = f.Gender
-	default:
-		return o, f, "性别只能是“女”或“男”。"
+func (s *Server) searchFromQuery(q url.Values, now time.Time) (store.SearchOptions, members.SearchForm, string) {
+	p, f, problem := members.ParseSearch(q, now)
+	o := store.SearchOptions{Limit: s.o.PageSize, Gender: p.Gender, City: p.City, MinBirthYear: p.MinBirthYear, MaxBirthYear: p.MaxBirthYear}
+	if problem != "" {
+		return o, f, problem
 	}
-	if f.City != "" {
-		if !slices.Contains(members.Cities(), f.City) {
-			return o, f, "请从列表中选择城市。"
-		}
-		o.City = f.City
-	}
-	age := func(v string) (int, bool) {
-		if v == "" {
-			return 0, true
-		}
-		n, err := strconv.Atoi(v)
-		return n, err == nil && n >= members.AgeMin && n <= members.AgeMax
-	}
-	lo, ok1 := age(f.AgeMin)
-	hi, ok2 := age(f.AgeMax)
-	if !ok1 || !ok2 || (lo != 0 && hi != 0 && lo > hi) {
-		return o, f, "年龄范围无效：请填写 18–80 之间的整数，且最小年龄不大于最大年龄。"
-	}
-	if hi != 0 {
-		o.MinBirthYear = now.Year() - hi
-	}
-	if lo != 0 {
-		o.MaxBirthYear = now.Year() - lo
-	}
-	if f.Recent {
+	if p.Recent {
 		o.ActiveSinceMS = now.Add(-RecentWindow).UnixMilli()
 	}
-	if f.Online {
+	if p.Online {
 		o.Keep = func(id uint64) bool { return s.o.Presence.Lookup(id).Online }
 	}
-	if v := q.Get("after"); v != "" {
-		c, err := store.ParseCursor(v)
+	if p.After != "" {
+		c, err := store.ParseCursor(p.After)
 		if err != nil {
 			return o, f, "分页参数无效，请从第一页重新浏览。"
 		}
@@ -161,13 +110,13 @@ func (s *Server) membersPage(w http.ResponseWriter, r *http.Request) {
 	d := membersData{Online: s.o.Presence.OnlineUsers(), Total: s.count.get(r.Context(), s.o.Store, now), Filters: f,
 		Cities: members.Cities(), AgeMin: members.AgeMin, AgeMax: members.AgeMax}
 	if res.Next != nil {
-		q := f.query()
+		q := f.Query()
 		q.Set("after", res.Next.String())
 		d.Next = "/members?" + q.Encode()
 	}
 	if o.After != nil {
 		d.First = "/members"
-		if q := f.query().Encode(); q != "" {
+		if q := f.Query().Encode(); q != "" {
 			d.First += "?" + q
 		}
 	}
