@@ -189,11 +189,12 @@ func run(ctx context.Context, cfg *config, ln net.Listener, log *zap.Logger) err
 	// Presence transitions move members' last-active times (the list's sort order).
 	actSub := w.Subscribe(1<<16, nil)
 	follower := activity.New(st, log.Named("activity"))
-	done := make(chan struct{}, 4)
+	done := make(chan struct{}, 5)
 	go func() { w.Run(bg); done <- struct{}{} }()                                     //nolint:errcheck
 	go func() { hub.Run(bg, live.WatcherSubscription{S: sub}); done <- struct{}{} }() //nolint:errcheck
 	go func() { follower.Run(bg, actSub.C, time.Second); done <- struct{}{} }()
 	go func() { sender.Run(bg); done <- struct{}{} }()
+	go func() { purgeSessions(bg, st, log); done <- struct{}{} }()
 
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10, ErrorLog: zap.NewStdLog(log.Named("http"))}
@@ -231,11 +232,29 @@ func run(ctx context.Context, cfg *config, ln net.Listener, log *zap.Logger) err
 	}
 	w.Unsubscribe(sub)
 	w.Unsubscribe(actSub)
-	for range 4 {
+	for range 5 {
 		<-done
 	}
 	log.Info("site stopped")
 	return nil
+}
+
+// purgeSessions deletes expired login sessions hourly until ctx ends.
+func purgeSessions(ctx context.Context, st *store.Store, log *zap.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := st.PurgeExpiredSessions(ctx); err != nil {
+				log.Warn("site: purging expired sessions", zap.Error(err))
+			} else if n > 0 {
+				log.Info("site: purged expired sessions", zap.Int("n", n))
+			}
+		}
+	}
 }
 
 func demoHint(ctx context.Context, st *store.Store) string {

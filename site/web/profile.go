@@ -122,7 +122,10 @@ func (s *Server) uploadPhoto(w http.ResponseWriter, r *http.Request) {
 		s.photoError(w, r, http.StatusBadRequest, "上传中断，请重试。")
 		return
 	}
+	// Decoding a 4096×4096 image takes 64 MiB: two at a time bound the memory uploads can use.
+	s.photoSlots <- struct{}{}
 	p, err := photo.Process(data)
+	<-s.photoSlots
 	var pe *photo.Error
 	if errors.As(err, &pe) {
 		s.photoError(w, r, http.StatusUnprocessableEntity, pe.Message)

@@ -75,6 +75,8 @@ type Server struct {
 	mux    *http.ServeMux
 	m      *metrics
 	count  memberCount
+	// photoSlots bounds concurrent photo decodes.
+	photoSlots chan struct{}
 }
 
 // New parses the templates and builds the routes.
@@ -117,7 +119,7 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{o: o, assets: a, tmpl: t, mux: http.NewServeMux(), m: newMetrics(o.Registry)}
+	s := &Server{o: o, assets: a, tmpl: t, mux: http.NewServeMux(), m: newMetrics(o.Registry), photoSlots: make(chan struct{}, 2)}
 	m := s.mux
 	m.HandleFunc("GET /{$}", s.landing)
 	m.HandleFunc("GET /signup", s.signupForm)
