@@ -219,7 +219,7 @@ func browserSessionCookie(t *testing.T, bctx context.Context, site string) strin
 func saveScreenshot(t *testing.T, bctx context.Context, name string) {
 	artifacts, _ := filepath.Abs(filepath.Join("testdata", "artifacts"))
 	os.MkdirAll(artifacts, 0o755) //nolint:errcheck
-	if shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(90)); err == nil {
+	if shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100)); err == nil {
 		p := filepath.Join(artifacts, name)
 		if os.WriteFile(p, shot, 0o644) == nil {
 			t.Logf("screenshot: %s", p)
