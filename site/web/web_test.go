@@ -74,6 +74,12 @@ const demoPassword = "demo-pass-1"
 
 func newFixture(t *testing.T, mod func(*Options)) *fixture {
 	t.Helper()
+	return newFixtureOn(t, filepath.Join(t.TempDir(), "site.db"), mod)
+}
+
+// newFixtureOn is newFixture on the database dsn (SQLite path or postgres:// URL).
+func newFixtureOn(t *testing.T, dsn string, mod func(*Options)) *fixture {
+	t.Helper()
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	hash, err := auth.HashPassword(demoPassword, cheap)
 	if err != nil {
@@ -83,7 +89,7 @@ func newFixture(t *testing.T, mod func(*Options)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(context.Background(), store.Options{DSN: filepath.Join(t.TempDir(), "site.db"), Now: func() time.Time { return now }})
+	st, err := store.Open(context.Background(), store.Options{DSN: dsn, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
