@@ -295,23 +295,38 @@ func (s *Store) execOne(ctx context.Context, query string, args ...any) error {
 	return nil
 }
 
-// TouchActive raises members' last activity times (unix ms; never moves one back), in one
-// transaction. The presence follower calls it with online/offline transitions.
+// TouchActive raises members' last activity times (unix ms; never moves one back). It
+// writes in transactions of at most touchChunk members, so a burst (a watcher's first read
+// of 100k online members) never holds SQLite's write lock long enough to stall a sign-up.
+// The presence follower calls it with online/offline transitions.
 func (s *Store) TouchActive(ctx context.Context, at map[uint64]int64) error {
-	if len(at) == 0 {
-		return nil
+	ids := make([]uint64, 0, len(at))
+	for id := range at {
+		ids = append(ids, id)
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, s.q(`UPDATE members SET last_active_ms = ? WHERE id = ? AND last_active_ms < ?`))
+	for len(ids) > 0 {
+		n := min(len(ids), touchChunk)
+		chunk := ids[:n]
+		ids = ids[n:]
+		err := s.inTx(ctx, func(tx *sql.Tx) error {
+			st, err := tx.PrepareContext(ctx, s.q(`UPDATE members SET last_active_ms = ? WHERE id = ? AND last_active_ms < ?`))
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			for _, id := range chunk {
+				if _, err := st.ExecContext(ctx, at[id], int64(id), at[id]); err != nil {
+					return fmt.Errorf("store: touching member %d: %w", id, err)
+				}
+			}
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		defer st.Close()
-		for id, ms := range at {
-			if _, err := st.ExecContext(ctx, ms, int64(id), ms); err != nil {
-				return fmt.Errorf("store: touching member %d: %w", id, err)
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
+
+// touchChunk bounds the members one TouchActive transaction updates.
+var touchChunk = 4096 // a variable so tests can make chunks small

@@ -504,12 +504,15 @@ func testSearch(t *testing.T, e *env) {
 	}
 	// recently active, and TouchActive never moves activity back
 	since := t0.Add(-24 * time.Hour).UnixMilli()
-	if err := e.s.TouchActive(ctx, map[uint64]int64{members.FirstDemoID: t0.UnixMilli() + 5, members.FirstDemoID + 1: 1}); err != nil {
+	touchChunk = 1 // every member in its own transaction: the chunking loop is exercised
+	err := e.s.TouchActive(ctx, map[uint64]int64{members.FirstDemoID: t0.UnixMilli() + 5, members.FirstDemoID + 1: 1, members.FirstDemoID + 2: t0.UnixMilli() + 4})
+	touchChunk = 4096
+	if err != nil {
 		t.Fatal(err)
 	}
 	res, _ := e.s.Search(ctx, SearchOptions{ActiveSinceMS: since, Limit: 300})
-	if len(res.Members) == 0 || res.Members[0].ID != members.FirstDemoID {
-		t.Fatalf("the member just active is not first")
+	if len(res.Members) < 2 || res.Members[0].ID != members.FirstDemoID || res.Members[1].ID != members.FirstDemoID+2 {
+		t.Fatalf("the members just active are not first")
 	}
 	for _, m := range res.Members {
 		if m.LastActive < since {
