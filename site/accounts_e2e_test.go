@@ -140,7 +140,7 @@ func TestBrowserAccountJourney(t *testing.T) {
 		chromedp.SetValue(`textarea[name=bio]`, "喜欢徒步和猫。"),
 		chromedp.Click(`input[name=interests][value="徒步"]`),
 		chromedp.Submit(`#profile-form`),
-		chromedp.WaitVisible(`.notice`),
+		pollTrue(`location.search.includes("saved=1") && document.readyState === "complete"`),
 	)
 	if got := text(`.notice`); got != "资料已保存。" {
 		t.Fatalf("after saving: %q", got)
@@ -167,6 +167,7 @@ func TestBrowserAccountJourney(t *testing.T) {
 		chromedp.WaitVisible(`#search`),
 		chromedp.Click(`#search input[name=online]`),
 		chromedp.Submit(`#search`),
+		pollTrue(`location.search.includes("online=1") && document.readyState === "complete"`),
 		chromedp.WaitVisible(fmt.Sprintf(`#m-%d [data-dot].online`, crush)),
 	)
 	n, err := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll("li.card").length`))
@@ -195,6 +196,24 @@ func TestBrowserAccountJourney(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login" {
 		t.Fatalf("the logged-out cookie still opens /account: %d", resp.StatusCode)
+	}
+}
+
+// pollTrue waits until the JavaScript expression is true on the current page (e.g. the next
+// page has loaded: waiting for an element could match the page the form was submitted
+// from). Evaluation errors while the old page is being replaced count as "not yet".
+func pollTrue(expr string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		for {
+			if ok, err := chromedp.Evaluate[bool](expr)(ctx, t); err == nil && ok {
+				return chromedp.Void{}, nil
+			}
+			select {
+			case <-ctx.Done():
+				return chromedp.Void{}, fmt.Errorf("waiting for %s: %w", expr, ctx.Err())
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
 	}
 }
 
