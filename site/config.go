@@ -18,8 +18,14 @@ import (
 type config struct {
 	Addr            string
 	AdminAddr       string
-	MembersFile     string
+	DB              string
 	DemoMembers     int
+	BaseURL         string
+	DevOutbox       bool
+	SMTPAddr        string
+	SMTPFrom        string
+	SMTPUser        string
+	SMTPPassword    string
 	DemoPassword    string
 	KeyFile         string
 	CookieKeyFile   string
@@ -63,8 +69,14 @@ func parseConfig(args []string) (*config, error) {
 	fs := flag.NewFlagSet("site", flag.ContinueOnError)
 	fs.StringVar(&c.Addr, "addr", ":"+port, "listen address (default :$PORT, PORT default 8080)")
 	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:9103", "address of /metrics, /healthz and /readyz for operators (empty: off)")
-	fs.StringVar(&c.MembersFile, "members", "members.json", "members file (JSON); created with -demo-members demo members when missing")
-	fs.IntVar(&c.DemoMembers, "demo-members", 200, "demo members to generate when -members does not exist (0: start empty)")
+	fs.StringVar(&c.DB, "db", "heartline.db", "member database: a SQLite file path (created when missing) or a postgres:// URL (PostgreSQL)")
+	fs.IntVar(&c.DemoMembers, "demo-members", 200, "demo members to generate when the database has no members (0: start empty)")
+	fs.StringVar(&c.BaseURL, "base-url", "", "public URL of the site for links in e-mails (e.g. https://example.com); empty: from each request's Host")
+	fs.BoolVar(&c.DevOutbox, "dev-outbox", false, "serve GET /outbox with the newest e-mails and their links (local demos only)")
+	fs.StringVar(&c.SMTPAddr, "smtp-addr", "", "SMTP relay host:port for verification mails; empty: mails are written to the log")
+	fs.StringVar(&c.SMTPFrom, "smtp-from", "noreply@heartline.invalid", "sender address of the site's e-mails")
+	fs.StringVar(&c.SMTPUser, "smtp-user", "", "SMTP PLAIN auth user (empty: no auth)")
+	fs.StringVar(&c.SMTPPassword, "smtp-password", "", "SMTP password (prefer the HEARTLINE_SMTP_PASSWORD environment variable)")
 	fs.StringVar(&c.DemoPassword, "demo-password", "heartline-demo-1", "password of generated demo members (demo only)")
 	fs.StringVar(&c.KeyFile, "key-file", "", "heartbeat key file (protocol/token format, shared with the gateways); empty: POST /api/session answers 503")
 	fs.StringVar(&c.CookieKeyFile, "cookie-key-file", "", "file with the secret (>= 32 bytes) signing session cookies and CSRF tokens; empty: random per start")
@@ -94,7 +106,7 @@ func parseConfig(args []string) (*config, error) {
 		return nil, fmt.Errorf("login limits: bursts must be >= 1 and intervals positive")
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments %q (commands: serve, seed)", fs.Args())
+		return nil, fmt.Errorf("unexpected arguments %q (commands: serve, seed, import)", fs.Args())
 	}
 	if err := presencekv.ValidatePrefix(c.Prefix); err != nil {
 		return nil, fmt.Errorf("-prefix: %w", err)

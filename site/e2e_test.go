@@ -130,7 +130,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	site := "http://" + ln.Addr().String()
-	cfg, err := parseConfig([]string{"-members", filepath.Join(dir, "members.json"), "-demo-members", "24", "-key-file", keyFile,
+	cfg, err := parseConfig([]string{"-db", filepath.Join(dir, "site.db"), "-demo-members", "24", "-key-file", keyFile,
 		"-consul-addr", consul.HTTPAddr, "-secure-cookies=false", "-log-level", "warn", "-admin-addr", ""})
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -21,23 +22,26 @@ import (
 
 	"heartline/agent/watcher"
 	"heartline/protocol/token"
+	"heartline/site/activity"
 	"heartline/site/auth"
 	"heartline/site/catalog"
 	"heartline/site/live"
+	"heartline/site/mail"
 	"heartline/site/members"
+	"heartline/site/store"
 	"heartline/site/web"
 )
 
 func main() {
 	args := os.Args[1:]
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "serve" || args[0] == "seed") {
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "seed" || args[0] == "import") {
 		cmd, args = args[0], args[1:]
 	}
-	if cmd == "seed" {
-		if err := seedCommand(args, os.Stdout); err != nil {
+	if tool := map[string]func([]string, io.Writer) error{"seed": seedCommand, "import": importCommand}[cmd]; tool != nil {
+		if err := tool(args, os.Stdout); err != nil {
 			if !errors.Is(err, flag.ErrHelp) {
-				fmt.Fprintln(os.Stderr, "site seed:", err)
+				fmt.Fprintf(os.Stderr, "site %s: %v\n", cmd, err)
 			}
 			os.Exit(2)
 		}
@@ -95,28 +99,38 @@ type watcherSource struct{ w *watcher.Watcher }
 func (s watcherSource) Lookup(u uint64) watcher.Presence { return s.w.Lookup(u) }
 func (s watcherSource) OnlineUsers() int                 { return s.w.Stats().OnlineUsers }
 
-// openMembers loads the members file, creating it with demo members when missing.
-func openMembers(cfg *config, log *zap.Logger) (*members.Store, error) {
-	if _, err := os.Stat(cfg.MembersFile); errors.Is(err, os.ErrNotExist) {
-		if cfg.DemoMembers == 0 {
-			log.Info("site: no members file; starting with no members", zap.String("file", cfg.MembersFile))
-			s := members.NewStore(cfg.MembersFile)
-			return s, s.Save()
-		}
-		log.Info("site: no members file; generating demo members", zap.String("file", cfg.MembersFile), zap.Int("n", cfg.DemoMembers))
-		if err := seed(cfg.MembersFile, cfg.DemoMembers, 1, cfg.DemoPassword); err != nil {
-			return nil, err
+// openStore opens the database (migrating it) and seeds demo members into an empty one.
+func openStore(ctx context.Context, cfg *config, log *zap.Logger) (*store.Store, error) {
+	st, err := store.Open(ctx, store.Options{DSN: cfg.DB})
+	if err != nil {
+		return nil, err
+	}
+	n, err := st.CountMembers(ctx)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if n == 0 && cfg.DemoMembers > 0 {
+		if _, err := st.MemberByID(ctx, members.FirstDemoID); errors.Is(err, store.ErrNotFound) {
+			start := time.Now()
+			if err := seed(ctx, st, cfg.DemoMembers, 1, cfg.DemoPassword); err != nil {
+				st.Close()
+				return nil, err
+			}
+			log.Info("site: empty database; generated demo members", zap.Int("n", cfg.DemoMembers), zap.Duration("took", time.Since(start)))
 		}
 	}
-	return members.Load(cfg.MembersFile)
+	log.Info("site: database ready", zap.String("engine", string(st.Engine())))
+	return st, nil
 }
 
 // run serves until ctx ends, then shuts down gracefully.
 func run(ctx context.Context, cfg *config, ln net.Listener, log *zap.Logger) error {
-	store, err := openMembers(cfg, log)
+	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
+	defer st.Close()
 	var ring *token.KeyRing
 	if cfg.KeyFile != "" {
 		if ring, err = token.LoadKeyRing(cfg.KeyFile); err != nil {
@@ -155,10 +169,16 @@ func run(ctx context.Context, cfg *config, ln net.Listener, log *zap.Logger) err
 	registerLiveMetrics(reg, hub, w)
 	limits := &auth.LoginLimits{IP: auth.NewLimiter(cfg.LoginIPBurst, cfg.LoginIPEvery, 100_000),
 		Account: auth.NewLimiter(cfg.LoginAcctBurst, cfg.LoginAcctEvery, 100_000)}
-	srv, err := web.New(web.Options{Registry: reg, Limits: limits, Members: store, Keys: keys, Hub: hub, Presence: src, KeyRing: ring,
+	if cfg.DevOutbox {
+		log.Warn("site: -dev-outbox: GET /outbox shows every e-mail with its links (local demo only)")
+	}
+	sender := mail.New(mail.Options{Store: st, SMTP: mail.SMTP{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, User: cfg.SMTPUser, Password: cfg.SMTPPassword},
+		Log: log.Named("mail")})
+	srv, err := web.New(web.Options{Registry: reg, Limits: limits, Store: st, Keys: keys, Hub: hub, Presence: src, KeyRing: ring,
 		Gateways: catalog.New(catalog.Options{Client: cc, Service: cfg.ServiceName}), TokenTTL: cfg.TokenTTL,
 		Interval: cfg.Interval, PageSize: cfg.PageSize, Ready: w.Ready, TrustProxy: cfg.TrustProxy,
-		DemoHint: demoHint(store), Log: log.Named("http")})
+		Mail: sender, BaseURL: cfg.BaseURL, DevOutbox: cfg.DevOutbox,
+		DemoHint: demoHint(ctx, st), Log: log.Named("http")})
 	if err != nil {
 		return err
 	}
@@ -166,9 +186,15 @@ func run(ctx context.Context, cfg *config, ln net.Listener, log *zap.Logger) err
 	bg, cancelBG := context.WithCancel(context.Background())
 	defer cancelBG()
 	sub := w.Subscribe(4096, nil)
-	done := make(chan struct{}, 2)
+	// Presence transitions move members' last-active times (the list's sort order).
+	actSub := w.Subscribe(1<<16, nil)
+	follower := activity.New(st, log.Named("activity"))
+	done := make(chan struct{}, 5)
 	go func() { w.Run(bg); done <- struct{}{} }()                                     //nolint:errcheck
 	go func() { hub.Run(bg, live.WatcherSubscription{S: sub}); done <- struct{}{} }() //nolint:errcheck
+	go func() { follower.Run(bg, actSub.C, time.Second); done <- struct{}{} }()
+	go func() { sender.Run(bg); done <- struct{}{} }()
+	go func() { purgeSessions(bg, st, log); done <- struct{}{} }()
 
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10, ErrorLog: zap.NewStdLog(log.Named("http"))}
@@ -186,7 +212,7 @@ func run(ctx context.Context, cfg *config, ln net.Listener, log *zap.Logger) err
 		go func() { errc <- admin.Serve(aln) }()
 		log.Info("site admin listening", zap.String("addr", aln.Addr().String()))
 	}
-	log.Info("site listening", zap.String("addr", ln.Addr().String()), zap.Int("members", store.Count()), zap.String("prefix", cfg.Prefix))
+	log.Info("site listening", zap.String("addr", ln.Addr().String()), zap.String("prefix", cfg.Prefix))
 
 	select {
 	case err := <-errc:
@@ -205,14 +231,34 @@ func run(ctx context.Context, cfg *config, ln net.Listener, log *zap.Logger) err
 		hs.Close() //nolint:errcheck
 	}
 	w.Unsubscribe(sub)
-	<-done
-	<-done
+	w.Unsubscribe(actSub)
+	for range 5 {
+		<-done
+	}
 	log.Info("site stopped")
 	return nil
 }
 
-func demoHint(s *members.Store) string {
-	if m := s.ByID(members.FirstDemoID); m != nil && m.Demo {
+// purgeSessions deletes expired login sessions hourly until ctx ends.
+func purgeSessions(ctx context.Context, st *store.Store, log *zap.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := st.PurgeExpiredSessions(ctx); err != nil {
+				log.Warn("site: purging expired sessions", zap.Error(err))
+			} else if n > 0 {
+				log.Info("site: purged expired sessions", zap.Int("n", n))
+			}
+		}
+	}
+}
+
+func demoHint(ctx context.Context, st *store.Store) string {
+	if m, err := st.MemberByID(ctx, members.FirstDemoID); err == nil && m.Demo {
 		return m.Email
 	}
 	return ""

@@ -15,6 +15,7 @@ import (
 
 	"heartline/site/auth"
 	"heartline/site/members"
+	"heartline/site/store"
 )
 
 func TestParseConfigEnvAndFlags(t *testing.T) {
@@ -41,24 +42,59 @@ func TestParseConfigEnvAndFlags(t *testing.T) {
 }
 
 func TestSeedCommand(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "m.json")
+	path := filepath.Join(t.TempDir(), "site.db")
 	var out bytes.Buffer
-	if err := seedCommand([]string{"-n", "7", "-out", path, "-password", "pass-word-9"}, &out); err != nil {
+	if err := seedCommand([]string{"-n", "7", "-db", path, "-password", "pass-word-9"}, &out); err != nil {
 		t.Fatal(err)
 	}
-	s, err := members.Load(path)
+	st, err := store.Open(context.Background(), store.Options{DSN: path})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := s.ByEmail(members.DemoEmail(members.FirstDemoID + 6))
-	if s.Count() != 7 || m == nil || !strings.Contains(out.String(), "100001..100007") {
-		t.Fatalf("seeded %d members, output %q", s.Count(), out.String())
+	defer st.Close()
+	m, err := st.MemberByEmail(context.Background(), members.DemoEmail(members.FirstDemoID+6))
+	n, _ := st.CountMembers(context.Background())
+	if err != nil || n != 7 || !strings.Contains(out.String(), "100001..100007") {
+		t.Fatalf("seeded %d members (%v), output %q", n, err, out.String())
 	}
 	if ok, err := auth.CheckPassword(m.PasswordHash, "pass-word-9"); !ok || err != nil {
 		t.Fatalf("demo password does not verify: %v", err)
 	}
-	if err := seedCommand([]string{"-n", "0", "-out", path}, io.Discard); err == nil {
+	if err := seedCommand([]string{"-n", "0", "-db", path}, io.Discard); err == nil {
 		t.Fatal("-n 0 accepted")
+	}
+	if err := seedCommand([]string{"-n", "3", "-db", path}, io.Discard); err == nil {
+		t.Fatal("seeding the same ids twice accepted")
+	}
+	if n2, _ := st.CountMembers(context.Background()); n2 != 7 {
+		t.Fatalf("a failed second seed changed the count to %d", n2)
+	}
+}
+
+func TestImportCommand(t *testing.T) {
+	dir := t.TempDir()
+	file, db := filepath.Join(dir, "members.json"), filepath.Join(dir, "site.db")
+	old := []*members.Member{{ID: 5000001, Email: "Old@Example.com", PasswordHash: "h", Nickname: "老会员", Gender: "male", BirthYear: 1990, City: "北京",
+		CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}}
+	if err := members.WriteFile(file, old); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := importCommand([]string{"-members", file, "-db", db}, &out); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), store.Options{DSN: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	m, err := st.MemberByEmail(context.Background(), "old@example.com")
+	if err != nil || m.ID != 5000001 || !m.Verified || m.LastActive == 0 || !strings.Contains(out.String(), "imported 1 members") {
+		t.Fatalf("imported %+v %v %q", m, err, out.String())
+	}
+	next := &members.Member{Email: "new@example.com", PasswordHash: "h", Nickname: "新人", Gender: "female", BirthYear: 1995, City: "上海", CreatedAt: time.Now()}
+	if err := st.CreateMember(context.Background(), next); err != nil || next.ID != 5000002 {
+		t.Fatalf("sign-up after import got id %d (%v), want 5000002", next.ID, err)
 	}
 }
 
@@ -74,7 +110,7 @@ func TestRunShutsDownWithOpenSSEStream(t *testing.T) {
 	deadAddr := dead.Addr().String()
 	dead.Close()
 	adminAddr := freePort(t, "tcp")
-	cfg, err := parseConfig([]string{"-members", filepath.Join(dir, "m.json"), "-demo-members", "5", "-consul-addr", deadAddr,
+	cfg, err := parseConfig([]string{"-db", filepath.Join(dir, "site.db"), "-demo-members", "5", "-consul-addr", deadAddr,
 		"-secure-cookies=false", "-admin-addr", adminAddr})
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"heartline/agent/watcher"
+	"heartline/site/members"
 )
 
 type options struct {
@@ -39,6 +40,19 @@ type options struct {
 	keep      bool
 }
 
+// demoMembers is how many demo members the site must seed: at least -members, and enough
+// that every user id the probes and the load generator heartbeat as is a member.
+func demoMembers(o options) int {
+	n := uint64(max(o.members, 0))
+	if o.probes > 0 && o.probeBase >= members.FirstDemoID {
+		n = max(n, o.probeBase-members.FirstDemoID+uint64(o.probes))
+	}
+	if o.load > 0 && o.loadBase >= members.FirstDemoID {
+		n = max(n, o.loadBase-members.FirstDemoID+uint64(o.load))
+	}
+	return int(min(n, members.MaxDemo))
+}
+
 func main() {
 	var o options
 	flag.StringVar(&o.consul, "consul", "", "path of the consul binary (scripts/install-consul.sh prints it)")
@@ -47,7 +61,7 @@ func main() {
 	flag.IntVar(&o.gateways, "gateways", 2, "gateways (each with its own agent)")
 	flag.IntVar(&o.probes, "probes", 12, "probe members that log in at the site and go on- and offline to measure propagation")
 	flag.Uint64Var(&o.probeBase, "probe-base", 100001, "user id of the first probe member (the site's first demo member)")
-	flag.IntVar(&o.members, "members", 200, "demo members the site generates (ids from -probe-base)")
+	flag.IntVar(&o.members, "members", 200, "demo members the site generates at least (ids from -probe-base); raised to cover every load generator user, so the online count never exceeds the member count")
 	flag.IntVar(&o.load, "load", 100_000, "sessions the load generator keeps online (0: no load generator)")
 	flag.Uint64Var(&o.loadBase, "load-base", 100101, "user id of the load generator's first session (overlaps the second half of the demo members, so their dots are live)")
 	flag.Float64Var(&o.churn, "churn", 100, "load generator logouts (and fresh logins) per second")
@@ -267,11 +281,12 @@ func startCluster(ctx context.Context, sup *supervisor, dir string, o options) (
 		return nil, err
 	}
 	c.site, c.siteAdmin = fmt.Sprintf("http://127.0.0.1:%d", p[0]), fmt.Sprintf("127.0.0.1:%d", p[1])
-	say("starting the site with %d demo members", o.members)
+	n := demoMembers(o)
+	say("starting the site with %d demo members (a fresh SQLite database; the load generator's users are members too)", n)
 	site, err := sup.start("site", filepath.Join(o.bin, "site"), []string{
 		"-addr", strings.TrimPrefix(c.site, "http://"), "-admin-addr", c.siteAdmin,
 		"-consul-addr", c.consulHTTP, "-key-file", c.keyFile,
-		"-members", filepath.Join(dir, "members.json"), "-demo-members", strconv.Itoa(o.members),
+		"-db", filepath.Join(dir, "site.db"), "-demo-members", strconv.Itoa(n), "-dev-outbox",
 		"-secure-cookies=false", "-heartbeat-interval", o.interval.String(),
 	})
 	if err != nil {

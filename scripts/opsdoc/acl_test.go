@@ -80,7 +80,7 @@ func TestACLPoliciesAndMetrics(t *testing.T) {
 		append(agentArgs, "-consul-token", tokens["heartline-agent"])...)
 	startProc(t, dir, "site", filepath.Join(bins, "site"), nil,
 		"-addr", siteAddr, "-admin-addr", siteAdmin, "-consul-addr", consulAddr, "-consul-token", tokens["heartline-site"],
-		"-key-file", keyFile, "-members", filepath.Join(dir, "members.json"), "-demo-members", "2", "-secure-cookies=false")
+		"-key-file", keyFile, "-db", filepath.Join(dir, "site.db"), "-demo-members", "2", "-secure-cookies=false")
 
 	waitFor(t, 30*time.Second, "agent /readyz (session held, feed snapshot, watcher loaded)", func() bool {
 		return httpStatus("http://"+agentHTTP+"/readyz") == 200

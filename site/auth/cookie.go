@@ -5,9 +5,9 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -57,14 +57,16 @@ func (k *Keys) mac(purpose byte, msg []byte) []byte {
 
 var enc = base64.RawURLEncoding.Strict() // strict: one text per value
 
-// SetSession sets the session cookie for user: base64url(user:8 | expiry:8 | mac:32).
-func (k *Keys) SetSession(w http.ResponseWriter, user uint64, now time.Time) {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], user)
-	exp := now.Add(k.SessionTTL)
-	binary.BigEndian.PutUint64(b[8:], uint64(exp.Unix()))
-	v := enc.EncodeToString(append(b[:], k.mac('s', b[:])...))
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: v, Path: "/", Expires: exp, MaxAge: int(k.SessionTTL / time.Second),
+// maxTokenLen bounds the session token a cookie may carry (site/store's are 43 characters).
+const maxTokenLen = 64
+
+// SetSession sets the session cookie to a server-side session's token (site/store), signed:
+// base64url(token) "." base64url(HMAC(token)[:16]). The signature lets a forged or mangled
+// cookie be refused before any database lookup; the session itself lives in the database,
+// so logging out deletes it and the cookie stops working even if someone kept a copy.
+func (k *Keys) SetSession(w http.ResponseWriter, token string, expires time.Time, now time.Time) {
+	v := token + "." + enc.EncodeToString(k.mac('s', []byte(token))[:16])
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: v, Path: "/", Expires: expires, MaxAge: int(expires.Sub(now) / time.Second),
 		HttpOnly: true, Secure: k.Secure, SameSite: http.SameSiteLaxMode})
 }
 
@@ -73,21 +75,20 @@ func (k *Keys) ClearSession(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: k.Secure, SameSite: http.SameSiteLaxMode})
 }
 
-// Session returns the user of a valid, unexpired session cookie.
-func (k *Keys) Session(r *http.Request, now time.Time) (uint64, error) {
+// Session returns the session token of a cookie this site signed. Whether the session still
+// exists (not logged out, not expired) is the database's answer, not the cookie's.
+func (k *Keys) Session(r *http.Request) (string, error) {
 	c, err := r.Cookie(SessionCookie)
-	if err != nil || len(c.Value) > 128 {
-		return 0, ErrNoSession
+	if err != nil || len(c.Value) > maxTokenLen+32 {
+		return "", ErrNoSession
 	}
-	b, err := enc.DecodeString(c.Value)
-	if err != nil || len(b) != 48 {
-		return 0, ErrNoSession
+	tok, sig, ok := strings.Cut(c.Value, ".")
+	if !ok || tok == "" || len(tok) > maxTokenLen {
+		return "", ErrNoSession
 	}
-	if !hmac.Equal(b[16:], k.mac('s', b[:16])) {
-		return 0, ErrNoSession
+	mac, err := enc.DecodeString(sig)
+	if err != nil || !hmac.Equal(mac, k.mac('s', []byte(tok))[:16]) {
+		return "", ErrNoSession
 	}
-	if int64(binary.BigEndian.Uint64(b[8:16])) <= now.Unix() {
-		return 0, ErrNoSession
-	}
-	return binary.BigEndian.Uint64(b[:8]), nil
+	return tok, nil
 }

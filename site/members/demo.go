@@ -46,48 +46,73 @@ var (
 // GenerateDemo returns n synthetic members with ids FirstDemoID…FirstDemoID+n-1. The
 // profiles are made up from word lists; they describe nobody.
 func GenerateDemo(o DemoOptions) ([]*Member, error) {
+	var out []*Member
+	err := EachDemo(o, func(m *Member) error { out = append(out, m); return nil })
+	return out, err
+}
+
+// EachDemo calls f with each of GenerateDemo's members in id order without holding them all
+// in memory (a million profiles stream into the database in constant memory). f owns m.
+func EachDemo(o DemoOptions, f func(m *Member) error) error {
 	if o.N < 1 || o.N > MaxDemo {
-		return nil, fmt.Errorf("members: demo member count %d: use 1..%d", o.N, MaxDemo)
+		return fmt.Errorf("members: demo member count %d: use 1..%d", o.N, MaxDemo)
 	}
 	if o.PasswordHash == "" {
-		return nil, fmt.Errorf("members: demo members need the demo password's hash")
+		return fmt.Errorf("members: demo members need the demo password's hash")
 	}
 	if o.Now.IsZero() {
 		o.Now = time.Now()
 	}
 	rng := rand.New(rand.NewPCG(o.Seed, 0x6865617274))
-	out := make([]*Member, o.N)
-	for i := range out {
-		id := FirstDemoID + uint64(i)
-		m := &Member{
-			ID:           id,
-			Email:        DemoEmail(id),
-			PasswordHash: o.PasswordHash,
-			Nickname:     nickA[rng.IntN(len(nickA))] + nickB[rng.IntN(len(nickB))],
-			BirthYear:    o.Now.Year() - 22 - rng.IntN(19),
-			City:         cities[rng.IntN(len(cities))],
-			Education:    edu[rng.IntN(len(edu))],
-			Occupation:   jobs[rng.IntN(len(jobs))],
-			Demo:         true,
-			CreatedAt:    o.Now.Add(-time.Duration(rng.IntN(365*24)) * time.Hour).UTC().Truncate(time.Second),
+	for i := range o.N {
+		if err := f(demoMember(rng, FirstDemoID+uint64(i), o)); err != nil {
+			return err
 		}
-		if rng.IntN(2) == 0 {
-			m.Gender, m.HeightCM = "female", 155+rng.IntN(20)
-		} else {
-			m.Gender, m.HeightCM = "male", 167+rng.IntN(20)
-		}
-		perm := rng.Perm(len(likes))
-		for _, j := range perm[:3] {
-			m.Interests = append(m.Interests, likes[j])
-		}
-		tmpl := bios[rng.IntN(len(bios))]
-		switch tmpl {
-		case bios[1], bios[4]:
-			m.Bio = fmt.Sprintf(tmpl, m.City, m.Interests[0])
-		default:
-			m.Bio = fmt.Sprintf(tmpl, m.Interests[0], m.Interests[1])
-		}
-		out[i] = m
 	}
-	return out, nil
+	return nil
+}
+
+func demoMember(rng *rand.Rand, id uint64, o DemoOptions) *Member {
+	m := &Member{
+		ID:           id,
+		Email:        DemoEmail(id),
+		PasswordHash: o.PasswordHash,
+		Nickname:     nickA[rng.IntN(len(nickA))] + nickB[rng.IntN(len(nickB))],
+		BirthYear:    o.Now.Year() - 22 - rng.IntN(19),
+		City:         cities[rng.IntN(len(cities))],
+		Education:    edu[rng.IntN(len(edu))],
+		Occupation:   jobs[rng.IntN(len(jobs))],
+		Demo:         true,
+		Verified:     true,
+		CreatedAt:    o.Now.Add(-time.Duration(rng.IntN(365*24)) * time.Hour).UTC().Truncate(time.Second),
+		// Active some time in the last 30 days; presence moves it to "now" while online.
+		LastActive:         o.Now.Add(-time.Duration(rng.IntN(30*24*3600)) * time.Second).UnixMilli(),
+		PresenceVisibility: VisibleToMembers,
+	}
+	if rng.IntN(2) == 0 {
+		m.Gender, m.HeightCM = "female", 155+rng.IntN(20)
+	} else {
+		m.Gender, m.HeightCM = "male", 167+rng.IntN(20)
+	}
+	a, b, c := rng.IntN(len(likes)), rng.IntN(len(likes)-1), rng.IntN(len(likes)-2)
+	// three distinct interests without allocating a permutation per member
+	if b >= a {
+		b++
+	}
+	lo, hi := min(a, b), max(a, b)
+	if c >= lo {
+		c++
+	}
+	if c >= hi {
+		c++
+	}
+	m.Interests = []string{likes[a], likes[b], likes[c]}
+	tmpl := rng.IntN(len(bios))
+	switch tmpl {
+	case 1, 4:
+		m.Bio = fmt.Sprintf(bios[tmpl], m.City, m.Interests[0])
+	default:
+		m.Bio = fmt.Sprintf(bios[tmpl], m.Interests[0], m.Interests[1])
+	}
+	return m
 }

@@ -18,7 +18,24 @@ type Member struct {
 	Bio          string    `json:"bio,omitempty"`
 	Demo         bool      `json:"demo,omitempty"`
 	CreatedAt    time.Time `json:"created_at"`
+	// Verified: the member followed the link in the verification e-mail (demo members are).
+	Verified bool `json:"verified,omitempty"`
+	// Photo is the content-addressed name of the profile photo ("<sha256>.jpg"); "" for none.
+	Photo string `json:"photo,omitempty"`
+	// LastActive is the last activity (login, page view, presence transition), unix ms;
+	// the members list and search sort by it.
+	LastActive int64 `json:"last_active_ms,omitempty"`
+	// PresenceVisibility is who may see this member's presence: "members" (default),
+	// "matches" or "nobody". Stored now; the presence privacy change enforces it.
+	PresenceVisibility string `json:"presence_visibility,omitempty"`
 }
+
+// Presence visibility settings.
+const (
+	VisibleToMembers = "members"
+	VisibleToMatches = "matches"
+	VisibleToNobody  = "nobody"
+)
 
 // Age is the member's age in years at now (by birth year).
 func (m *Member) Age(now time.Time) int { return now.Year() - m.BirthYear }

@@ -1,7 +1,6 @@
 package members
 
 import (
-	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,57 +41,55 @@ func TestGenerateDemoIDsStableAcrossSeeds(t *testing.T) {
 	}
 }
 
-func TestStoreCreatePersistsAndReloads(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "members.json")
+func TestReadFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "members.json")
 	demo, _ := GenerateDemo(DemoOptions{N: 3, PasswordHash: "h", Now: now})
 	if err := WriteFile(path, demo); err != nil {
 		t.Fatal(err)
 	}
-	s, err := Load(path)
-	if err != nil {
+	ms, err := ReadFile(path)
+	if err != nil || len(ms) != 3 || ms[2].ID != FirstDemoID+2 || !ms[0].Verified {
+		t.Fatalf("read back: %v %v", ms, err)
+	}
+	if _, err := ReadFile(filepath.Join(dir, "missing.json")); err == nil {
+		t.Fatal("missing file read")
+	}
+	dup := filepath.Join(dir, "dup.json")
+	if err := WriteFile(dup, []*Member{{ID: 1, Email: "a@b.c"}, {ID: 2, Email: "A@b.c"}}); err != nil {
 		t.Fatal(err)
 	}
-	m := &Member{Email: "New@Example.com", Nickname: "小明", Gender: "male", BirthYear: 1990, City: "北京"}
-	if err := s.Create(m); err != nil {
-		t.Fatal(err)
-	}
-	if m.ID != FirstSignupID {
-		t.Fatalf("first sign-up id %d, want %d", m.ID, FirstSignupID)
-	}
-	m2 := &Member{Email: "other@example.com", Nickname: "小红"}
-	if err := s.Create(m2); err != nil || m2.ID != FirstSignupID+1 {
-		t.Fatalf("second sign-up: id %d err %v", m2.ID, err)
-	}
-	if err := s.Create(&Member{Email: " new@example.COM "}); !errors.Is(err, ErrEmailTaken) {
-		t.Fatalf("duplicate e-mail (other case): %v", err)
-	}
-	r, err := Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.Count() != 5 || r.ByEmail("new@example.com") == nil || r.ByID(FirstDemoID+2) == nil {
-		t.Fatalf("reloaded store: count %d", r.Count())
-	}
-	page := r.Page(2, 2)
-	if len(page) != 2 || page[0].ID != FirstDemoID+2 || page[1].ID != FirstSignupID {
-		t.Fatalf("page(2,2) = %v", page)
-	}
-	if r.Page(10, 2) != nil {
-		t.Fatal("page past the end not empty")
+	if _, err := ReadFile(dup); err == nil {
+		t.Fatal("duplicate e-mails accepted")
 	}
 }
 
-func TestLoadRejectsBadFiles(t *testing.T) {
-	dir := t.TempDir()
-	if _, err := Load(filepath.Join(dir, "missing.json")); err == nil || !strings.Contains(err.Error(), "site seed") {
-		t.Fatalf("missing file: %v", err)
+func TestProfileValidate(t *testing.T) {
+	good := ProfileForm{Nickname: " 晴天 ", City: "杭州", Education: "硕士", Occupation: "教师", Bio: "你好", HeightCM: "170", Interests: []string{"徒步", "猫", "徒步"}}
+	p, errs := good.Validate()
+	if len(errs) != 0 || p.Nickname != "晴天" || p.HeightCM != 170 || len(p.Interests) != 2 {
+		t.Fatalf("valid form: %+v %v", p, errs)
 	}
-	dup := filepath.Join(dir, "dup.json")
-	if err := WriteFile(dup, []*Member{{ID: 1, Email: "a@b.c"}, {ID: 1, Email: "x@b.c"}}); err != nil {
-		t.Fatal(err)
+	cases := []struct {
+		field string
+		edit  func(*ProfileForm)
+	}{
+		{"nickname", func(f *ProfileForm) { f.Nickname = "<script>" }},
+		{"city", func(f *ProfileForm) { f.City = "'; DROP TABLE members;--" }},
+		{"education", func(f *ProfileForm) { f.Education = "幼儿园" }},
+		{"occupation", func(f *ProfileForm) { f.Occupation = strings.Repeat("长", OccupationMax+1) }},
+		{"bio", func(f *ProfileForm) { f.Bio = strings.Repeat("字", BioMax+1) }},
+		{"height_cm", func(f *ProfileForm) { f.HeightCM = "3m" }},
+		{"height_cm", func(f *ProfileForm) { f.HeightCM = "999" }},
+		{"interests", func(f *ProfileForm) { f.Interests = []string{"黑客"} }},
+		{"interests", func(f *ProfileForm) { f.Interests = likes[:InterestsMax+1] }},
 	}
-	if _, err := Load(dup); err == nil {
-		t.Fatal("duplicate ids accepted")
+	for _, c := range cases {
+		f := good
+		c.edit(&f)
+		if _, errs := f.Validate(); errs[c.field] == "" || len(errs) != 1 {
+			t.Errorf("%s: errors %v", c.field, errs)
+		}
 	}
 }
 

@@ -37,13 +37,8 @@ type Errors map[string]string
 func (f *Signup) Validate(now time.Time) (*Member, Errors) {
 	errs := Errors{}
 	nick := strings.TrimSpace(f.Nickname)
-	switch n := utf8.RuneCountInString(nick); {
-	case n == 0:
-		errs["nickname"] = "请填写昵称。"
-	case n < NicknameMin || n > NicknameMax:
-		errs["nickname"] = "昵称长度需为 2–20 个字符。"
-	case strings.IndexFunc(nick, func(r rune) bool { return unicode.IsControl(r) || r == '<' || r == '>' }) >= 0:
-		errs["nickname"] = "昵称不能包含控制字符或尖括号。"
+	if msg := nicknameProblem(nick); msg != "" {
+		errs["nickname"] = msg
 	}
 	email := strings.TrimSpace(f.Email)
 	if email == "" {
@@ -51,13 +46,8 @@ func (f *Signup) Validate(now time.Time) (*Member, Errors) {
 	} else if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > EmailMax || !strings.Contains(email[strings.LastIndexByte(email, '@')+1:], ".") {
 		errs["email"] = "邮箱格式不正确，例如 name@example.com。"
 	}
-	switch n := utf8.RuneCountInString(f.Password); {
-	case n < PasswordMin:
-		errs["password"] = "密码至少 8 位。"
-	case n > PasswordMax:
-		errs["password"] = "密码最多 128 位。"
-	case !hasLetterAndDigit(f.Password):
-		errs["password"] = "密码需同时包含字母和数字。"
+	if msg := PasswordProblem(f.Password); msg != "" {
+		errs["password"] = msg
 	}
 	if f.Confirm != f.Password {
 		errs["confirm"] = "两次输入的密码不一致。"
@@ -82,7 +72,34 @@ func (f *Signup) Validate(now time.Time) (*Member, Errors) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	return &Member{Email: email, Nickname: nick, Gender: f.Gender, BirthYear: year, City: city, Bio: bio, CreatedAt: now.UTC().Truncate(time.Second)}, nil
+	return &Member{Email: email, Nickname: nick, Gender: f.Gender, BirthYear: year, City: city, Bio: bio, CreatedAt: now.UTC().Truncate(time.Second),
+		LastActive: now.UnixMilli(), PresenceVisibility: VisibleToMembers}, nil
+}
+
+// PasswordProblem is what is wrong with a new password, or "".
+func PasswordProblem(pw string) string {
+	switch n := utf8.RuneCountInString(pw); {
+	case n < PasswordMin:
+		return "密码至少 8 位。"
+	case n > PasswordMax:
+		return "密码最多 128 位。"
+	case !hasLetterAndDigit(pw):
+		return "密码需同时包含字母和数字。"
+	}
+	return ""
+}
+
+// nicknameProblem is what is wrong with a (trimmed) nickname, or "".
+func nicknameProblem(nick string) string {
+	switch n := utf8.RuneCountInString(nick); {
+	case n == 0:
+		return "请填写昵称。"
+	case n < NicknameMin || n > NicknameMax:
+		return "昵称长度需为 2–20 个字符。"
+	case strings.IndexFunc(nick, func(r rune) bool { return unicode.IsControl(r) || r == '<' || r == '>' }) >= 0:
+		return "昵称不能包含控制字符或尖括号。"
+	}
+	return ""
 }
 
 func contains(list []string, s string) bool {

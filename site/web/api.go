@@ -91,7 +91,7 @@ func (s *Server) apiSession(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusServiceUnavailable, "no_key_file", "this site has no heartbeat key file configured (-key-file); apps cannot log in")
 		return
 	}
-	m, err := s.authenticate(s.clientIP(r), req.Email, req.Password)
+	m, err := s.authenticate(r.Context(), s.clientIP(r), req.Email, req.Password)
 	s.m.logins.WithLabelValues("api", loginResult(err)).Inc()
 	var lim errLimited
 	switch {
@@ -99,8 +99,15 @@ func (s *Server) apiSession(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", retryAfter(lim.wait))
 		writeJSONError(w, http.StatusTooManyRequests, "rate_limited", fmt.Sprintf("too many login attempts; retry after %s", retryAfter(lim.wait)+"s"))
 		return
-	case err != nil:
+	case errors.Is(err, errUnverified):
+		writeJSONError(w, http.StatusForbidden, "unverified", "verify the e-mail address first: open the link in the verification mail")
+		return
+	case errors.Is(err, errBadLogin):
 		writeJSONError(w, http.StatusUnauthorized, "bad_credentials", "wrong email or password")
+		return
+	case err != nil:
+		s.o.Log.Error("site: api login", zap.Error(err))
+		writeJSONError(w, http.StatusServiceUnavailable, "unavailable", "the member database is unavailable; retry shortly")
 		return
 	}
 	dev := req.DeviceID

@@ -1,5 +1,6 @@
 // Package web owns the site's HTTP surface: routes, handlers for the pages (landing,
-// sign-up, login, members) and the JSON API for native apps (POST /api/session,
+// sign-up and verification, login and logout, account, profile and photos, members search,
+// likes and matches, the demo outbox) and the JSON API for native apps (POST /api/session,
 // GET /api/presence), the security headers, the access log, and the embedded templates
 // and static assets.
 //
@@ -8,7 +9,10 @@
 // served under content-hashed names (/static/app.<hash>.css, cached for a year, immutable)
 // and under their plain names (ETag, revalidated).
 //
-// This package must not touch: Consul directly (gateways come through the Gateways
+// Every database access goes through site/store; a session is looked up on every request,
+// so a logout or password change elsewhere takes effect at once.
+//
+// This package must not touch: SQL or database drivers (site/store), Consul directly (gateways come through the Gateways
 // interface, presence through live.Source), the watcher's internals, or anything under
 // gateway/ or agent/.
 package web

@@ -1,11 +1,15 @@
 package web
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // metrics are the handler's counters (namespace heartline_site_).
 type metrics struct {
 	requests *prometheus.CounterVec // code class: 2xx, 3xx, 4xx, 5xx
-	logins   *prometheus.CounterVec // channel: web, api; result: ok, bad_credentials, rate_limited
+	logins   *prometheus.CounterVec // channel: web, api; result: ok, bad_credentials, unverified, rate_limited, error
 	signups  *prometheus.CounterVec // result: ok, invalid, taken, rate_limited, error
 	sessions prometheus.Counter     // heartbeat credentials issued at POST /api/session
 }
@@ -44,8 +48,12 @@ func loginResult(err error) string {
 	switch {
 	case err == nil:
 		return "ok"
-	case asLimited(err, &lim):
+	case errors.As(err, &lim):
 		return "rate_limited"
+	case errors.Is(err, errUnverified):
+		return "unverified"
+	case !errors.Is(err, errBadLogin):
+		return "error"
 	}
 	return "bad_credentials"
 }

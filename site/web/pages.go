@@ -1,17 +1,17 @@
 package web
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
-	"heartline/site/auth"
 	"heartline/site/members"
+	"heartline/site/store"
 )
 
 // maxFormBytes bounds a form submission.
@@ -20,7 +20,7 @@ const maxFormBytes = 16 << 10
 type landingData struct{ Online, Members int }
 
 func (s *Server) landing(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, "landing", &page{Data: landingData{s.o.Presence.OnlineUsers(), s.o.Members.Count()}})
+	s.render(w, r, http.StatusOK, "landing", &page{Data: landingData{s.o.Presence.OnlineUsers(), s.count.get(r.Context(), s.o.Store, s.o.Now())}})
 }
 
 // parseForm bounds the body, parses it and checks the CSRF token; on failure it has
@@ -38,230 +38,127 @@ func (s *Server) parseForm(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-type signupData struct {
-	Form             members.Signup
-	Errors           members.Errors
-	Cities           []string
-	MinYear, MaxYear int
-}
-
-func (s *Server) signupPage(w http.ResponseWriter, r *http.Request, status int, f members.Signup, errs members.Errors) {
-	f.Password, f.Confirm = "", ""
-	y := s.o.Now().Year()
-	s.render(w, r, status, "signup", &page{Title: "免费注册", Data: signupData{f, errs, members.Cities(), y - members.AgeMax, y - members.AgeMin}})
-}
-
-func (s *Server) signupForm(w http.ResponseWriter, r *http.Request) {
-	s.signupPage(w, r, http.StatusOK, members.Signup{}, nil)
-}
-
-func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
-	if !s.parseForm(w, r) {
-		return
-	}
-	pf := r.PostForm
-	f := members.Signup{Nickname: pf.Get("nickname"), Email: pf.Get("email"), Password: pf.Get("password"), Confirm: pf.Get("confirm"),
-		Gender: pf.Get("gender"), BirthYear: pf.Get("birth_year"), City: pf.Get("city"), Bio: pf.Get("bio")}
-	now := s.o.Now()
-	m, errs := f.Validate(now)
-	if len(errs) > 0 {
-		s.m.signups.WithLabelValues("invalid").Inc()
-		s.signupPage(w, r, http.StatusUnprocessableEntity, f, errs)
-		return
-	}
-	if ok, wait := s.o.Limits.IP.Allow(s.clientIP(r), now); !ok {
-		s.m.signups.WithLabelValues("rate_limited").Inc()
-		w.Header().Set("Retry-After", retryAfter(wait))
-		s.signupPage(w, r, http.StatusTooManyRequests, f, members.Errors{"email": fmt.Sprintf("操作太频繁，请 %s 后再试。", waitText(wait))})
-		return
-	}
-	hash, err := auth.HashPassword(f.Password, s.o.HashParams)
-	if err != nil {
-		s.o.Log.Error("site: hashing password", zap.Error(err))
-		s.errorPage(w, r, http.StatusInternalServerError, "注册失败", "服务器暂时无法完成注册，请稍后再试。")
-		return
-	}
-	m.PasswordHash = hash
-	if err := s.o.Members.Create(m); err != nil {
-		if errors.Is(err, members.ErrEmailTaken) {
-			s.m.signups.WithLabelValues("taken").Inc()
-			s.signupPage(w, r, http.StatusConflict, f, members.Errors{"email": "该邮箱已注册，请直接登录。"})
-			return
-		}
-		s.m.signups.WithLabelValues("error").Inc()
-		s.o.Log.Error("site: creating member", zap.Error(err))
-		s.errorPage(w, r, http.StatusInternalServerError, "注册失败", "服务器暂时无法保存账号，请稍后再试。")
-		return
-	}
-	s.m.signups.WithLabelValues("ok").Inc()
-	s.o.Log.Info("site: member signed up", zap.Uint64("user", m.ID))
-	s.o.Keys.SetSession(w, m.ID, now)
-	http.Redirect(w, r, "/members", http.StatusSeeOther)
-}
-
-type loginData struct {
-	Email, Message, DemoHint string
-	Errors                   members.Errors
-}
-
-func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, status int, d loginData) {
-	d.DemoHint = s.o.DemoHint
-	s.render(w, r, status, "login", &page{Title: "登录", Data: d})
-}
-
-func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
-	s.loginPage(w, r, http.StatusOK, loginData{})
-}
-
-// errLimited carries the wait of a rate-limited login.
-type errLimited struct{ wait time.Duration }
-
-func (e errLimited) Error() string { return "rate limited" }
-
-var errBadLogin = errors.New("wrong e-mail or password")
-
-// authenticate checks a login under the rate limits. Unknown accounts cost the same hash as
-// known ones, so response time does not reveal which e-mails are registered.
-func (s *Server) authenticate(ip, email, password string) (*members.Member, error) {
-	now := s.o.Now()
-	account := members.NormalizeEmail(email)
-	if ok, wait := s.o.Limits.Begin(ip, account, now); !ok {
-		return nil, errLimited{wait}
-	}
-	m := s.o.Members.ByEmail(account)
-	hash := dummyHash(s.o.HashParams)
-	if m != nil {
-		hash = m.PasswordHash
-	}
-	ok, err := auth.CheckPassword(hash, password)
-	if err != nil {
-		s.o.Log.Error("site: stored password hash unusable", zap.Uint64("user", idOf(m)), zap.Error(err))
-	}
-	if !ok || m == nil {
-		s.o.Limits.Failed(account, now)
-		return nil, errBadLogin
-	}
-	return m, nil
-}
-
-func asLimited(err error, lim *errLimited) bool { return errors.As(err, lim) }
-
-func idOf(m *members.Member) uint64 {
-	if m == nil {
-		return 0
-	}
-	return m.ID
-}
-
-func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	if !s.parseForm(w, r) {
-		return
-	}
-	email, password := strings.TrimSpace(r.PostForm.Get("email")), r.PostForm.Get("password")
-	errs := members.Errors{}
-	if email == "" {
-		errs["email"] = "请填写邮箱。"
-	}
-	if password == "" {
-		errs["password"] = "请填写密码。"
-	}
-	if len(email) > members.EmailMax || len(password) > members.PasswordMax*4 {
-		errs["email"] = "邮箱或密码过长。"
-	}
-	if len(errs) > 0 {
-		s.loginPage(w, r, http.StatusUnprocessableEntity, loginData{Email: email, Errors: errs})
-		return
-	}
-	m, err := s.authenticate(s.clientIP(r), email, password)
-	s.m.logins.WithLabelValues("web", loginResult(err)).Inc()
-	var lim errLimited
-	switch {
-	case errors.As(err, &lim):
-		w.Header().Set("Retry-After", retryAfter(lim.wait))
-		s.loginPage(w, r, http.StatusTooManyRequests, loginData{Email: email, Message: fmt.Sprintf("登录尝试次数过多，请 %s 后再试。", waitText(lim.wait))})
-		return
-	case err != nil:
-		s.loginPage(w, r, http.StatusUnauthorized, loginData{Email: email, Message: "邮箱或密码不正确。"})
-		return
-	}
-	s.o.Keys.SetSession(w, m.ID, s.o.Now())
-	http.Redirect(w, r, "/members", http.StatusSeeOther)
-}
-
-func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	if !s.parseForm(w, r) {
-		return
-	}
-	s.o.Keys.ClearSession(w)
-	http.Redirect(w, r, "/", http.StatusSeeOther)
-}
-
-func retryAfter(d time.Duration) string {
-	return strconv.Itoa(int((d + time.Second - 1) / time.Second))
-}
-
-func waitText(d time.Duration) string {
-	sec := int((d + time.Second - 1) / time.Second)
-	if sec < 60 {
-		return fmt.Sprintf("%d 秒", max(sec, 1))
-	}
-	return fmt.Sprintf("%d 分钟", (sec+59)/60)
-}
-
-// card is one member on the members page.
+// card is one member on a list page.
 type card struct {
 	*members.Member
 	Age      int
 	Online   bool
 	LastSeen int64
 	SeenText string
+	Liked    bool
+	Self     bool
 }
 
 type membersData struct {
-	Cards                     []card
-	Online, Total             int
-	PageNo, Pages, Prev, Next int
+	Cards         []card
+	Online, Total int
+	Filters       members.SearchForm
+	Cities        []string
+	Next          string // URL of the next page; "" at the end
+	First         string // URL of the first page when not on it
+	AgeMin        int
+	AgeMax        int
+	Empty         string
+}
+
+// RecentWindow is what "recently active" means on the members page.
+const RecentWindow = 7 * 24 * time.Hour
+
+// searchFromQuery turns the members page's query into store options; the error message
+// is for the page.
+func (s *Server) searchFromQuery(q url.Values, now time.Time) (store.SearchOptions, members.SearchForm, string) {
+	p, f, problem := members.ParseSearch(q, now)
+	o := store.SearchOptions{Limit: s.o.PageSize, Gender: p.Gender, City: p.City, MinBirthYear: p.MinBirthYear, MaxBirthYear: p.MaxBirthYear}
+	if problem != "" {
+		return o, f, problem
+	}
+	if p.Recent {
+		o.ActiveSinceMS = now.Add(-RecentWindow).UnixMilli()
+	}
+	if p.Online {
+		o.Keep = func(id uint64) bool { return s.o.Presence.Lookup(id).Online }
+	}
+	if p.After != "" {
+		c, err := store.ParseCursor(p.After)
+		if err != nil {
+			return o, f, "分页参数无效，请从第一页重新浏览。"
+		}
+		o.After = &c
+	}
+	return o, f, ""
 }
 
 func (s *Server) membersPage(w http.ResponseWriter, r *http.Request) {
-	n := 1
-	if v := r.URL.Query().Get("page"); v != "" {
-		p, err := strconv.Atoi(v)
-		if err != nil || p < 1 {
-			s.errorPage(w, r, http.StatusBadRequest, "页码无效", "页码必须是正整数。")
-			return
-		}
-		n = p
-	}
-	total := s.o.Members.Count()
-	pages := max((total+s.o.PageSize-1)/s.o.PageSize, 1)
-	if n > pages {
-		s.errorPage(w, r, http.StatusNotFound, "没有这一页", fmt.Sprintf("会员列表只有 %d 页。", pages))
+	now := s.o.Now()
+	if r.URL.Query().Has("page") {
+		// The list pages by position in the activity order now, not by page number.
+		http.Redirect(w, r, "/members", http.StatusMovedPermanently)
 		return
 	}
-	now := s.o.Now()
-	list := s.o.Members.Page((n-1)*s.o.PageSize, s.o.PageSize)
-	d := membersData{Online: s.o.Presence.OnlineUsers(), Total: total, PageNo: n, Pages: pages}
-	if n > 1 {
-		d.Prev = n - 1
+	o, f, problem := s.searchFromQuery(r.URL.Query(), now)
+	if problem != "" {
+		s.errorPage(w, r, http.StatusBadRequest, "搜索条件无效", problem)
+		return
 	}
-	if n < pages {
-		d.Next = n + 1
+	viewer := s.currentUser(r)
+	res, err := s.o.Store.Search(r.Context(), o)
+	if err != nil {
+		s.o.Log.Error("site: searching members", zap.Error(err))
+		s.errorPage(w, r, http.StatusInternalServerError, "暂时无法加载会员", "数据库暂时不可用，请稍后刷新。")
+		return
 	}
+	d := membersData{Online: s.o.Presence.OnlineUsers(), Total: s.count.get(r.Context(), s.o.Store, now), Filters: f,
+		Cities: members.Cities(), AgeMin: members.AgeMin, AgeMax: members.AgeMax}
+	if res.Next != nil {
+		q := f.Query()
+		q.Set("after", res.Next.String())
+		d.Next = "/members?" + q.Encode()
+	}
+	if o.After != nil {
+		d.First = "/members"
+		if q := f.Query().Encode(); q != "" {
+			d.First += "?" + q
+		}
+	}
+	if len(res.Members) == 0 {
+		d.Empty = "没有符合条件的会员。换个条件试试？"
+		if f.Online && d.Next != "" {
+			d.Empty = "这一批会员中暂时没有在线的，点“下一页”继续查找。"
+		}
+	}
+	cards, ids := s.cards(r, viewer, res.Members, now)
+	d.Cards = cards
+	s.render(w, r, http.StatusOK, "members", &page{Title: "会员", User: viewer, LiveIDs: ids, Data: d})
+}
+
+// cards builds list cards with presence and the viewer's likes; ids is the SSE watch list.
+func (s *Server) cards(r *http.Request, viewer *members.Member, list []*members.Member, now time.Time) ([]card, string) {
 	ids := make([]string, 0, len(list))
+	var liked map[uint64]bool
+	if viewer != nil && len(list) > 0 {
+		want := make([]uint64, len(list))
+		for i, m := range list {
+			want[i] = m.ID
+		}
+		var err error
+		if liked, err = s.o.Store.LikedAmong(r.Context(), viewer.ID, want); err != nil {
+			s.o.Log.Warn("site: reading likes", zap.Error(err))
+		}
+	}
+	out := make([]card, 0, len(list))
 	for _, m := range list {
 		p := s.o.Presence.Lookup(m.ID)
-		c := card{Member: m, Age: m.Age(now), Online: p.Online}
+		c := card{Member: m, Age: m.Age(now), Online: p.Online, Liked: liked[m.ID], Self: viewer != nil && viewer.ID == m.ID}
 		if p.Online {
 			c.SeenText = "在线"
 		} else {
 			c.LastSeen = p.LastSeen
 			c.SeenText = LastSeenText(p.LastSeen, now)
 		}
-		d.Cards = append(d.Cards, c)
+		out = append(out, c)
 		ids = append(ids, strconv.FormatUint(m.ID, 10))
 	}
-	s.render(w, r, http.StatusOK, "members", &page{Title: "会员", LiveIDs: strings.Join(ids, ","), Data: d})
+	return out, strings.Join(ids, ",")
 }
 
 // LastSeenText is the Chinese "last seen" text for a unix-ms time (0: never seen); app.js

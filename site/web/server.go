@@ -18,6 +18,7 @@ import (
 	"heartline/site/catalog"
 	"heartline/site/live"
 	"heartline/site/members"
+	"heartline/site/store"
 )
 
 // Gateways lists the healthy gateways handed to apps at login (catalog.Catalog).
@@ -25,12 +26,24 @@ type Gateways interface {
 	Gateways(ctx context.Context) ([]catalog.Gateway, error)
 }
 
+// Waker is told when a mail was queued (site/mail.Sender), so it goes out now.
+type Waker interface{ Wake() }
+
 // Options configure the site's handler.
 type Options struct {
-	Members *members.Store
-	Keys    *auth.Keys
-	Limits  *auth.LoginLimits // default auth.DefaultLoginLimits()
-	Hub     *live.Hub
+	Store *store.Store
+	Keys  *auth.Keys
+	// Mail is woken after a mail is queued (nil: the sender finds it on its next round).
+	Mail Waker
+	// BaseURL prefixes links in e-mails ("https://example.com"); empty: taken from the
+	// request (scheme and Host) — set it in production so a forged Host cannot reach a mail.
+	BaseURL string
+	// DevOutbox serves GET /outbox: the newest mails, links included. Local demos only.
+	DevOutbox bool
+	// VerifyTTL is how long a verification link works (default 48h).
+	VerifyTTL time.Duration
+	Limits    *auth.LoginLimits // default auth.DefaultLoginLimits()
+	Hub       *live.Hub
 	// Presence is the watcher's cache (the same Source the hub reads).
 	Presence live.Source
 	// KeyRing issues heartbeat tokens at POST /api/session; nil: the endpoint answers 503.
@@ -61,12 +74,18 @@ type Server struct {
 	tmpl   map[string]*template.Template
 	mux    *http.ServeMux
 	m      *metrics
+	count  memberCount
+	// photoSlots bounds concurrent photo decodes.
+	photoSlots chan struct{}
 }
 
 // New parses the templates and builds the routes.
 func New(o Options) (*Server, error) {
-	if o.Members == nil || o.Keys == nil || o.Hub == nil || o.Presence == nil {
-		return nil, errors.New("web: Options.Members, Keys, Hub and Presence are required")
+	if o.Store == nil || o.Keys == nil || o.Hub == nil || o.Presence == nil {
+		return nil, errors.New("web: Options.Store, Keys, Hub and Presence are required")
+	}
+	if o.VerifyTTL <= 0 {
+		o.VerifyTTL = 48 * time.Hour
 	}
 	if o.Limits == nil {
 		o.Limits = auth.DefaultLoginLimits()
@@ -100,7 +119,7 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{o: o, assets: a, tmpl: t, mux: http.NewServeMux(), m: newMetrics(o.Registry)}
+	s := &Server{o: o, assets: a, tmpl: t, mux: http.NewServeMux(), m: newMetrics(o.Registry), photoSlots: make(chan struct{}, 2)}
 	m := s.mux
 	m.HandleFunc("GET /{$}", s.landing)
 	m.HandleFunc("GET /signup", s.signupForm)
@@ -108,6 +127,19 @@ func New(o Options) (*Server, error) {
 	m.HandleFunc("GET /login", s.loginForm)
 	m.HandleFunc("POST /login", s.login)
 	m.HandleFunc("POST /logout", s.logout)
+	m.HandleFunc("POST /logout/all", s.logoutEverywhere)
+	m.HandleFunc("GET /verify", s.verify)
+	m.HandleFunc("GET /account", s.accountForm)
+	m.HandleFunc("POST /account/password", s.changePassword)
+	m.HandleFunc("GET /profile", s.profileForm)
+	m.HandleFunc("POST /profile", s.saveProfile)
+	m.HandleFunc("POST /profile/photo", s.uploadPhoto)
+	m.HandleFunc("GET /photos/{name}", s.servePhoto)
+	m.HandleFunc("POST /likes", s.like)
+	m.HandleFunc("GET /matches", s.matchesPage)
+	if o.DevOutbox {
+		m.HandleFunc("GET /outbox", s.outboxPage)
+	}
 	m.HandleFunc("GET /members", s.membersPage)
 	m.Handle("GET /events", o.Hub)
 	m.Handle("GET /static/{name}", a)
@@ -223,6 +255,7 @@ func (s *Server) clientIP(r *http.Request) string {
 
 // page is what every template gets.
 type page struct {
+	Back    string // this page's path and query, for forms that return here
 	Page    string
 	Title   string
 	User    *members.Member
@@ -234,6 +267,7 @@ type page struct {
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p *page) {
 	p.Page = name
+	p.Back = r.URL.RequestURI()
 	if p.User == nil {
 		p.User = s.currentUser(r)
 	}
@@ -251,20 +285,52 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	w.Write(buf.Bytes()) //nolint:errcheck
 }
 
+// currentUser is the member of the request's session, or nil. The session is looked up in
+// the database on every request, so a logout elsewhere takes effect at once.
 func (s *Server) currentUser(r *http.Request) *members.Member {
-	id, err := s.o.Keys.Session(r, s.o.Now())
+	m, _ := s.session(r)
+	return m
+}
+
+func (s *Server) session(r *http.Request) (*members.Member, string) {
+	tok, err := s.o.Keys.Session(r)
 	if err != nil {
-		return nil
+		return nil, ""
 	}
-	return s.o.Members.ByID(id)
+	m, err := s.o.Store.SessionMember(r.Context(), tok)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			s.o.Log.Warn("site: reading session", zap.Error(err))
+		}
+		return nil, ""
+	}
+	return m, tok
+}
+
+// requireUser returns the logged-in member and session token, or sends the browser to
+// the login page and returns nil.
+func (s *Server) requireUser(w http.ResponseWriter, r *http.Request) (*members.Member, string) {
+	m, tok := s.session(r)
+	if m == nil {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+	}
+	return m, tok
 }
 
 type errorData struct{ Heading, Message, Back string }
 
 func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, heading, msg string) {
 	back := "/" // a failed form goes back to its own page (GET of the same path)
-	if r.Method == http.MethodPost && (r.URL.Path == "/signup" || r.URL.Path == "/login") {
+	switch {
+	case r.Method != http.MethodPost:
+	case r.URL.Path == "/signup" || r.URL.Path == "/login" || r.URL.Path == "/profile":
 		back = r.URL.Path
+	case r.URL.Path == "/profile/photo":
+		back = "/profile"
+	case strings.HasPrefix(r.URL.Path, "/account"):
+		back = "/account"
+	case r.URL.Path == "/likes":
+		back = "/members"
 	}
 	s.render(w, r, status, "error", &page{Title: heading, Data: errorData{heading, msg, back}})
 }

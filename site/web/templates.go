@@ -8,14 +8,14 @@ import (
 )
 
 // pages are the templates rendered inside layout.html.
-var pages = []string{"landing", "signup", "login", "members", "error"}
+var pages = []string{"landing", "signup", "checkmail", "login", "account", "profile", "members", "matches", "outbox", "error"}
 
 // parseTemplates parses every page with the layout once.
 func parseTemplates(a *assets) (map[string]*template.Template, error) {
 	funcs := template.FuncMap{"asset": a.url}
 	out := map[string]*template.Template{}
 	for _, p := range pages {
-		t, err := template.New(p).Funcs(funcs).ParseFS(embedded, "templates/layout.html", path.Join("templates", p+".html"))
+		t, err := template.New(p).Funcs(funcs).ParseFS(embedded, "templates/layout.html", "templates/cards.html", path.Join("templates", p+".html"))
 		if err != nil {
 			return nil, fmt.Errorf("web: parsing template %s: %w", p, err)
 		}

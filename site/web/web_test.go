@@ -9,7 +9,9 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +26,7 @@ import (
 	"heartline/site/catalog"
 	"heartline/site/live"
 	"heartline/site/members"
+	"heartline/site/store"
 )
 
 var cheap = auth.HashParams{Time: 1, Memory: 64, Threads: 1}
@@ -61,7 +64,7 @@ func (g fakeGateways) Gateways(context.Context) ([]catalog.Gateway, error) {
 
 type fixture struct {
 	srv   *httptest.Server
-	store *members.Store
+	store *store.Store
 	src   *fakeSource
 	ring  *token.KeyRing
 	now   time.Time
@@ -70,6 +73,12 @@ type fixture struct {
 const demoPassword = "demo-pass-1"
 
 func newFixture(t *testing.T, mod func(*Options)) *fixture {
+	t.Helper()
+	return newFixtureOn(t, filepath.Join(t.TempDir(), "site.db"), mod)
+}
+
+// newFixtureOn is newFixture on the database dsn (SQLite path or postgres:// URL).
+func newFixtureOn(t *testing.T, dsn string, mod func(*Options)) *fixture {
 	t.Helper()
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	hash, err := auth.HashPassword(demoPassword, cheap)
@@ -80,8 +89,21 @@ func newFixture(t *testing.T, mod func(*Options)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := members.NewStore("")
-	if err := store.Add(demo...); err != nil {
+	st, err := store.Open(context.Background(), store.Options{DSN: dsn, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	i := 0
+	if _, err := st.InsertMembers(context.Background(), func() (*members.Member, error) {
+		if i == len(demo) {
+			return nil, nil
+		}
+		m := demo[i]
+		m.LastActive = now.Add(-time.Duration(i+1) * time.Minute).UnixMilli() // list order = id order
+		i++
+		return m, nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	src := &fakeSource{p: map[uint64]watcher.Presence{
@@ -93,7 +115,7 @@ func newFixture(t *testing.T, mod func(*Options)) *fixture {
 		t.Fatal(err)
 	}
 	ring.SetCurrent(1) //nolint:errcheck
-	o := Options{Members: store, Keys: auth.RandomKeys(false), Hub: live.NewHub(live.Options{Source: src}), Presence: src,
+	o := Options{Store: st, Keys: auth.RandomKeys(false), Hub: live.NewHub(live.Options{Source: src}), Presence: src,
 		KeyRing: ring, Gateways: fakeGateways{}, HashParams: cheap, PageSize: 12, Now: func() time.Time { return now },
 		Limits: &auth.LoginLimits{IP: auth.NewLimiter(100, time.Second, 100), Account: auth.NewLimiter(3, time.Minute, 100)}}
 	if mod != nil {
@@ -105,7 +127,33 @@ func newFixture(t *testing.T, mod func(*Options)) *fixture {
 	}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	return &fixture{srv: srv, store: store, src: src, ring: ring, now: now}
+	return &fixture{srv: srv, store: st, src: src, ring: ring, now: now}
+}
+
+// sessionCookie returns the browser's session cookie for base.
+func sessionCookie(t *testing.T, c *http.Client, base string) *http.Cookie {
+	t.Helper()
+	u, _ := url.Parse(base)
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == auth.SessionCookie {
+			return ck
+		}
+	}
+	t.Fatal("no session cookie")
+	return nil
+}
+
+// loggedIn reports whether a fresh client carrying only cookie is logged in.
+func loggedIn(t *testing.T, base string, cookie *http.Cookie) bool {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+"/account", nil)
+	req.AddCookie(cookie)
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 // browser is a client with cookies that does not follow redirects.
@@ -160,9 +208,11 @@ func TestPagesRenderWithSecurityHeaders(t *testing.T) {
 		{"/signup", "免费注册", 200},
 		{"/login", "登录", 200},
 		{"/members", "会员", 200},
-		{"/members?page=3", "第 3 / 3 页", 200},
-		{"/members?page=9", "会员列表只有 3 页", 404},
-		{"/members?page=x", "页码必须是正整数", 400},
+		{"/members?gender=female&city=%E6%9D%AD%E5%B7%9E&age_min=20&age_max=40&online=1&recent=1", "会员", 200},
+		{"/members?age_min=x", "年龄范围无效", 400},
+		{"/members?age_min=40&age_max=30", "年龄范围无效", 400},
+		{"/members?city=Atlantis", "请从列表中选择城市", 400},
+		{"/members?after=1.x", "分页参数无效", 400},
 		{"/nope", "页面不存在", 404},
 	} {
 		resp, body := get(t, c, f.srv.URL+p.path)
@@ -267,13 +317,22 @@ func TestSignupValidationSuccessAndEscaping(t *testing.T) {
 		t.Fatal("password echoed back into the form")
 	}
 
-	resp, _ = post(t, c, f.srv.URL+"/signup", signupForm(tok))
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/members" {
+	resp, page1 := post(t, c, f.srv.URL+"/signup", signupForm(tok))
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page1, "请查收邮件") {
 		t.Fatalf("sign-up: %d", resp.StatusCode)
 	}
-	m := f.store.ByEmail("new@example.com")
-	if m == nil || m.ID != members.FirstSignupID || !strings.HasPrefix(m.PasswordHash, "$argon2id$") {
-		t.Fatalf("stored member %+v", m)
+	m, err := f.store.MemberByEmail(context.Background(), "new@example.com")
+	if err != nil || m.ID != members.FirstSignupID || !strings.HasPrefix(m.PasswordHash, "$argon2id$") || m.Verified {
+		t.Fatalf("stored member %+v %v", m, err)
+	}
+	if _, body := get(t, c, f.srv.URL+"/"); strings.Contains(body, "退出") {
+		t.Fatal("logged in before verifying the e-mail address")
+	}
+	// The verification link from the outbox logs the member in.
+	link := f.mailLink(t, "new@example.com")
+	resp, _ = get(t, c, link)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/profile?welcome=1" {
+		t.Fatalf("verify: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	var session *http.Cookie
 	for _, ck := range resp.Cookies() {
@@ -284,18 +343,57 @@ func TestSignupValidationSuccessAndEscaping(t *testing.T) {
 	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteLaxMode {
 		t.Fatalf("session cookie %+v", session)
 	}
-	// Logged in: the header greets the member; the page with the member's bio escapes it.
-	_, body = get(t, c, f.srv.URL+"/members?page=3")
+	if resp, _ := get(t, c, link); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("verification link used twice: %d", resp.StatusCode)
+	}
+	// Logged in: the header greets the member; the list (most recently active first) escapes the bio.
+	_, body = get(t, c, f.srv.URL+"/members")
 	if !strings.Contains(body, "你好，新会员") {
-		t.Fatal("not logged in after sign-up")
+		t.Fatal("not logged in after verifying")
 	}
 	if strings.Contains(body, "<script>alert(1)</script>") || !strings.Contains(body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
 		t.Fatal("bio not escaped")
 	}
-	resp, body = post(t, c, f.srv.URL+"/signup", signupForm(tok))
-	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "该邮箱已注册") {
-		t.Fatalf("duplicate sign-up: %d", resp.StatusCode)
+	// Signing up again with the address answers exactly as the first time, and mails the owner.
+	other := f.browser(t)
+	tok2 := csrf(t, other, f.srv.URL+"/signup")
+	resp, page2 := post(t, other, f.srv.URL+"/signup", signupForm(tok2))
+	if resp.StatusCode != http.StatusOK || stripTokens(page2) != stripTokens(page1) {
+		t.Fatalf("duplicate sign-up answered differently: %d", resp.StatusCode)
 	}
+	mails, _ := f.store.RecentMail(context.Background(), 10)
+	if len(mails) != 2 || !slices.ContainsFunc(mails, func(m store.Mail) bool { return strings.Contains(m.Subject, "有人尝试用你的邮箱注册") }) {
+		t.Fatalf("outbox after a duplicate sign-up: %+v", mails)
+	}
+	if got, _ := f.store.MemberByEmail(context.Background(), "new@example.com"); got.ID != m.ID || got.PasswordHash != m.PasswordHash {
+		t.Fatal("a duplicate sign-up changed the stored account")
+	}
+}
+
+// stripTokens removes what differs between any two page loads (CSRF token, live cursor).
+func stripTokens(body string) string {
+	body = csrfRe.ReplaceAllString(body, "")
+	return regexp.MustCompile(`data-live-cursor="[^"]*"`).ReplaceAllString(body, "")
+}
+
+var linkRe = regexp.MustCompile(`http://[^\s]+/verify\?token=[A-Za-z0-9_-]+`)
+
+// mailLink returns the verification link in the newest mail to addr.
+func (f *fixture) mailLink(t *testing.T, addr string) string {
+	t.Helper()
+	mails, err := f.store.RecentMail(context.Background(), 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range mails {
+		if m.To == addr {
+			if l := linkRe.FindString(m.Body); l != "" {
+				return l
+			}
+		}
+	}
+	t.Fatalf("no verification mail to %s in %+v", addr, mails)
+	return ""
 }
 
 func TestCSRFRejected(t *testing.T) {
@@ -319,7 +417,7 @@ func TestCSRFRejected(t *testing.T) {
 			t.Errorf("POST %s without the CSRF cookie: %d", p, resp.StatusCode)
 		}
 	}
-	if f.store.ByEmail("new@example.com") != nil {
+	if _, err := f.store.MemberByEmail(context.Background(), "new@example.com"); err == nil {
 		t.Fatal("a rejected form created an account")
 	}
 }
@@ -340,12 +438,17 @@ func TestLoginLogoutAndRateLimit(t *testing.T) {
 	if _, body := get(t, c, f.srv.URL+"/"); !strings.Contains(body, "退出") {
 		t.Fatal("not logged in")
 	}
+	stolen := sessionCookie(t, c, f.srv.URL)
 	resp, _ = post(t, c, f.srv.URL+"/logout", url.Values{"csrf_token": {tok}})
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("logout: %d", resp.StatusCode)
 	}
 	if _, body := get(t, c, f.srv.URL+"/"); strings.Contains(body, "退出") {
 		t.Fatal("still logged in after logout")
+	}
+	// A copy of the cookie taken before the logout no longer works: the session is gone.
+	if loggedIn(t, f.srv.URL, stolen) {
+		t.Fatal("a copied cookie still works after logout")
 	}
 	// The account allows 3 failures, then refuses even the right password for a while.
 	for i := range 3 {
