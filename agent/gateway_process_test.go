@@ -80,7 +80,7 @@ func TestWithRealGatewayProcess(t *testing.T) {
 
 	t.Setenv("CONSUL_HTTP_ADDR", s.HTTPAddr)
 	cfg, err := parseConfig([]string{"-gateway-id", "gw-real", "-feed-socket", sock, "-gateway-admin", "http://" + adminAddr,
-		"-http-addr", httpAddr, "-buckets", "64", "-flush-window", "20ms", "-check-interval", "200ms", "-check-timeout", "150ms",
+		"-http-addr", httpAddr, "-buckets", "64", "-flush-window", "20ms", "-check-interval", "250ms", "-check-timeout", "1s",
 		"-prefix", "hlg"})
 	if err != nil {
 		t.Fatal(err)

@@ -93,7 +93,7 @@ func TestSubscriptionsEndToEnd(t *testing.T) {
 	_, udpPort, _ := net.SplitHostPort(udp)
 	start("agent", agentBin, []string{"CONSUL_HTTP_ADDR=" + s.HTTPAddr},
 		"-gateway-id", "gw-sub", "-feed-socket", sock, "-gateway-admin", "http://"+adminAddr, "-http-addr", agentHTTP,
-		"-buckets", "64", "-flush-window", "20ms", "-check-interval", "200ms", "-check-timeout", "150ms",
+		"-buckets", "64", "-flush-window", "20ms", "-check-interval", "250ms", "-check-timeout", "1s",
 		"-prefix", "hlsub", "-gateway-udp-port", udpPort)
 
 	waitReady := time.Now().Add(20 * time.Second)
