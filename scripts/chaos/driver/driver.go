@@ -90,6 +90,7 @@ type Driver struct {
 	kind      []uint8
 	since     []int64 // unix ms the session became alive
 	diedAt    []int64 // unix ms
+	crashedAt []int64 // unix ms of the last silent death of an established session (Truth.CrashedAt)
 	badClock  []bool  // keeps sending HELLOs with a clock far off; never expected online
 	state     []uint8
 	gw        []int8 // established gateway, -1 none
@@ -157,14 +158,19 @@ type Captured struct {
 
 // Truth is the ground truth of one session at snapshot time.
 type Truth struct {
-	User     uint64
-	Device   uint32
-	Alive    bool
-	Kind     uint8
-	Since    int64 // unix ms alive since
-	DiedAt   int64 // unix ms
-	BadClock bool
-	Gateway  int8 // established gateway (-1 none), informational
+	User   uint64
+	Device uint32
+	Alive  bool
+	Kind   uint8
+	Since  int64 // unix ms alive since
+	DiedAt int64 // unix ms
+	// CrashedAt is when this (user, device) last died silently on an established session
+	// (unix ms, 0: never). That session is left at its gateway until it expires by absence,
+	// even if the app came back elsewhere and later logged out: a phone that crashed on gw1,
+	// restarted, logged in on gw2 and logged out is rightly shown online via gw1 until then.
+	CrashedAt int64
+	BadClock  bool
+	Gateway   int8 // established gateway (-1 none), informational
 
 	// Diagnostics for a mismatch (informational): how long ago the session was welcomed
 	// (ms, 0 if not established), heartbeats sent on it since, how many HELLOs that WELCOME
@@ -198,7 +204,7 @@ func New(o Options) (*Driver, error) {
 	n := o.Sessions
 	d := &Driver{o: o, start: time.Now(), gwIndex: map[netip.AddrPort]int{},
 		user: make([]uint64, n), device: make([]uint32, n), tok: make([][token.Size]byte, n), key: make([]hl1.MACKey, n),
-		alive: make([]bool, n), kind: make([]uint8, n), since: make([]int64, n), diedAt: make([]int64, n), badClock: make([]bool, n),
+		alive: make([]bool, n), kind: make([]uint8, n), since: make([]int64, n), diedAt: make([]int64, n), crashedAt: make([]int64, n), badClock: make([]bool, n),
 		state: make([]uint8, n), gw: make([]int8, n), target: make([]int8, n), slot: make([]uint32, n), epoch: make([]uint32, n),
 		seq: make([]uint64, n), welcome: make([]int64, n), nextAt: make([]int64, n), nonce: make([]uint32, n),
 		helloAt: make([]int64, n), attempts: make([]uint8, n), tsJump: make([]int64, n), skewMS: make([]int64, n), lastHello: make([]int64, n),
@@ -312,7 +318,7 @@ func (d *Driver) Snapshot() []Truth {
 		w.mu.Lock()
 		for _, i := range w.idx {
 			out[i] = Truth{User: d.user[i], Device: d.device[i], Alive: d.alive[i], Kind: d.kind[i], Since: d.since[i],
-				DiedAt: d.diedAt[i], BadClock: d.badClock[i], Gateway: d.gw[i],
+				DiedAt: d.diedAt[i], CrashedAt: d.crashedAt[i], BadClock: d.badClock[i], Gateway: d.gw[i],
 				Seq: uint64(d.seq[i]), HelloAttempts: uint32(d.tookHello[i]), Moves: uint32(d.moves[i])}
 			if d.gw[i] >= 0 {
 				out[i].WelcomedAgoMS = (now - d.welcome[i]) / int64(time.Millisecond)
@@ -381,6 +387,9 @@ func (d *Driver) Churn(act Action, n int, arg int64, rng *rand.Rand) int {
 				// still accept that HELLO).
 				d.kind[i] = Silent
 				d.note(i, evDie, d.gw[i], d.slot[i], uint32(act))
+				if act == KillSilent && d.state[i] == stOnline {
+					d.crashedAt[i] = nowMS
+				}
 				if act == Bye && d.state[i] == stOnline {
 					w.sendBeat(i, true)
 					w.byePrev(i) // a logout right after a move logs out both sessions

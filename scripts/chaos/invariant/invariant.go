@@ -258,6 +258,9 @@ func (c *Checker) Check(snapshot func() []driver.Truth, b Bounds) (r Result) {
 		if t.Kind == driver.Byed {
 			bound = b.Bye
 		}
+		if t.CrashedAt != 0 && nowMS-t.CrashedAt <= b.Silent.Milliseconds() {
+			return // a session it crashed on earlier may still be shown, until the silent bound
+		}
 		if on && nowMS-t.DiedAt > bound.Milliseconds() {
 			m.Ghost++
 			if len(m.Samples) < 5 {
