@@ -373,11 +373,14 @@ const (
 // Churn applies act to up to n random sessions eligible for it and returns how many.
 func (d *Driver) Churn(act Action, n int, arg int64, rng *rand.Rand) int {
 	done := 0
-	nowMS := time.Now().UnixMilli()
 	for tries := 0; done < n && tries < n*20; tries++ {
 		i := rng.IntN(len(d.user))
 		w := d.workers[i%len(d.workers)]
 		w.mu.Lock()
+		// The time of this session's change, read once its worker is locked: on a starved
+		// box the lock can take seconds, and a death stamped before it would be judged
+		// against bounds that had not started yet.
+		nowMS := time.Now().UnixMilli()
 		ok := false
 		switch act {
 		case KillSilent, Bye:
