@@ -1,10 +1,8 @@
 package watcher
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,22 +74,7 @@ func (f *fakeKV) set(index uint64, sessions map[uint64]uint8) {
 func TestIndexResetRebuildsTheCache(t *testing.T) {
 	f := &fakeKV{}
 	f.set(1000, map[uint64]uint8{1: StatusActive, 2: StatusAway})
-	srv := httptest.NewServer(f)
-	defer srv.Close()
-	cfg := api.DefaultConfig()
-	cfg.Address = strings.TrimPrefix(srv.URL, "http://")
-	c, err := api.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := New(Options{Client: c, Prefix: "hlf", WaitTime: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); w.Run(ctx) }() //nolint:errcheck
-	defer func() { cancel(); <-done }()
+	w := runFakeWatcher(t, f, "hlf")
 	deadline := time.Now().Add(10 * time.Second)
 	for !w.Ready() || w.Stats().OnlineUsers != 2 {
 		if time.Now().After(deadline) {

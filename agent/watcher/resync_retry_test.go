@@ -68,22 +68,7 @@ func (f *gapKV) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Consul had them). The re-read must be retried until it succeeds.
 func TestFailedReReadAfterAGapIsRetried(t *testing.T) {
 	f := &gapKV{index: 100, seq: 5}
-	srv := httptest.NewServer(f)
-	defer srv.Close()
-	cfg := api.DefaultConfig()
-	cfg.Address = strings.TrimPrefix(srv.URL, "http://")
-	c, err := api.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := New(Options{Client: c, Prefix: "hlg", WaitTime: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); w.Run(ctx) }() //nolint:errcheck
-	defer func() { cancel(); <-done }()
+	w := runFakeWatcher(t, f, "hlg")
 	waitUntil(t, "the first read", func() bool { return w.Ready() && w.Stats().Index == 100 })
 
 	// The gateway flushes four times more than the record holds (seq 5 -> 10) and user 7
@@ -109,4 +94,27 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// runFakeWatcher runs a watcher (prefix, 1 s blocking queries) against a fake Consul KV
+// handler until the test ends.
+func runFakeWatcher(t *testing.T, kv http.Handler, prefix string) *Watcher {
+	t.Helper()
+	srv := httptest.NewServer(kv)
+	t.Cleanup(srv.Close)
+	cfg := api.DefaultConfig()
+	cfg.Address = strings.TrimPrefix(srv.URL, "http://")
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := New(Options{Client: c, Prefix: prefix, WaitTime: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx) }() //nolint:errcheck
+	t.Cleanup(func() { cancel(); <-done })
+	return w
 }
