@@ -45,6 +45,10 @@ type config struct {
 	LoginIPEvery    time.Duration
 	LoginAcctBurst  int
 	LoginAcctEvery  time.Duration
+	GrantTTL        time.Duration
+	SSEMax          int
+	SSEPerAddr      int
+	SSEPerMember    int
 }
 
 func envFlags(fs *flag.FlagSet) error {
@@ -96,6 +100,10 @@ func parseConfig(args []string) (*config, error) {
 	fs.DurationVar(&c.LoginIPEvery, "login-ip-every", 6*time.Second, "after the burst, one attempt per client IP per this interval")
 	fs.IntVar(&c.LoginAcctBurst, "login-account-burst", 5, "failed logins per account before the limit applies")
 	fs.DurationVar(&c.LoginAcctEvery, "login-account-every", time.Minute, "after the burst, one failed login per account per this interval")
+	fs.DurationVar(&c.GrantTTL, "grant-ttl", 10*time.Minute, "lifetime of presence grants for apps (POST /api/grant); revocations are kept this long in Consul")
+	fs.IntVar(&c.SSEMax, "sse-max", 10000, "live (SSE) streams in total; beyond: 503")
+	fs.IntVar(&c.SSEPerAddr, "sse-max-per-addr", 20, "live (SSE) streams per client address (IPv4 address, IPv6 /64); beyond: 429")
+	fs.IntVar(&c.SSEPerMember, "sse-max-per-member", 10, "live (SSE) streams per signed-in member; beyond: 429")
 	if err := envFlags(fs); err != nil {
 		return nil, err
 	}
@@ -113,6 +121,12 @@ func parseConfig(args []string) (*config, error) {
 	}
 	if c.DemoMembers < 0 || c.DemoMembers > 1_000_000 {
 		return nil, fmt.Errorf("-demo-members %d: use 0..1000000", c.DemoMembers)
+	}
+	if c.SSEMax < 1 || c.SSEPerAddr < 1 || c.SSEPerMember < 1 {
+		return nil, fmt.Errorf("-sse-max, -sse-max-per-addr and -sse-max-per-member must be >= 1")
+	}
+	if c.GrantTTL < time.Minute || c.GrantTTL > 24*time.Hour {
+		return nil, fmt.Errorf("-grant-ttl %v: use 1m..24h (revocations are kept this long)", c.GrantTTL)
 	}
 	if c.PageSize < 1 || c.PageSize > 200 {
 		return nil, fmt.Errorf("-page-size %d: use 1..200", c.PageSize)

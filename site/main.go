@@ -20,7 +20,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"heartline/agent/privacywatch"
 	"heartline/agent/watcher"
+	"heartline/protocol/privacy"
 	"heartline/protocol/token"
 	"heartline/site/activity"
 	"heartline/site/auth"
@@ -29,6 +31,7 @@ import (
 	"heartline/site/mail"
 	"heartline/site/members"
 	"heartline/site/store"
+	"heartline/site/visibility"
 	"heartline/site/web"
 )
 
@@ -162,11 +165,26 @@ func run(ctx context.Context, cfg *config, ln net.Listener, log *zap.Logger) err
 	if err != nil {
 		return err
 	}
-	src := watcherSource{w}
-	hub := live.NewHub(live.Options{Source: src, Ping: cfg.SSEPing, Log: log.Named("live")})
+	view, err := privacywatch.New(privacywatch.Options{Client: cc, Prefix: cfg.Prefix, Log: log.Named("privacy")})
+	if err != nil {
+		return err
+	}
+	var grantKeys privacy.Keys
+	if ring != nil {
+		grantKeys = ring
+	}
+	policy, err := visibility.New(visibility.Options{Store: st, View: view, Keys: grantKeys, GrantTTL: cfg.GrantTTL,
+		Records: &privacywatch.Writer{Client: cc, Prefix: cfg.Prefix, Keep: cfg.GrantTTL}, Log: log.Named("visibility")})
+	if err != nil {
+		return err
+	}
+	src := live.HidingSource{Source: watcherSource{w}, View: view} // the count leaves invisible members out
+	hub := live.NewHub(live.Options{Source: src, Privacy: view, Ping: cfg.SSEPing, MaxClients: cfg.SSEMax,
+		MaxPerAddr: cfg.SSEPerAddr, MaxPerMember: cfg.SSEPerMember, Log: log.Named("live")})
+	view.Subscribe(func(c privacywatch.Change) { hub.PrivacyChanged(c.Subjects) })
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	registerLiveMetrics(reg, hub, w)
+	registerLiveMetrics(reg, hub, w, view)
 	limits := &auth.LoginLimits{IP: auth.NewLimiter(cfg.LoginIPBurst, cfg.LoginIPEvery, 100_000),
 		Account: auth.NewLimiter(cfg.LoginAcctBurst, cfg.LoginAcctEvery, 100_000)}
 	if cfg.DevOutbox {
@@ -174,9 +192,9 @@ func run(ctx context.Context, cfg *config, ln net.Listener, log *zap.Logger) err
 	}
 	sender := mail.New(mail.Options{Store: st, SMTP: mail.SMTP{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, User: cfg.SMTPUser, Password: cfg.SMTPPassword},
 		Log: log.Named("mail")})
-	srv, err := web.New(web.Options{Registry: reg, Limits: limits, Store: st, Keys: keys, Hub: hub, Presence: src, KeyRing: ring,
+	srv, err := web.New(web.Options{Registry: reg, Limits: limits, Store: st, Keys: keys, Hub: hub, Presence: src, Privacy: policy, KeyRing: ring,
 		Gateways: catalog.New(catalog.Options{Client: cc, Service: cfg.ServiceName}), TokenTTL: cfg.TokenTTL,
-		Interval: cfg.Interval, PageSize: cfg.PageSize, Ready: w.Ready, TrustProxy: cfg.TrustProxy,
+		Interval: cfg.Interval, PageSize: cfg.PageSize, Ready: func() bool { return w.Ready() && view.Ready() }, TrustProxy: cfg.TrustProxy,
 		Mail: sender, BaseURL: cfg.BaseURL, DevOutbox: cfg.DevOutbox,
 		DemoHint: demoHint(ctx, st), Log: log.Named("http")})
 	if err != nil {
@@ -189,8 +207,11 @@ func run(ctx context.Context, cfg *config, ln net.Listener, log *zap.Logger) err
 	// Presence transitions move members' last-active times (the list's sort order).
 	actSub := w.Subscribe(1<<16, nil)
 	follower := activity.New(st, log.Named("activity"))
-	done := make(chan struct{}, 5)
-	go func() { w.Run(bg); done <- struct{}{} }()                                     //nolint:errcheck
+	follower.Hidden = func(u uint64) bool { return view.Subject(u).Mode != privacy.ModeMembers }
+	done := make(chan struct{}, 7)
+	go func() { w.Run(bg); done <- struct{}{} }()    //nolint:errcheck
+	go func() { view.Run(bg); done <- struct{}{} }() //nolint:errcheck
+	go func() { republish(bg, policy, log); done <- struct{}{} }()
 	go func() { hub.Run(bg, live.WatcherSubscription{S: sub}); done <- struct{}{} }() //nolint:errcheck
 	go func() { follower.Run(bg, actSub.C, time.Second); done <- struct{}{} }()
 	go func() { sender.Run(bg); done <- struct{}{} }()
@@ -232,11 +253,28 @@ func run(ctx context.Context, cfg *config, ln net.Listener, log *zap.Logger) err
 	}
 	w.Unsubscribe(sub)
 	w.Unsubscribe(actSub)
-	for range 5 {
+	for range 7 {
 		<-done
 	}
 	log.Info("site stopped")
 	return nil
+}
+
+// republish waits for the privacy view's first read, then writes the visibility modes the
+// database holds into Consul where they are missing (a fresh Consul, a lost key).
+func republish(ctx context.Context, p *visibility.Policy, log *zap.Logger) {
+	for !p.View().Ready() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if n, err := p.Republish(ctx); err != nil {
+		log.Warn("site: republishing visibility modes to Consul", zap.Error(err))
+	} else if n > 0 {
+		log.Info("site: republished visibility modes to Consul", zap.Int("members", n))
+	}
 }
 
 // purgeSessions deletes expired login sessions hourly until ctx ends.

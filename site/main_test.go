@@ -121,7 +121,7 @@ func TestRunShutsDownWithOpenSSEStream(t *testing.T) {
 	base := "http://" + ln.Addr().String()
 	var resp *http.Response
 	for i := 0; i < 100; i++ {
-		if resp, err = http.Get(base + "/events?ids=100001"); err == nil {
+		if resp, err = http.Get(base + "/events"); err == nil {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)

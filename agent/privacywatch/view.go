@@ -32,7 +32,7 @@ type Change struct {
 type bucketState struct {
 	modify  uint64
 	modes   map[uint64]privacy.Mode
-	revoked map[uint64]map[uint64]int64 // subject -> viewer -> at_ms
+	revoked map[uint64]map[uint64]privacy.Revoke // subject -> viewer -> latest revocation
 }
 
 type snapshot struct {
@@ -97,11 +97,11 @@ func (v *View) Index() uint64 { return v.snap.Load().index }
 // Subject is what the View knows about one member.
 type Subject struct {
 	Mode    privacy.Mode
-	revoked map[uint64]int64
+	revoked map[uint64]privacy.Revoke
 }
 
-// RevokedAt is the revocation time of (this subject, viewer), 0 if none.
-func (s Subject) RevokedAt(viewer uint64) int64 { return s.revoked[viewer] }
+// RevokedAt is the latest revocation of (this subject, viewer) (zero: none).
+func (s Subject) RevokedAt(viewer uint64) privacy.Revoke { return s.revoked[viewer] }
 
 // Allowed applies privacy.Allowed with this subject's mode and revocations.
 func (s Subject) Allowed(viewer, subject uint64, basis privacy.Basis, issuedMS int64) bool {
@@ -163,14 +163,14 @@ type update struct {
 func stateOf(rec *privacy.Record, modify uint64) *bucketState {
 	b := &bucketState{modify: modify, modes: rec.Modes}
 	if len(rec.Revoked) > 0 {
-		b.revoked = map[uint64]map[uint64]int64{}
+		b.revoked = map[uint64]map[uint64]privacy.Revoke{}
 		for _, r := range rec.Revoked {
 			m := b.revoked[r.Subject]
 			if m == nil {
-				m = map[uint64]int64{}
+				m = map[uint64]privacy.Revoke{}
 				b.revoked[r.Subject] = m
 			}
-			m[r.Viewer] = r.AtMS
+			m[r.Viewer] = privacy.Revoke{AtMS: r.AtMS, Kind: r.Kind}
 		}
 	}
 	return b

@@ -25,9 +25,9 @@ func TestStaticViewFailsClosedUntilReady(t *testing.T) {
 	s.Subscribe(func(c Change) { got = append(got, c) })
 	var r privacy.Record
 	r.SetMode(5, privacy.ModeNobody)
-	r.Revoke(69, 3, 1000)
+	r.Revoke(69, 3, 1000, privacy.RevokeBlock)
 	s.Apply(privacy.RecordBucket(5), &r, 10)
-	if s.Subject(5).Mode != privacy.ModeNobody || s.Subject(69).RevokedAt(3) != 1000 || s.Subject(69).RevokedAt(4) != 0 {
+	if s.Subject(5).Mode != privacy.ModeNobody || s.Subject(69).RevokedAt(3).AtMS != 1000 || s.Subject(69).RevokedAt(4).AtMS != 0 {
 		t.Fatalf("after apply: %+v %+v", s.Subject(5), s.Subject(69))
 	}
 	if len(got) != 1 || len(got[0].Subjects) != 2 || got[0].Index != 10 {
@@ -88,7 +88,7 @@ func TestViewFollowsWriterThroughConsul(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := w.Update(ctx, 128, func(r *privacy.Record) { r.Revoke(128, uint64(10+i), time.Now().UnixMilli()) }); err != nil {
+			if err := w.Update(ctx, 128, func(r *privacy.Record) { r.Revoke(128, uint64(10+i), time.Now().UnixMilli(), privacy.RevokeBlock) }); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -97,13 +97,13 @@ func TestViewFollowsWriterThroughConsul(t *testing.T) {
 	deadline = time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		s := v.Subject(128)
-		if s.RevokedAt(10) != 0 && s.RevokedAt(11) != 0 && s.RevokedAt(12) != 0 && s.RevokedAt(13) != 0 {
+		if s.RevokedAt(10).AtMS != 0 && s.RevokedAt(11).AtMS != 0 && s.RevokedAt(12).AtMS != 0 && s.RevokedAt(13).AtMS != 0 {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	for i := range 4 {
-		if v.Subject(128).RevokedAt(uint64(10+i)) == 0 {
+		if v.Subject(128).RevokedAt(uint64(10+i)).AtMS == 0 {
 			t.Errorf("revocation of viewer %d lost (check-and-set)", 10+i)
 		}
 	}

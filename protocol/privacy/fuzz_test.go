@@ -8,7 +8,7 @@ import (
 func FuzzDecodeRecord(f *testing.F) {
 	var r Record
 	r.SetMode(5, ModeNobody)
-	r.Revoke(5, 9, 100)
+	r.Revoke(5, 9, 100, RevokeBlock)
 	f.Add(r.Append(nil))
 	f.Add([]byte("HP\x01"))
 	f.Fuzz(func(t *testing.T, in []byte) {

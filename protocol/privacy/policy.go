@@ -49,23 +49,43 @@ const (
 // cannot issue a grant that outlives a block or an unmatch.
 const ClockSkew = 5 * time.Second
 
-// Revoked reports whether a grant entry issued at issuedMS is revoked by a revocation of
-// its (subject, viewer) pair at revokedMS (0: none).
-func Revoked(issuedMS, revokedMS int64) bool {
-	return revokedMS != 0 && issuedMS < revokedMS+ClockSkew.Milliseconds()
+// RevokeKind is what a revocation withdraws.
+type RevokeKind uint8
+
+const (
+	RevokeBlock   RevokeKind = 1 // the subject blocked the viewer: everything
+	RevokeUnmatch RevokeKind = 2 // the pair unmatched: a match basis counts as member only
+)
+
+// Revoke is the latest revocation of a (subject, viewer) pair (zero: none).
+type Revoke struct {
+	AtMS int64
+	Kind RevokeKind
+}
+
+// Covers reports whether the revocation applies to a grant entry issued at issuedMS.
+func (r Revoke) Covers(issuedMS int64) bool {
+	return r.AtMS != 0 && issuedMS < r.AtMS+ClockSkew.Milliseconds()
 }
 
 // Allowed is the presence privacy rule, the same on every surface: may viewer see
 // subject's presence, given the grant entry's basis and issue time, the subject's current
-// mode and the revocation of the pair (0: none)? Anonymous (viewer 0) sees nobody; a member
+// mode and the latest revocation of the pair? Anonymous (viewer 0) sees nobody; a member
 // always sees themself.
-func Allowed(viewer, subject uint64, basis Basis, issuedMS int64, mode Mode, revokedMS int64) bool {
+func Allowed(viewer, subject uint64, basis Basis, issuedMS int64, mode Mode, rev Revoke) bool {
 	switch {
 	case viewer == 0:
 		return false
 	case viewer == subject:
 		return true
-	case basis == BasisNone, Revoked(issuedMS, revokedMS):
+	}
+	if rev.Covers(issuedMS) {
+		if rev.Kind != RevokeUnmatch {
+			return false
+		}
+		basis = min(basis, BasisMember)
+	}
+	if basis == BasisNone {
 		return false
 	}
 	switch mode {

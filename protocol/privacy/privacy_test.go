@@ -25,25 +25,27 @@ func TestAllowedRule(t *testing.T) {
 		viewer  uint64
 		basis   Basis
 		mode    Mode
-		revoked int64
+		revoked Revoke
 		want    bool
 	}{
-		{"anonymous sees nobody", 0, BasisMatch, ModeMembers, 0, false},
-		{"member sees members-mode", v, BasisMember, ModeMembers, 0, true},
-		{"blocked viewer (basis none)", v, BasisNone, ModeMembers, 0, false},
-		{"non-match of a match-only member", v, BasisMember, ModeMatches, 0, false},
-		{"match of a match-only member", v, BasisMatch, ModeMatches, 0, true},
-		{"invisible hides from matches", v, BasisMatch, ModeNobody, 0, false},
-		{"revoked after issue", v, BasisMatch, ModeMembers, 2000, false},
-		{"revoked long before issue", v, BasisMatch, ModeMembers, 1000 - ClockSkew.Milliseconds() - 1, true},
-		{"revoked within the skew before issue", v, BasisMatch, ModeMembers, 900, false},
+		{"anonymous sees nobody", 0, BasisMatch, ModeMembers, Revoke{}, false},
+		{"member sees members-mode", v, BasisMember, ModeMembers, Revoke{}, true},
+		{"blocked viewer (basis none)", v, BasisNone, ModeMembers, Revoke{}, false},
+		{"non-match of a match-only member", v, BasisMember, ModeMatches, Revoke{}, false},
+		{"match of a match-only member", v, BasisMatch, ModeMatches, Revoke{}, true},
+		{"invisible hides from matches", v, BasisMatch, ModeNobody, Revoke{}, false},
+		{"blocked after issue", v, BasisMatch, ModeMembers, Revoke{2000, RevokeBlock}, false},
+		{"blocked long before issue", v, BasisMatch, ModeMembers, Revoke{1000 - ClockSkew.Milliseconds() - 1, RevokeBlock}, true},
+		{"blocked within the skew before issue", v, BasisMatch, ModeMembers, Revoke{900, RevokeBlock}, false},
+		{"unmatched: a members-mode subject stays visible", v, BasisMatch, ModeMembers, Revoke{2000, RevokeUnmatch}, true},
+		{"unmatched: a match-only subject is hidden", v, BasisMatch, ModeMatches, Revoke{2000, RevokeUnmatch}, false},
 	}
 	for _, c := range cases {
 		if got := Allowed(c.viewer, s, c.basis, 1000, c.mode, c.revoked); got != c.want {
 			t.Errorf("%s: Allowed = %v, want %v", c.name, got, c.want)
 		}
 	}
-	if !Allowed(s, s, BasisNone, 0, ModeNobody, 5000) {
+	if !Allowed(s, s, BasisNone, 0, ModeNobody, Revoke{5000, RevokeBlock}) {
 		t.Error("a member must always see themself")
 	}
 }
@@ -135,10 +137,10 @@ func TestRecordRoundTripAndPrune(t *testing.T) {
 	r.SetMode(128, ModeMatches)
 	r.SetMode(192, ModeMatches)
 	r.SetMode(192, ModeMembers)
-	r.Revoke(64, 7, 1000)
-	r.Revoke(64, 3, 2000)
-	r.Revoke(128, 9, 500)
-	r.Revoke(64, 7, 1500)
+	r.Revoke(64, 7, 1000, RevokeUnmatch)
+	r.Revoke(64, 3, 2000, RevokeUnmatch)
+	r.Revoke(128, 9, 500, RevokeBlock)
+	r.Revoke(64, 7, 1500, RevokeBlock)
 	got, err := DecodeRecord(r.Append(nil))
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +148,7 @@ func TestRecordRoundTripAndPrune(t *testing.T) {
 	if len(got.Modes) != 2 || got.Modes[64] != ModeNobody || got.Modes[128] != ModeMatches {
 		t.Errorf("modes: %v", got.Modes)
 	}
-	want := []Revocation{{64, 3, 2000}, {64, 7, 1500}, {128, 9, 500}}
+	want := []Revocation{{64, 3, 2000, RevokeUnmatch}, {64, 7, 1500, RevokeBlock}, {128, 9, 500, RevokeBlock}}
 	if len(got.Revoked) != len(want) {
 		t.Fatalf("revoked: %v", got.Revoked)
 	}

@@ -27,8 +27,9 @@ import (
 //
 //	magic "HP" | ver=1 | mode subjects (bitpack sorted, strictly increasing) | one mode byte
 //	each (1 matches, 2 nobody) | revoked subjects (bitpack sorted, non-decreasing) | revoked
-//	viewers (bitpack unsorted) | revoked at_ms (bitpack signed); the three revocation
-//	columns have equal lengths, and (subject, viewer) pairs are strictly increasing.
+//	viewers (bitpack unsorted) | revoked at_ms (bitpack signed) | one kind byte each (1
+//	block, 2 unmatch); the revocation columns have equal lengths, and (subject, viewer)
+//	pairs are strictly increasing.
 
 // RecordBuckets is the number of privacy record keys.
 const RecordBuckets = 64
@@ -60,10 +61,12 @@ func ParseRecordKey(prefix, key string) (uint32, bool) {
 	return uint32(n), true
 }
 
-// Revocation withdraws every grant entry for (Subject, Viewer) issued before AtMS (+ClockSkew).
+// Revocation withdraws (Kind) the grant entries for (Subject, Viewer) issued before AtMS
+// (+ClockSkew).
 type Revocation struct {
 	Subject, Viewer uint64
 	AtMS            int64
+	Kind            RevokeKind
 }
 
 // Record is one bucket's privacy state.
@@ -90,15 +93,19 @@ func (r *Record) SetMode(subject uint64, m Mode) {
 	r.Modes[subject] = m
 }
 
-// Revoke adds (or moves forward) the revocation of (subject, viewer).
-func (r *Record) Revoke(subject, viewer uint64, atMS int64) {
+// Revoke adds (or moves forward) the revocation of (subject, viewer). A block outranks an
+// unmatch: the pair keeps the stronger kind while either is alive.
+func (r *Record) Revoke(subject, viewer uint64, atMS int64, kind RevokeKind) {
 	for i, v := range r.Revoked {
 		if v.Subject == subject && v.Viewer == viewer {
 			r.Revoked[i].AtMS = max(v.AtMS, atMS)
+			if kind == RevokeBlock {
+				r.Revoked[i].Kind = RevokeBlock
+			}
 			return
 		}
 	}
-	r.Revoked = append(r.Revoked, Revocation{subject, viewer, atMS})
+	r.Revoked = append(r.Revoked, Revocation{subject, viewer, atMS, kind})
 }
 
 // Prune drops revocations at or before beforeMS (no grant issued before them is alive).
@@ -127,7 +134,11 @@ func (r *Record) Append(dst []byte) []byte {
 	}
 	dst, _ = bitpack.AppendSorted(dst, s)
 	dst = bitpack.AppendUnsorted(dst, v)
-	return bitpack.AppendSigned(dst, at)
+	dst = bitpack.AppendSigned(dst, at)
+	for _, x := range rv {
+		dst = append(dst, byte(x.Kind))
+	}
+	return dst
 }
 
 // DecodeRecord decodes a record value (empty: an empty record).
@@ -177,12 +188,16 @@ func DecodeRecord(b []byte) (*Record, error) {
 		return nil, ErrRecordCorrupt
 	}
 	pos += n
-	if pos != len(b) {
+	if len(b)-pos != len(rs) {
 		return nil, ErrRecordCorrupt
 	}
 	r.Revoked = make([]Revocation, len(rs))
 	for i := range rs {
-		r.Revoked[i] = Revocation{rs[i], rv[i], at[i]}
+		k := RevokeKind(b[pos+i])
+		if k != RevokeBlock && k != RevokeUnmatch {
+			return nil, ErrRecordCorrupt
+		}
+		r.Revoked[i] = Revocation{rs[i], rv[i], at[i], k}
 		if i > 0 && rs[i] == rs[i-1] && rv[i] <= rv[i-1] {
 			return nil, ErrRecordCorrupt
 		}

@@ -65,7 +65,7 @@ const maxTokenLen = 64
 // cookie be refused before any database lookup; the session itself lives in the database,
 // so logging out deletes it and the cookie stops working even if someone kept a copy.
 func (k *Keys) SetSession(w http.ResponseWriter, token string, expires time.Time, now time.Time) {
-	v := token + "." + enc.EncodeToString(k.mac('s', []byte(token))[:16])
+	v := k.SessionValue(token)
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: v, Path: "/", Expires: expires, MaxAge: int(expires.Sub(now) / time.Second),
 		HttpOnly: true, Secure: k.Secure, SameSite: http.SameSiteLaxMode})
 }
@@ -79,10 +79,32 @@ func (k *Keys) ClearSession(w http.ResponseWriter) {
 // exists (not logged out, not expired) is the database's answer, not the cookie's.
 func (k *Keys) Session(r *http.Request) (string, error) {
 	c, err := r.Cookie(SessionCookie)
-	if err != nil || len(c.Value) > maxTokenLen+32 {
+	if err != nil {
 		return "", ErrNoSession
 	}
-	tok, sig, ok := strings.Cut(c.Value, ".")
+	return k.parseSessionValue(c.Value)
+}
+
+// SessionValue is the signed form of a session token: the cookie's value, and the api_token
+// apps send as "Authorization: Bearer <api_token>".
+func (k *Keys) SessionValue(token string) string {
+	return token + "." + enc.EncodeToString(k.mac('s', []byte(token))[:16])
+}
+
+// Bearer returns the session token of an "Authorization: Bearer" header this site signed.
+func (k *Keys) Bearer(r *http.Request) (string, error) {
+	v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return "", ErrNoSession
+	}
+	return k.parseSessionValue(v)
+}
+
+func (k *Keys) parseSessionValue(v string) (string, error) {
+	if len(v) > maxTokenLen+32 {
+		return "", ErrNoSession
+	}
+	tok, sig, ok := strings.Cut(v, ".")
 	if !ok || tok == "" || len(tok) > maxTokenLen {
 		return "", ErrNoSession
 	}

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"heartline/protocol/privacy"
 	"heartline/site/auth"
 	"heartline/site/members"
 	"heartline/site/store"
@@ -145,10 +146,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, id uint64)
 		return false
 	}
 	s.o.Keys.SetSession(w, tok, exp, s.o.Now())
-	now := s.o.Now().UnixMilli()
-	if err := s.o.Store.TouchActive(r.Context(), map[uint64]int64{id: now}); err != nil {
-		s.o.Log.Warn("site: recording activity", zap.Error(err))
-	}
+	s.touchActive(r.Context(), id)
 	return true
 }
 
@@ -293,8 +291,9 @@ func (s *Server) logoutEverywhere(w http.ResponseWriter, r *http.Request) {
 }
 
 type accountData struct {
-	Message string
-	Errors  members.Errors
+	Message    string
+	Errors     members.Errors
+	Visibility string // members, matches or nobody
 }
 
 func (s *Server) accountForm(w http.ResponseWriter, r *http.Request) {
@@ -302,9 +301,12 @@ func (s *Server) accountForm(w http.ResponseWriter, r *http.Request) {
 	if m == nil {
 		return
 	}
-	d := accountData{}
+	d := accountData{Visibility: m.PresenceVisibility}
 	if r.URL.Query().Get("changed") == "1" {
 		d.Message = "密码已修改，其他设备上的登录已全部退出。"
+	}
+	if r.URL.Query().Get("saved") == "visibility" {
+		d.Message = "在线状态设置已保存，立即生效。"
 	}
 	s.render(w, r, http.StatusOK, "account", &page{Title: "账号安全", User: m, Data: d})
 }
@@ -333,7 +335,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 		errs["confirm"] = "两次输入的密码不一致。"
 	}
 	if len(errs) > 0 {
-		s.render(w, r, http.StatusUnprocessableEntity, "account", &page{Title: "账号安全", User: m, Data: accountData{Errors: errs}})
+		s.render(w, r, http.StatusUnprocessableEntity, "account", &page{Title: "账号安全", User: m, Data: accountData{Errors: errs, Visibility: m.PresenceVisibility}})
 		return
 	}
 	hash, err := auth.HashPassword(pw, s.o.HashParams)
@@ -358,4 +360,15 @@ func waitText(d time.Duration) string {
 		return fmt.Sprintf("%d 秒", max(sec, 1))
 	}
 	return fmt.Sprintf("%d 分钟", (sec+59)/60)
+}
+
+// touchActive moves a member up the activity order at login, unless their presence is not
+// for everyone (match-only, invisible): their position would tell everyone they logged in.
+func (s *Server) touchActive(ctx context.Context, id uint64) {
+	if s.o.Privacy.View().Subject(id).Mode != privacy.ModeMembers {
+		return
+	}
+	if err := s.o.Store.TouchActive(ctx, map[uint64]int64{id: s.o.Now().UnixMilli()}); err != nil {
+		s.o.Log.Warn("site: recording activity", zap.Error(err))
+	}
 }

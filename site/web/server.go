@@ -19,6 +19,7 @@ import (
 	"heartline/site/live"
 	"heartline/site/members"
 	"heartline/site/store"
+	"heartline/site/visibility"
 )
 
 // Gateways lists the healthy gateways handed to apps at login (catalog.Catalog).
@@ -46,6 +47,8 @@ type Options struct {
 	Hub       *live.Hub
 	// Presence is the watcher's cache (the same Source the hub reads).
 	Presence live.Source
+	// Privacy decides who sees whom (required); the hub and every page and API use it.
+	Privacy *visibility.Policy
 	// KeyRing issues heartbeat tokens at POST /api/session; nil: the endpoint answers 503.
 	KeyRing  *token.KeyRing
 	Gateways Gateways
@@ -81,8 +84,8 @@ type Server struct {
 
 // New parses the templates and builds the routes.
 func New(o Options) (*Server, error) {
-	if o.Store == nil || o.Keys == nil || o.Hub == nil || o.Presence == nil {
-		return nil, errors.New("web: Options.Store, Keys, Hub and Presence are required")
+	if o.Store == nil || o.Keys == nil || o.Hub == nil || o.Presence == nil || o.Privacy == nil {
+		return nil, errors.New("web: Options.Store, Keys, Hub, Presence and Privacy are required")
 	}
 	if o.VerifyTTL <= 0 {
 		o.VerifyTTL = 48 * time.Hour
@@ -120,6 +123,7 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{o: o, assets: a, tmpl: t, mux: http.NewServeMux(), m: newMetrics(o.Registry), photoSlots: make(chan struct{}, 2)}
+	o.Hub.SetIdentify(s.identify)
 	m := s.mux
 	m.HandleFunc("GET /{$}", s.landing)
 	m.HandleFunc("GET /signup", s.signupForm)
@@ -131,6 +135,8 @@ func New(o Options) (*Server, error) {
 	m.HandleFunc("GET /verify", s.verify)
 	m.HandleFunc("GET /account", s.accountForm)
 	m.HandleFunc("POST /account/password", s.changePassword)
+	m.HandleFunc("POST /account/visibility", s.setVisibility)
+	m.HandleFunc("POST /block", s.block)
 	m.HandleFunc("GET /profile", s.profileForm)
 	m.HandleFunc("POST /profile", s.saveProfile)
 	m.HandleFunc("POST /profile/photo", s.uploadPhoto)
@@ -145,8 +151,9 @@ func New(o Options) (*Server, error) {
 	m.Handle("GET /static/{name}", a)
 	m.HandleFunc("POST /api/session", s.apiSession)
 	m.HandleFunc("GET /api/presence", s.apiPresence)
+	m.HandleFunc("POST /api/grant", s.apiGrant)
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSONError(w, http.StatusNotFound, "not_found", "no such API endpoint: see site/README.md (POST /api/session, GET /api/presence)")
+		writeJSONError(w, http.StatusNotFound, "not_found", "no such API endpoint: see site/README.md (POST /api/session, GET /api/presence, POST /api/grant)")
 	})
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) }) //nolint:errcheck
 	m.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {

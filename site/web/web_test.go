@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"heartline/agent/privacywatch"
 	"heartline/agent/watcher"
 	"heartline/protocol/token"
 	"heartline/site/auth"
@@ -27,6 +28,7 @@ import (
 	"heartline/site/live"
 	"heartline/site/members"
 	"heartline/site/store"
+	"heartline/site/visibility"
 )
 
 var cheap = auth.HashParams{Time: 1, Memory: 64, Threads: 1}
@@ -68,6 +70,8 @@ type fixture struct {
 	src   *fakeSource
 	ring  *token.KeyRing
 	now   time.Time
+	view  *privacywatch.View
+	hub   *live.Hub
 }
 
 const demoPassword = "demo-pass-1"
@@ -115,7 +119,16 @@ func newFixtureOn(t *testing.T, dsn string, mod func(*Options)) *fixture {
 		t.Fatal(err)
 	}
 	ring.SetCurrent(1) //nolint:errcheck
-	o := Options{Store: st, Keys: auth.RandomKeys(false), Hub: live.NewHub(live.Options{Source: src}), Presence: src,
+	view := privacywatch.NewStatic()
+	policy, err := visibility.New(visibility.Options{Store: st, View: view, Records: &visibility.MemoryRecords{View: view}, Keys: ring,
+		Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted := live.HidingSource{Source: src, View: view}
+	hub := live.NewHub(live.Options{Source: counted, Privacy: view, Now: func() time.Time { return now }})
+	view.Subscribe(func(c privacywatch.Change) { hub.PrivacyChanged(c.Subjects) })
+	o := Options{Store: st, Keys: auth.RandomKeys(false), Hub: hub, Presence: counted, Privacy: policy,
 		KeyRing: ring, Gateways: fakeGateways{}, HashParams: cheap, PageSize: 12, Now: func() time.Time { return now },
 		Limits: &auth.LoginLimits{IP: auth.NewLimiter(100, time.Second, 100), Account: auth.NewLimiter(3, time.Minute, 100)}}
 	if mod != nil {
@@ -127,7 +140,7 @@ func newFixtureOn(t *testing.T, dsn string, mod func(*Options)) *fixture {
 	}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	return &fixture{srv: srv, store: st, src: src, ring: ring, now: now}
+	return &fixture{srv: srv, store: st, src: src, ring: ring, now: now, view: view, hub: hub}
 }
 
 // sessionCookie returns the browser's session cookie for base.
@@ -200,6 +213,10 @@ func post(t *testing.T, c *http.Client, u string, form url.Values) (*http.Respon
 func TestPagesRenderWithSecurityHeaders(t *testing.T) {
 	f := newFixture(t, nil)
 	c := f.browser(t)
+	if resp, _ := get(t, c, f.srv.URL+"/members"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login" {
+		t.Fatalf("anonymous GET /members: %d %q, want a redirect to /login (no presence for anonymous visitors)", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	f.login(t, c, 100030)
 	for _, p := range []struct {
 		path, want string
 		status     int
@@ -237,7 +254,9 @@ func TestPagesRenderWithSecurityHeaders(t *testing.T) {
 
 func TestMembersPageShowsPresence(t *testing.T) {
 	f := newFixture(t, nil)
-	_, body := get(t, f.browser(t), f.srv.URL+"/members")
+	c := f.browser(t)
+	f.login(t, c, 100030)
+	_, body := get(t, c, f.srv.URL+"/members")
 	card := func(id string) string {
 		i := strings.Index(body, `id="m-`+id+`"`)
 		if i < 0 {
@@ -249,13 +268,14 @@ func TestMembersPageShowsPresence(t *testing.T) {
 	if c := card("100001"); !strings.Contains(c, `class="dot online"`) || !strings.Contains(c, ">在线<") {
 		t.Errorf("online member card: %s", c)
 	}
-	if c := card("100002"); !strings.Contains(c, `class="dot offline"`) || !strings.Contains(c, "5 分钟前在线") || !strings.Contains(c, "data-last-seen=") {
+	// Others are shown coarse: "today", never the minutes.
+	if c := card("100002"); !strings.Contains(c, `class="dot offline"`) || !strings.Contains(c, ">今天来过<") || strings.Contains(c, "data-last-seen=") {
 		t.Errorf("recently seen member card: %s", c)
 	}
 	if c := card("100003"); !strings.Contains(c, `class="dot offline"`) || !strings.Contains(c, ">离线<") {
 		t.Errorf("never seen member card: %s", c)
 	}
-	if !strings.Contains(body, `data-live-ids="100001,100002,`) || !strings.Contains(body, `data-live-cursor="`) {
+	if !regexp.MustCompile(`data-live-ids="[0-9,]*100001,100002,`).MatchString(body) || !strings.Contains(body, `data-live-cursor="`) {
 		t.Error("page does not tell app.js what to watch")
 	}
 }
@@ -584,7 +604,12 @@ func TestAPISessionRateLimitedAndUnconfigured(t *testing.T) {
 
 func TestAPIPresence(t *testing.T) {
 	f := newFixture(t, nil)
-	resp, body := get(t, http.DefaultClient, f.srv.URL+"/api/presence?ids=100001,100002,100003")
+	if resp, body := get(t, http.DefaultClient, f.srv.URL+"/api/presence?ids=100001,100002,100003"); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, `"login_required"`) {
+		t.Fatalf("anonymous presence: %d %s", resp.StatusCode, body)
+	}
+	c := f.browser(t)
+	f.login(t, c, 100030)
+	resp, body := get(t, c, f.srv.URL+"/api/presence?ids=100001,100002,100003")
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		t.Fatalf("presence: %d", resp.StatusCode)
 	}
@@ -594,17 +619,20 @@ func TestAPIPresence(t *testing.T) {
 			Online   bool   `json:"online"`
 			LastSeen int64  `json:"last_seen_ms"`
 			Since    int64  `json:"since_ms"`
+			Recent   string `json:"recent"`
+			Devices  int    `json:"devices"`
 		} `json:"presence"`
 	}
 	if err := json.Unmarshal([]byte(body), &out); err != nil {
 		t.Fatal(err)
 	}
 	p := out.Presence
-	if len(p) != 3 || !p[0].Online || p[0].Since == 0 || p[1].Online || p[1].LastSeen != f.now.Add(-5*time.Minute).UnixMilli() || p[2].Online || p[2].LastSeen != 0 {
+	// Another member's presence is coarse: no times, no devices.
+	if len(p) != 3 || !p[0].Online || p[0].Since != 0 || p[0].Devices != 0 || p[1].Online || p[1].LastSeen != 0 || p[1].Recent != "today" || p[2].Online || p[2].Recent != "" {
 		t.Fatalf("presence %s", body)
 	}
 	for _, q := range []string{"", "?ids=", "?ids=abc", "?ids=" + strings.Repeat("1,", 300) + "1"} {
-		resp, body := get(t, http.DefaultClient, f.srv.URL+"/api/presence"+q)
+		resp, body := get(t, c, f.srv.URL+"/api/presence"+q)
 		if resp.StatusCode != 400 || !strings.Contains(body, `"error"`) {
 			t.Errorf("%q: %d %s", q, resp.StatusCode, body)
 		}
@@ -617,7 +645,9 @@ func TestAPIPresence(t *testing.T) {
 
 func TestEventsEndpointAndHealth(t *testing.T) {
 	f := newFixture(t, func(o *Options) { o.Ready = func() bool { return false } })
-	resp, err := http.Get(f.srv.URL + "/events?ids=100001")
+	c := f.browser(t)
+	f.login(t, c, 100030)
+	resp, err := c.Get(f.srv.URL + "/events?ids=100001")
 	if err != nil {
 		t.Fatal(err)
 	}
