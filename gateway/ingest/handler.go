@@ -60,6 +60,7 @@ type HandlerOptions struct {
 	RehelloPerLoop float64   // REHELLOs per second per loop; default 20000 (every app of a restarted gateway needs one)
 	LimiterEntries int       // per-source table size; default 65536
 	Drain          *Drain    // shared by every loop; nil: this gateway never drains
+	Upstream       *Upstream // shared by every loop; nil: HELLOs never refused for the agent's sake
 	DrainPace      DrainPace // how fast a drain moves apps away
 }
 
@@ -239,6 +240,12 @@ func (h *Handler) hello(b []byte, from *Addr, conn Conn, hops uint8, now Now) {
 		// No new sessions while draining: the app tries the next gateway at once.
 		h.Stats.Drop(ReasonDraining)
 		h.rehello(0, hl1.RehelloDraining, from, conn, now)
+		return
+	}
+	if h.opts.Upstream.CutOff() {
+		// The agent cannot reach Consul: a session started here would not be shown.
+		h.Stats.Drop(ReasonCutOff)
+		h.rehello(0, hl1.RehelloUnavailable, from, conn, now)
 		return
 	}
 	tok, sk, err := h.opts.Keys.Open(hello.Token[:], now.Time)

@@ -21,11 +21,12 @@ const (
 	ReasonTooManyHops = "handoff_loop"  // a handed-off frame was handed off again
 	ReasonUnsupported = "unsupported"   // SUBSCRIBE/UNSUBSCRIBE while no subscription service is plugged in
 	ReasonDraining    = "draining"      // HELLO while the gateway drains (answered with REHELLO 4)
+	ReasonCutOff      = "cut_off"       // HELLO while the agent cannot reach Consul (answered with REHELLO 5)
 )
 
 var localReasons = []string{ReasonRateLimited, ReasonUnknownSlot, ReasonExpired, ReasonHelloBadTag,
 	ReasonHelloReplay, ReasonGatewayFull, ReasonInboxFull, ReasonUnexpected, ReasonOverflow,
-	ReasonTooManyHops, ReasonUnsupported, ReasonDraining}
+	ReasonTooManyHops, ReasonUnsupported, ReasonDraining, ReasonCutOff}
 
 // DropReasons lists every reason label, for pre-creating metric series.
 var DropReasons = func() []string {
