@@ -29,6 +29,7 @@ type testGateway struct {
 	beats    []accepted
 	rejected int
 	draining bool // answer heartbeats and HELLOs with REHELLO 4 (drain_test.go)
+	cutOff   bool // answers HELLOs with REHELLO 5 (its agent cannot reach Consul)
 	refused  int  // HELLOs answered with REHELLO 4
 }
 
@@ -100,6 +101,11 @@ func (g *testGateway) handle(f []byte, from *net.UDPAddr) {
 		if g.draining {
 			g.refused++
 			g.conn.WriteToUDP(hl1.AppendRehello(nil, hl1.Rehello{Slot: 0, Reason: hl1.RehelloDraining}), from) //nolint:errcheck
+			return
+		}
+		if g.cutOff {
+			g.refused++
+			g.conn.WriteToUDP(hl1.AppendRehello(nil, hl1.Rehello{Slot: 0, Reason: hl1.RehelloUnavailable}), from) //nolint:errcheck
 			return
 		}
 		g.hellos++

@@ -371,6 +371,7 @@ func (r *run) partition(ctx context.Context, s *scenarioRun, g int, keysBound ti
 			peers = append(peers, o.IP)
 		}
 	}
+	refusedBefore := r.drv.Stats.Unavailable.Load()
 	if err := bed.Partition(h, peers); err != nil {
 		return err
 	}
@@ -388,6 +389,8 @@ func (r *run) partition(ctx context.Context, s *scenarioRun, g int, keysBound ti
 	if err := bed.Heal(h, peers); err != nil {
 		return err
 	}
+	s.note("HELLOs the cut-off %s refused with REHELLO 5 (its agent could not reach Consul): %d",
+		bed.GatewayID(g), r.drv.Stats.Unavailable.Load()-refusedBefore)
 	s.mark("heal "+h.Name, 20*time.Second)
 	return r.bed.WaitGatewaysHealthy(ctx, []int{0, 1}, 40*time.Second)
 }

@@ -30,7 +30,9 @@ type worker struct {
 	// abandoned remembers HELLOs superseded by a retry (ring), so that a WELCOME arriving
 	// after the session went elsewhere can be declined with a BYE instead of leaving an
 	// orphan session online at that gateway until it expires.
-	abandoned [256]abandonedHello
+	// Sized for a mass move: thousands of a worker's apps may retry within the 10 s a late
+	// WELCOME is still declined, and an entry overwritten early leaves an orphan behind.
+	abandoned [4096]abandonedHello
 	abN       int
 
 	// inFlight[g] lists the sessions whose HELLO went to gateway g, oldest first (entries
@@ -344,8 +346,13 @@ func (w *worker) read() {
 // reason 4 (draining) makes it a move away from g, make before break.
 func (w *worker) rehelloed(g int, r hl1.Rehello) {
 	d := w.d
-	if r.Reason == hl1.RehelloDraining {
+	switch r.Reason {
+	case hl1.RehelloDraining:
 		d.drainingUntil[g].Store(d.mono() + int64(drainAvoid))
+	case hl1.RehelloUnavailable:
+		// g's agent cannot reach Consul: HELLO elsewhere, as the reference client does.
+		d.drainingUntil[g].Store(d.mono() + int64(hl1.UnavailableAvoid))
+		d.Stats.Unavailable.Add(1)
 	}
 	if r.Slot == 0 {
 		return // a refused HELLO: its retry goes to the next gateway (order)
