@@ -20,13 +20,13 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"heartline/agent/clock"
-	"heartline/agent/consulrejoin"
-	"heartline/agent/consulwriter"
-	"heartline/agent/feedclient"
-	"heartline/agent/metrics"
-	"heartline/agent/queryapi"
-	"heartline/agent/state"
+	"heartline/agent/internal/clock"
+	"heartline/agent/internal/consulrejoin"
+	"heartline/agent/internal/consulwriter"
+	"heartline/agent/internal/feedclient"
+	"heartline/agent/internal/metrics"
+	"heartline/agent/internal/queryapi"
+	"heartline/agent/internal/state"
 	"heartline/agent/watcher"
 )
 

@@ -21,7 +21,7 @@ import (
 	"heartline/protocol/client"
 	"heartline/protocol/token"
 	"heartline/scripts/consultest"
-	"heartline/site/web"
+	"heartline/site/internal/web"
 )
 
 const chromiumPath = "/usr/bin/chromium"

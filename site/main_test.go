@@ -13,9 +13,9 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
-	"heartline/site/auth"
-	"heartline/site/members"
-	"heartline/site/store"
+	"heartline/site/internal/auth"
+	"heartline/site/internal/members"
+	"heartline/site/internal/store"
 )
 
 func TestParseConfigEnvAndFlags(t *testing.T) {

@@ -9,8 +9,8 @@ import (
 	"github.com/hashicorp/consul/api"
 	"go.uber.org/zap/zaptest"
 
-	"heartline/agent/consulwriter"
-	"heartline/agent/state"
+	"heartline/agent/internal/consulwriter"
+	"heartline/agent/internal/state"
 	"heartline/agent/watcher"
 	"heartline/protocol/presencekv"
 	"heartline/scripts/consultest"
