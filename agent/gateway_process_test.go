@@ -19,6 +19,7 @@ import (
 	"heartline/protocol/presencekv"
 	"heartline/protocol/token"
 	"heartline/scripts/consultest"
+	"heartline/scripts/proctest"
 )
 
 // The real gateway binary, this agent (in-process), a real Consul and the reference client:
@@ -28,12 +29,7 @@ func TestWithRealGatewayProcess(t *testing.T) {
 	s := consultest.Start(t, nil)
 	c := s.Client()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "gateway")
-	build := exec.Command("go", "build", "-o", bin, "heartline/gateway")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		t.Fatalf("go build heartline/gateway: %v", err)
-	}
+	bin := proctest.Build(t, "heartline/gateway")[0]
 	secret := make([]byte, 32)
 	for i := range secret {
 		secret[i] = byte(5*i + 3)
@@ -55,7 +51,7 @@ func TestWithRealGatewayProcess(t *testing.T) {
 	}
 	udp := udpConn.LocalAddr().String()
 	udpConn.Close()
-	tcpAddr, adminAddr, httpAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	tcpAddr, adminAddr, httpAddr := proctest.FreeAddr(t, "tcp"), proctest.FreeAddr(t, "tcp"), proctest.FreeAddr(t, "tcp")
 	sock := filepath.Join(dir, "feed.sock")
 	gw := exec.Command(bin, "-udp-addr", udp, "-tcp-addr", tcpAddr, "-admin-addr", adminAddr, "-secret-file", keyFile,
 		"-loops", "1", "-max-sessions", "1000", "-gateway-id", "gw-real", "-flush-interval", "10ms", "-feed-socket", sock)

@@ -13,6 +13,7 @@ import (
 
 	"heartline/agent/internal/clock"
 	"heartline/scripts/consultest"
+	"heartline/scripts/proctest"
 )
 
 // serfReconnectInterval is serf's hard-coded ReconnectInterval (hashicorp/consul#10220).
@@ -50,12 +51,14 @@ func TestRejoinsServerLongBeforeSerfReconnect(t *testing.T) {
 	defer func() { cancel(); wg.Wait() }()
 
 	s.Kill()
-	waitFor(t, 30*time.Second, "the client agent to mark the server failed", func() bool {
+	proctest.WaitFor(t, 30*time.Second, "the client agent to mark the server failed", func() bool {
 		return memberStatus(t, cl, s.NodeName) == statusFailed
 	})
-	waitFor(t, 5*time.Second, "the rejoiner to try (and fail) to join the dead server", func() bool {
+
+	proctest.WaitFor(t, 5*time.Second, "the rejoiner to try (and fail) to join the dead server", func() bool {
 		return r.Stats().JoinsFailed > 0
 	})
+
 	if err := os.Remove(s.SerfSnapshotPath()); err != nil {
 		t.Fatalf("removing the server's serf snapshot: %v", err)
 	}
@@ -71,7 +74,7 @@ func TestRejoinsServerLongBeforeSerfReconnect(t *testing.T) {
 	}
 	restarted := time.Now()
 
-	waitFor(t, 10*time.Second, "KV put and session create through the client agent", func() bool {
+	proctest.WaitFor(t, 10*time.Second, "KV put and session create through the client agent", func() bool {
 		if _, err := cl.KV().Put(&api.KVPair{Key: "rejoin-test/after", Value: []byte("2")}, nil); err != nil {
 			return false
 		}
@@ -79,9 +82,10 @@ func TestRejoinsServerLongBeforeSerfReconnect(t *testing.T) {
 		if err != nil {
 			return false
 		}
-		cl.Session().Destroy(id, nil) //nolint:errcheck
+		cl.Session().Destroy(id, nil)
 		return true
 	})
+
 	t.Logf("client agent usable %s after the server restarted; joins ok=%d, failed=%d",
 		time.Since(restarted).Round(10*time.Millisecond), r.Stats().JoinsOK, r.Stats().JoinsFailed)
 	if r.Stats().JoinsOK == 0 {
@@ -107,15 +111,4 @@ func memberStatus(t *testing.T, cl *api.Client, name string) int {
 		}
 	}
 	return 0
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

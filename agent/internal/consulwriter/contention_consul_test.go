@@ -18,6 +18,7 @@ import (
 
 	"heartline/protocol/presencekv"
 	"heartline/scripts/consultest"
+	"heartline/scripts/proctest"
 )
 
 // F4 (chaos findings): while another writer keeps changing a bucket's last-seen key (mass
@@ -78,19 +79,21 @@ func TestPresenceLandsWhileLastSeenCASKeepsLosing(t *testing.T) {
 	start := time.Now()
 	a.table.Apply(offline(leaver, 1, now-100)) // needs a last-seen CAS on the contended key
 	a.table.Apply(online(joiner, 1, now))      // same bucket: presence only
-	waitFor(t, "presence of the contended bucket", 3*time.Second, func() bool {
+	proctest.WaitFor(t, 3*time.Second, "presence of the contended bucket", func() bool {
 		got, _ := presenceInConsul(t, c, a.gw)
 		return len(got) == 1 && got[presencekv.Session{User: joiner, Device: 1, Status: 2, Since: now}]
 	})
+
 	t.Logf("presence landed %s after the change, with the last-seen key under contention", time.Since(start).Round(time.Millisecond))
 
-	waitFor(t, "our last-seen CAS to lose against the rival", 5*time.Second, func() bool {
+	proctest.WaitFor(t, 5*time.Second, "our last-seen CAS to lose against the rival", func() bool {
 		var m dto.Metric
-		a.metrics.CASConflicts.Write(&m) //nolint:errcheck
+		a.metrics.CASConflicts.Write(&m)
 		return m.Counter.GetValue() >= 3
 	})
+
 	rival.Store(false)
-	waitFor(t, "the last-seen merge after the contention", 10*time.Second, func() bool {
+	proctest.WaitFor(t, 10*time.Second, "the last-seen merge after the contention", func() bool {
 		p, _, err := c.KV().Get(lkey, nil)
 		if err != nil || p == nil {
 			return false
@@ -105,6 +108,7 @@ func TestPresenceLandsWhileLastSeenCASKeepsLosing(t *testing.T) {
 		}
 		return got[leaver] == now-100 && got[1<<40] == now-100000+bumps.Load()
 	})
+
 	a.flush(t)
 	sameAsTable(t, c, a)
 }
@@ -155,20 +159,22 @@ func TestPresenceLandsWhileLastSeenIsStuck(t *testing.T) {
 
 	armed.Store(true)
 	a.table.Apply(offline(21, 1, now-100)) // its last-seen merge gets stuck
-	waitFor(t, "the last-seen merge to be held", 5*time.Second, func() bool { return held.Load() > 0 })
+	proctest.WaitFor(t, 5*time.Second, "the last-seen merge to be held", func() bool { return held.Load() > 0 })
 	for u := uint64(22); u < 30; u++ {
 		a.table.Apply(online(u, 1, now)) // other buckets, the same (only) lane
 	}
-	waitFor(t, "presence while last-seen is stuck", 5*time.Second, func() bool {
+	proctest.WaitFor(t, 5*time.Second, "presence while last-seen is stuck", func() bool {
 		got, _ := presenceInConsul(t, c, a.gw)
 		return len(got) == 8
 	})
+
 	released = true
 	close(release)
-	waitFor(t, "the last-seen merge once released", 10*time.Second, func() bool {
+	proctest.WaitFor(t, 10*time.Second, "the last-seen merge once released", func() bool {
 		p, _, err := c.KV().Get(presencekv.LastSeenKey(testPrefix, presencekv.Bucket(21, 1024)), nil)
 		return err == nil && p != nil
 	})
+
 }
 
 // Presence and last-seen are committed by two goroutines per lane; each must have its own
@@ -222,10 +228,11 @@ func TestWriterStartsAfterItsFirstReadFailed(t *testing.T) {
 	}
 	a := startAgent(t, via, "gw-start", harnessOpts{lanes: 1})
 	a.table.Apply(online(31, 1, time.Now().UnixMilli()))
-	waitFor(t, "presence after the failed first reads", 10*time.Second, func() bool {
+	proctest.WaitFor(t, 10*time.Second, "presence after the failed first reads", func() bool {
 		got, _ := presenceInConsul(t, c, a.gw)
 		return len(got) == 1
 	})
+
 	if failed.Load() < 2 {
 		t.Fatalf("the first reads were not failed (%d)", failed.Load())
 	}

@@ -145,14 +145,3 @@ func online(user uint64, device uint32, at int64) presencekv.Transition {
 func offline(user uint64, device uint32, at int64) presencekv.Transition {
 	return presencekv.Transition{Kind: presencekv.KindOffline, User: user, Device: device, Status: 2, At: at}
 }
-
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}

@@ -14,6 +14,7 @@ import (
 
 	"heartline/protocol/presencekv"
 	"heartline/scripts/consultest"
+	"heartline/scripts/proctest"
 )
 
 // F5 (chaos findings): Consul restarts with its data (a full outage). Whatever the agent's
@@ -41,7 +42,7 @@ func TestConsulRestartWithItsDataRewritesPresencePromptly(t *testing.T) {
 	a.table.Apply(online(101, 1, 2000)) // a change after the outage must land too
 	// Until the old session's TTL (up to 2×10 s after the restart) has run out, a stuck
 	// agent cannot write; a prompt one is done well before.
-	waitFor(t, "presence under the agent's current session", 8*time.Second, func() bool {
+	proctest.WaitFor(t, 8*time.Second, "presence under the agent's current session", func() bool {
 		got, pairs := presenceInConsul(t, c, a.gw)
 		id, _, _ := a.sess.Current()
 		if id == "" || len(got) != len(a.table.All()) {
@@ -54,6 +55,7 @@ func TestConsulRestartWithItsDataRewritesPresencePromptly(t *testing.T) {
 		}
 		return true
 	})
+
 	t.Logf("presence complete under the current session %s after Consul's leader returned", time.Since(back).Round(10*time.Millisecond))
 	// And it stays: no old session expires later and takes the keys with it.
 	time.Sleep(2 * time.Second)
@@ -114,12 +116,12 @@ func TestReplacedSessionThatStillHoldsTheLocksIsDestroyed(t *testing.T) {
 	a.flush(t)
 	old, _, _ := a.sess.Current()
 	rl.armed.Store(true)
-	waitFor(t, "the agent to replace its session", 10*time.Second, func() bool { id, _, _ := a.sess.Current(); return id != old })
+	proctest.WaitFor(t, 10*time.Second, "the agent to replace its session", func() bool { id, _, _ := a.sess.Current(); return id != old })
 	rl.armed.Store(false)
 	replaced := time.Now()
 	a.table.Apply(online(101, 1, 2000))
 	direct := s.Client()
-	waitFor(t, "presence under the new session", 6*time.Second, func() bool {
+	proctest.WaitFor(t, 6*time.Second, "presence under the new session", func() bool {
 		got, pairs := presenceInConsul(t, direct, a.gw)
 		id, _, _ := a.sess.Current()
 		if id == "" || id == old || len(got) != len(a.table.All()) {
@@ -132,6 +134,7 @@ func TestReplacedSessionThatStillHoldsTheLocksIsDestroyed(t *testing.T) {
 		}
 		return true
 	})
+
 	t.Logf("rewritten under the new session %s after the replacement", time.Since(replaced).Round(10*time.Millisecond))
 	if e, _, err := direct.Session().Info(old, nil); err != nil || e != nil {
 		t.Fatalf("the previous session %s still exists (%v, %v)", old, e, err)
@@ -166,11 +169,12 @@ func TestLockHeldByAnotherSessionOfThisGatewayIsReleased(t *testing.T) {
 	}
 	start := time.Now()
 	a.table.Apply(online(user, 1, 2000))
-	waitFor(t, "the write under the agent's session", 5*time.Second, func() bool {
+	proctest.WaitFor(t, 5*time.Second, "the write under the agent's session", func() bool {
 		p, _, err := c.KV().Get(key, nil)
 		id, _, _ := a.sess.Current()
 		return err == nil && p != nil && p.Session == id && string(p.Value) != "stale"
 	})
+
 	t.Logf("written %s after the lock conflict", time.Since(start).Round(10*time.Millisecond))
 	sameAsTable(t, c, a)
 }
@@ -193,7 +197,7 @@ func TestRenewNotFoundIsConfirmedBeforeReplacingTheSession(t *testing.T) {
 	a := startAgent(t, c, "gw-confirm", harnessOpts{ttl: 10 * time.Second})
 	old, _, _ := a.sess.Current()
 	rl.armed.Store(true)
-	waitFor(t, "two renews answered not found", 15*time.Second, func() bool { return rl.fakes.Load() >= 2 })
+	proctest.WaitFor(t, 15*time.Second, "two renews answered not found", func() bool { return rl.fakes.Load() >= 2 })
 	rl.armed.Store(false)
 	if id, gen, _ := a.sess.Current(); id != old || gen != 1 {
 		t.Fatalf("session replaced (now %q, generation %d) although Consul still had %s", id, gen, old)

@@ -12,6 +12,7 @@ import (
 	"heartline/agent/internal/metrics"
 	"heartline/agent/internal/state"
 	"heartline/scripts/consultest"
+	"heartline/scripts/proctest"
 )
 
 // The flush window and session renewal run on the clock they are given: nothing is
@@ -42,7 +43,7 @@ func TestFlushWindowAndRenewRunOnTheFakeClock(t *testing.T) {
 	go func() { defer wg.Done(); sess.Run(ctx) }()
 	go func() { defer wg.Done(); w.Run(ctx) }() //nolint:errcheck
 	defer func() { cancel(); wg.Wait() }()
-	waitFor(t, "renew and flush timers", 10*time.Second, func() bool { return fake.Waiters() == 2 })
+	proctest.WaitFor(t, 10*time.Second, "renew and flush timers", func() bool { return fake.Waiters() == 2 })
 
 	table.Apply(online(1, 1, 1000))
 	time.Sleep(200 * time.Millisecond) // real time passes, fake time does not
@@ -55,7 +56,7 @@ func TestFlushWindowAndRenewRunOnTheFakeClock(t *testing.T) {
 		t.Fatal("written 1ms before the flush window ended")
 	}
 	fake.Advance(time.Millisecond)
-	waitFor(t, "the flush at 200ms", 10*time.Second, func() bool { got, _ := presenceInConsul(t, c, "gw-fake"); return len(got) == 1 })
+	proctest.WaitFor(t, 10*time.Second, "the flush at 200ms", func() bool { got, _ := presenceInConsul(t, c, "gw-fake"); return len(got) == 1 })
 
 	// The session is destroyed behind the agent's back; the renew at TTL/3 notices.
 	old, _, _ := sess.Current()
@@ -68,14 +69,16 @@ func TestFlushWindowAndRenewRunOnTheFakeClock(t *testing.T) {
 		t.Fatalf("session replaced before TTL/3 (id %q gen %d)", id, gen)
 	}
 	fake.Advance(time.Second + 10*time.Millisecond) // 5s = TTL/3
-	waitFor(t, "a new session after the renew at TTL/3", 10*time.Second, func() bool {
+	proctest.WaitFor(t, 10*time.Second, "a new session after the renew at TTL/3", func() bool {
 		id, gen, _ := sess.Current()
 		return id != "" && id != old && gen == 2
 	})
+
 	// The new session rewrites the state at the next flush.
-	waitFor(t, "the rewrite", 10*time.Second, func() bool {
+	proctest.WaitFor(t, 10*time.Second, "the rewrite", func() bool {
 		fake.Advance(200 * time.Millisecond)
 		got, _ := presenceInConsul(t, c, "gw-fake")
 		return len(got) == 1
 	})
+
 }

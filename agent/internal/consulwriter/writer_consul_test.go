@@ -12,6 +12,7 @@ import (
 
 	"heartline/protocol/presencekv"
 	"heartline/scripts/consultest"
+	"heartline/scripts/proctest"
 )
 
 func histCount(t *testing.T, h interface{ Write(*dto.Metric) error }) (uint64, float64) {
@@ -159,7 +160,7 @@ func TestSessionInvalidationDeletesPresenceAndAgentRewrites(t *testing.T) {
 	}
 	// The next write finds the session invalid; the agent makes a new one and rewrites all.
 	a.table.Apply(online(51, 1, 1000))
-	waitFor(t, "a new session", 20*time.Second, func() bool { id, _, _ := a.sess.Current(); return id != "" && id != old })
+	proctest.WaitFor(t, 20*time.Second, "a new session", func() bool { id, _, _ := a.sess.Current(); return id != "" && id != old })
 	a.flush(t)
 	sameAsTable(t, c, a)
 }
@@ -182,10 +183,11 @@ func TestFailingGatewayCheckInvalidatesSessionAndDeletesPresence(t *testing.T) {
 	if err := RegisterService(c, so, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the gateway check to pass", 20*time.Second, func() bool {
+	proctest.WaitFor(t, 20*time.Second, "the gateway check to pass", func() bool {
 		checks, err := c.Agent().Checks()
 		return err == nil && checks[so.CheckID()] != nil && checks[so.CheckID()].Status == api.HealthPassing
 	})
+
 	svcs, err := c.Agent().Services()
 	if err != nil || svcs["gw-chk"] == nil || svcs["gw-chk"].Service != "heartline-gateway" || svcs["gw-chk"].Meta["tcp_port"] != "7001" {
 		t.Fatalf("service registration = %+v, %v", svcs["gw-chk"], err)
@@ -197,10 +199,11 @@ func TestFailingGatewayCheckInvalidatesSessionAndDeletesPresence(t *testing.T) {
 		t.Fatalf("presence not written")
 	}
 	healthy.Store(false)
-	waitFor(t, "presence to vanish after the gateway check failed", 20*time.Second, func() bool {
+	proctest.WaitFor(t, 20*time.Second, "presence to vanish after the gateway check failed", func() bool {
 		_, pairs := presenceInConsul(t, c, a.gw)
 		return len(pairs) == 0
 	})
+
 	if err := DeregisterService(c, "gw-chk"); err != nil {
 		t.Fatal(err)
 	}
@@ -217,10 +220,11 @@ func TestSessionTTLExpiryDeletesPresence(t *testing.T) {
 	a.flush(t)
 	a.stop() // no more renewals: the gateway host "died"
 	start := time.Now()
-	waitFor(t, "presence to vanish after the TTL", 10*time.Second, func() bool {
+	proctest.WaitFor(t, 10*time.Second, "presence to vanish after the TTL", func() bool {
 		_, pairs := presenceInConsul(t, c, a.gw)
 		return len(pairs) == 0
 	})
+
 	t.Logf("presence vanished %s after the last renewal stopped (TTL 1s; Consul allows up to 2xTTL)", time.Since(start).Round(10*time.Millisecond))
 }
 

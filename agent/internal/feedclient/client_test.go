@@ -11,6 +11,7 @@ import (
 
 	"heartline/agent/internal/state"
 	"heartline/protocol/feed"
+	"heartline/scripts/proctest"
 )
 
 // fakeGateway is the gateway side of the feed, written with protocol/feed's encoder.
@@ -65,17 +66,6 @@ func on(user uint64, dev uint32) feed.Record {
 	return feed.Record{Kind: feed.KindOnline, User: user, Device: dev, Status: feed.StatusActive, At: 1000}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestFeedSnapshotRecordsGapAndReconnect(t *testing.T) {
 	gw, path := newFakeGateway(t)
 	table := state.New(64, 1, 0)
@@ -95,7 +85,7 @@ func TestFeedSnapshotRecordsGapAndReconnect(t *testing.T) {
 	}
 	b, err := feed.AppendRecords(nil, recs)
 	send(t, c, b, err)
-	waitFor(t, "snapshot + 3 records", func() bool {
+	proctest.WaitFor(t, 10*time.Second, "snapshot + 3 records", func() bool {
 		return table.Count() == 2 && len(table.Sessions(3)) == 1 && table.Sessions(3)[0].Status == uint8(feed.StatusActive) && len(table.Sessions(1)) == 0
 	})
 
@@ -109,24 +99,25 @@ func TestFeedSnapshotRecordsGapAndReconnect(t *testing.T) {
 	}
 	// The new snapshot is the truth: user 2 left during the gap, user 5 arrived.
 	snapshot(t, c, 25, []feed.Record{on(3, 1), on(5, 2), on(9, 1)})
-	waitFor(t, "the second snapshot to replace the state", func() bool {
+	proctest.WaitFor(t, 10*time.Second, "the second snapshot to replace the state", func() bool {
 		all := table.All()
 		return len(all) == 3 && all[0].User == 3 && all[1].User == 5 && all[2].User == 9
 	})
+
 	// Records already covered by the snapshot are skipped; the next one applies.
 	b, err = feed.AppendRecords(nil, []feed.Record{
 		{Seq: 25, Kind: feed.KindOffline, User: 3, Device: 1, Status: feed.StatusActive, At: 2500},
 		{Seq: 26, Kind: feed.KindOffline, User: 5, Device: 2, Status: feed.StatusActive, At: 2600},
 	})
 	send(t, c, b, err)
-	waitFor(t, "record 26", func() bool { return table.Count() == 2 && len(table.Sessions(3)) == 1 })
+	proctest.WaitFor(t, 10*time.Second, "record 26", func() bool { return table.Count() == 2 && len(table.Sessions(3)) == 1 })
 
 	// The gateway drops the connection; the agent reconnects and takes a fresh snapshot.
 	c.Close()
 	c2 := gw.accept()
 	send(t, c2, hello("gw-1"), nil)
 	snapshot(t, c2, 100, []feed.Record{on(42, 1)})
-	waitFor(t, "the snapshot after reconnect", func() bool { return table.Count() == 1 && len(table.Sessions(42)) == 1 })
+	proctest.WaitFor(t, 10*time.Second, "the snapshot after reconnect", func() bool { return table.Count() == 1 && len(table.Sessions(42)) == 1 })
 	if !cl.Synced() || cl.Hello().Epoch != 7 {
 		t.Fatal("client not synced after reconnect")
 	}

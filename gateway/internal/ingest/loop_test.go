@@ -11,6 +11,7 @@ import (
 	"heartline/gateway/internal/clock"
 	"heartline/gateway/internal/table"
 	"heartline/protocol/hl1"
+	"heartline/scripts/proctest"
 )
 
 func startGroup(t testing.TB, loops int) (*Group, *table.Table, *clock.Fake, *testEnv) {
@@ -66,17 +67,6 @@ func total(g *Group, f func(*Stats) uint64) uint64 {
 	return n
 }
 
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func TestUDPLoopsHelloAndHeartbeats(t *testing.T) {
 	g, _, clk, env := startGroup(t, 2)
 	var clients []*testClient
@@ -98,13 +88,13 @@ func TestUDPLoopsHelloAndHeartbeats(t *testing.T) {
 			}
 		}
 		want := uint64(20 * round)
-		waitFor(t, "a round of heartbeats", func() bool { return total(g, func(s *Stats) uint64 { return s.Heartbeats.Load() }) == want })
+		proctest.WaitFor(t, 10*time.Second, "a round of heartbeats", func() bool { return total(g, func(s *Stats) uint64 { return s.Heartbeats.Load() }) == want })
 	}
 	// An oversize datagram is counted, not answered.
 	big := make([]byte, 5000)
 	big[0] = byte(hl1.TypeHeartbeat)
 	_, _ = conns[0].Write(big)
-	waitFor(t, "too_large drop", func() bool { return total(g, func(s *Stats) uint64 { return s.Drops("too_large") }) == 1 })
+	proctest.WaitFor(t, 10*time.Second, "too_large drop", func() bool { return total(g, func(s *Stats) uint64 { return s.Drops("too_large") }) == 1 })
 }
 
 // TestUDPLoopSteadyStateDoesNotAllocate sends a few thousand heartbeats over loopback and
@@ -134,11 +124,11 @@ func TestUDPLoopSteadyStateDoesNotAllocate(t *testing.T) {
 			}
 			if k%200 == 199 { // stay well inside the socket buffer
 				want := uint64(k + 1)
-				waitFor(t, "loop to catch up", func() bool { return g.Stats()[0].Heartbeats.Load() >= want })
+				proctest.WaitFor(t, 10*time.Second, "loop to catch up", func() bool { return g.Stats()[0].Heartbeats.Load() >= want })
 			}
 		}
 		want := uint64(to)
-		waitFor(t, "heartbeats", func() bool { return g.Stats()[0].Heartbeats.Load() >= want })
+		proctest.WaitFor(t, 10*time.Second, "heartbeats", func() bool { return g.Stats()[0].Heartbeats.Load() >= want })
 	}
 	send(0, 400) // warm up: buffers, dirty lists, lazily grown slices
 	runtime.GC()
@@ -174,7 +164,7 @@ func TestNATRebindingIsHandedToTheOwningLoop(t *testing.T) {
 		}
 		sent++
 		want := sent
-		waitFor(t, "heartbeat", func() bool { return total(g, func(s *Stats) uint64 { return s.Heartbeats.Load() }) == want })
+		proctest.WaitFor(t, 10*time.Second, "heartbeat", func() bool { return total(g, func(s *Stats) uint64 { return s.Heartbeats.Load() }) == want })
 	}
 	if total(g, func(s *Stats) uint64 { return s.HandedOff.Load() }) == 0 {
 		t.Fatal("200 source ports all hashed to the owning loop; cannot exercise the hand-off")

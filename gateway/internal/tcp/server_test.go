@@ -12,19 +12,10 @@ import (
 	"heartline/gateway/internal/table"
 	"heartline/protocol/hl1"
 	"heartline/protocol/token"
+	"heartline/scripts/proctest"
 )
 
 var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 func setup(t *testing.T, idle time.Duration) (*Server, *token.KeyRing, *clock.Fake, string) {
 	return setupMax(t, idle, 0)
@@ -42,7 +33,7 @@ func setupMax(t *testing.T, idle time.Duration, maxConns int) (*Server, *token.K
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := freePort(t)
+	addr := proctest.FreeAddr(t, "tcp")
 	s := New(tb, Options{Addr: addr, IdleTimeout: idle, Clock: clk, Shard: 0, Handler: ingestOpts(keys), MaxConns: maxConns})
 	if err := s.Start(); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"heartline/gateway/internal/table"
 	"heartline/protocol/hl1"
 	"heartline/protocol/token"
+	"heartline/scripts/proctest"
 )
 
 // recordingSubs answers SUBSCRIBE with reply (a non-zero reason closes) and keeps the conns.
@@ -61,7 +62,7 @@ func setupSubs(t *testing.T, subs Subscriptions) (*Server, *token.KeyRing, *cloc
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := freePort(t)
+	addr := proctest.FreeAddr(t, "tcp")
 	s := New(tb, Options{Addr: addr, IdleTimeout: time.Minute, Clock: clk, Handler: ingestOpts(keys), Subscriptions: subs})
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
@@ -178,7 +179,7 @@ func TestCloseLingersBehindUnreadData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := freePort(t)
+	addr := proctest.FreeAddr(t, "tcp")
 	s := New(tb, Options{Addr: addr, IdleTimeout: time.Minute, Clock: clk, Handler: ingestOpts(keys), Subscriptions: subs,
 		SendBuffer: 4096, CloseLinger: 5 * time.Second})
 	if err := s.Start(); err != nil {

@@ -19,6 +19,7 @@ import (
 	"heartline/protocol/presencekv"
 	"heartline/protocol/token"
 	"heartline/scripts/consultest"
+	"heartline/scripts/proctest"
 )
 
 // The gateways' presence timing, short so that expiry happens within a few test steps.
@@ -94,7 +95,7 @@ func newCluster(t *testing.T, consul *consultest.Server, prefix string, gateways
 	go func() { defer close(done); w.Run(ctx) }() //nolint:errcheck
 	t.Cleanup(func() { cancel(); <-done })
 	c.w = w
-	waitUntil(t, "watcher ready", 30*time.Second, w.Ready)
+	proctest.WaitFor(t, 30*time.Second, "watcher ready", w.Ready)
 	return c
 }
 
@@ -118,7 +119,7 @@ func (c *cluster) advance(d time.Duration, each func()) {
 func (c *cluster) tick() {
 	for _, g := range c.gws {
 		g.proc.Tick(c.now)
-		waitUntil(c.t, g.id+" feed writer took the published batches", 10*time.Second, g.proc.Published)
+		proctest.WaitFor(c.t, 10*time.Second, g.id+" feed writer took the published batches", g.proc.Published)
 	}
 }
 
@@ -337,16 +338,4 @@ func testKeys(t testing.TB) *token.KeyRing {
 		t.Fatal(err)
 	}
 	return r
-}
-
-// waitUntil polls cond until it holds, failing the test after timeout.
-func waitUntil(t testing.TB, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
