@@ -355,8 +355,9 @@ func BenchmarkHandlerHeartbeat(b *testing.B) {
 }
 
 func TestHelloAllocations(t *testing.T) {
-	// Not a zero-allocation path (HELLOs are rare next to heartbeats); measured so the
-	// README's GC guidance rests on a number.
+	// Not a zero-allocation path (HELLOs are rare next to heartbeats), but bounded: the
+	// README and OPERATIONS.md promise 1 allocation per HELLO -> WELCOME, and their GC
+	// guidance rests on that number.
 	e := newEnv(t, 1)
 	e.h = NewHandler(e.tb, 0, e.rec, nil, HandlerOptions{Keys: e.keys, Epoch: 1, HelloBurst: 1e9, HelloPerSource: 1e9, HelloPerLoop: 1e9})
 	c := newTestClient(t, e.keys, 3, 3)
@@ -373,6 +374,9 @@ func TestHelloAllocations(t *testing.T) {
 	t.Logf("HELLO -> WELCOME: %.1f allocations", allocs)
 	if e.h.Stats.Hellos.Load() < uint64(len(frames)-1) {
 		t.Fatalf("only %d HELLOs answered (%v)", e.h.Stats.Hellos.Load(), e.dropSummary())
+	}
+	if allocs > 1 {
+		t.Fatalf("HELLO -> WELCOME costs %.1f allocations, want at most 1 (documented in gateway/README.md)", allocs)
 	}
 }
 
