@@ -12,6 +12,7 @@ import (
 	"heartline/protocol/hl1"
 	"heartline/protocol/token"
 	"heartline/scripts/consultest"
+	"heartline/scripts/proctest"
 )
 
 // helloReply sends one HELLO for (user, device) to the gateway's UDP address and returns the
@@ -57,7 +58,7 @@ func TestGatewayRefusesHellosWhileItsAgentCannotReachConsul(t *testing.T) {
 	s := consultest.Start(t, nil)
 	g := startRealGateway(t, "gw-cut")
 	t.Setenv("CONSUL_HTTP_ADDR", s.HTTPAddr)
-	httpAddr := freeAddr(t)
+	httpAddr := proctest.FreeAddr(t, "tcp")
 	cfg, err := parseConfig([]string{"-gateway-id", "gw-cut", "-feed-socket", g.sock, "-gateway-admin", "http://" + g.admin,
 		"-http-addr", httpAddr, "-buckets", "64", "-flush-window", "20ms", "-check-interval", "250ms", "-check-timeout", "1s",
 		"-prefix", "hlc", "-consul-probe-every", "100ms", "-cut-off-after", "3"})
@@ -69,16 +70,7 @@ func TestGatewayRefusesHellosWhileItsAgentCannotReachConsul(t *testing.T) {
 	go func() { done <- run(ctx, cfg, zaptest.NewLogger(t)) }()
 	defer func() { cancel(); <-done }()
 
-	wait := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	wait := func(what string, cond func() bool) { t.Helper(); proctest.WaitFor(t, time.Minute, what, cond) }
 	user := uint64(100)
 	answer := func() (hl1.Type, hl1.RehelloReason) { user++; return helloReply(t, g.keys, g.udp, user) }
 	wait("the agent ready (feed synced, Consul session)", func() bool {

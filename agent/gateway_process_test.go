@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 	"heartline/protocol/presencekv"
 	"heartline/protocol/token"
 	"heartline/scripts/consultest"
+	"heartline/scripts/proctest"
 )
 
 // The real gateway binary, this agent (in-process), a real Consul and the reference client:
@@ -28,7 +28,7 @@ func TestWithRealGatewayProcess(t *testing.T) {
 	s := consultest.Start(t, nil)
 	c := s.Client()
 	g := startRealGateway(t, "gw-real")
-	keys, udp, sock, adminAddr, httpAddr := g.keys, g.udp, g.sock, g.admin, freeAddr(t)
+	keys, udp, sock, adminAddr, httpAddr := g.keys, g.udp, g.sock, g.admin, proctest.FreeAddr(t, "tcp")
 	gw := g.cmd
 	t.Setenv("CONSUL_HTTP_ADDR", s.HTTPAddr)
 	cfg, err := parseConfig([]string{"-gateway-id", "gw-real", "-feed-socket", sock, "-gateway-admin", "http://" + adminAddr,
@@ -112,17 +112,12 @@ type realGateway struct {
 	cmd                   *exec.Cmd
 }
 
-// startRealGateway builds and starts the gateway binary with a fresh key file; it is killed
-// (and its log shown if the test failed) when the test ends.
+// startRealGateway builds and starts the gateway binary with a fresh key file; it is stopped
+// (and its log shown if the test failed) when the test ends. Skipped under -short.
 func startRealGateway(t *testing.T, id string) *realGateway {
 	t.Helper()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "gateway")
-	build := exec.Command("go", "build", "-o", bin, "heartline/gateway")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		t.Fatalf("go build heartline/gateway: %v", err)
-	}
+	bin := proctest.Build(t, "heartline/gateway")[0]
 	secret := make([]byte, 32)
 	for i := range secret {
 		secret[i] = byte(5*i + 3)
@@ -138,31 +133,11 @@ func startRealGateway(t *testing.T, id string) *realGateway {
 	if err := keys.SetCurrent(3); err != nil {
 		t.Fatal(err)
 	}
-	udpConn, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &realGateway{keys: keys, udp: udpConn.LocalAddr().String(), tcp: freeAddr(t), admin: freeAddr(t), sock: filepath.Join(dir, "feed.sock")}
-	udpConn.Close()
-	g.cmd = exec.Command(bin, "-udp-addr", g.udp, "-tcp-addr", g.tcp, "-admin-addr", g.admin, "-secret-file", keyFile,
-		"-loops", "1", "-max-sessions", "1000", "-gateway-id", id, "-flush-interval", "10ms", "-feed-socket", g.sock)
-	logs, err := os.Create(filepath.Join(dir, "gateway.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.cmd.Stdout, g.cmd.Stderr = logs, logs
-	if err := g.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { g.cmd.Wait(); close(exited) }() //nolint:errcheck
-	t.Cleanup(func() {
-		g.cmd.Process.Kill() //nolint:errcheck
-		<-exited
-		if t.Failed() {
-			b, _ := os.ReadFile(logs.Name())
-			t.Logf("gateway log:\n%s", b)
-		}
-	})
+	g := &realGateway{keys: keys, udp: proctest.FreeAddr(t, "udp"), tcp: proctest.FreeAddr(t, "tcp"),
+		admin: proctest.FreeAddr(t, "tcp"), sock: filepath.Join(dir, "feed.sock")}
+	p := proctest.Start(t, dir, "gateway", bin, nil, "-udp-addr", g.udp, "-tcp-addr", g.tcp, "-admin-addr", g.admin,
+		"-secret-file", keyFile, "-loops", "1", "-max-sessions", "1000", "-gateway-id", id, "-flush-interval", "10ms",
+		"-feed-socket", g.sock)
+	g.cmd = p.Cmd
 	return g
 }

@@ -20,14 +20,14 @@ import (
 
 	"heartline/agent/watcher"
 
-	"heartline/gateway/admin"
-	"heartline/gateway/clock"
-	"heartline/gateway/config"
-	"heartline/gateway/feedserver"
-	"heartline/gateway/ingest"
-	"heartline/gateway/livesync"
-	"heartline/gateway/table"
-	"heartline/gateway/tcp"
+	"heartline/gateway/internal/admin"
+	"heartline/gateway/internal/clock"
+	"heartline/gateway/internal/config"
+	"heartline/gateway/internal/feedserver"
+	"heartline/gateway/internal/ingest"
+	"heartline/gateway/internal/livesync"
+	"heartline/gateway/internal/table"
+	"heartline/gateway/internal/tcp"
 	feedproto "heartline/protocol/feed"
 	"heartline/protocol/token"
 )

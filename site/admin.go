@@ -7,7 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"heartline/agent/watcher"
-	"heartline/site/live"
+	"heartline/site/internal/live"
 )
 
 // adminMux serves the operator endpoints on -admin-addr.

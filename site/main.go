@@ -22,14 +22,14 @@ import (
 
 	"heartline/agent/watcher"
 	"heartline/protocol/token"
-	"heartline/site/activity"
-	"heartline/site/auth"
-	"heartline/site/catalog"
-	"heartline/site/live"
-	"heartline/site/mail"
-	"heartline/site/members"
-	"heartline/site/store"
-	"heartline/site/web"
+	"heartline/site/internal/activity"
+	"heartline/site/internal/auth"
+	"heartline/site/internal/catalog"
+	"heartline/site/internal/live"
+	"heartline/site/internal/mail"
+	"heartline/site/internal/members"
+	"heartline/site/internal/store"
+	"heartline/site/internal/web"
 )
 
 func main() {

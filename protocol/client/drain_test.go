@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"heartline/scripts/proctest"
 )
 
 func (g *testGateway) setDraining(on bool) {
@@ -42,13 +44,13 @@ func TestClientLeavesADrainingGatewayAndStaysAway(t *testing.T) {
 	go func() { defer close(done); c.Run(ctx) }() //nolint:errcheck
 
 	a.setDraining(true)
-	waitFor(t, "heartbeats on the next gateway", func() bool { _, beats, _ := b.snapshot(); return len(beats) > 0 })
+	proctest.WaitFor(t, 5*time.Second, "heartbeats on the next gateway", func() bool { _, beats, _ := b.snapshot(); return len(beats) > 0 })
 	if got := byes(a); len(got) != 0 {
 		t.Fatalf("the client sent BYE to the draining gateway %v: the member would flicker offline", got)
 	}
 	// Several confirm rounds later the client is still on b and never asked a again.
 	helloB, _, _ := b.snapshot()
-	waitFor(t, "three more confirm rounds on b", func() bool { h, _, _ := b.snapshot(); return h >= helloB+3 })
+	proctest.WaitFor(t, 5*time.Second, "three more confirm rounds on b", func() bool { h, _, _ := b.snapshot(); return h >= helloB+3 })
 	if n := a.refusedHellos(); n > 0 {
 		t.Fatalf("the client said HELLO to the draining gateway %d times after it was told to leave", n)
 	}
