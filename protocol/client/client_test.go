@@ -32,6 +32,7 @@ type testGateway struct {
 	draining bool // answer heartbeats and HELLOs with REHELLO 4 (drain_test.go)
 	cutOff   bool // answers HELLOs with REHELLO 5 (its agent cannot reach Consul)
 	refused  int  // HELLOs answered with REHELLO 4
+	logouts  int  // HELLOs with hl1.FlagLogout (they end the member's sessions, answer nothing)
 }
 
 type testSession struct {
@@ -97,6 +98,15 @@ func (g *testGateway) handle(f []byte, from *net.UDPAddr) {
 		mac := hl1.NewMACKey(key)
 		if err != nil || !h.Verify(mac) {
 			g.rejected++
+			return
+		}
+		if h.Logout() {
+			g.logouts++
+			for slot, s := range g.sessions {
+				if s.key == mac {
+					delete(g.sessions, slot)
+				}
+			}
 			return
 		}
 		if g.draining {

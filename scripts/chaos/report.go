@@ -258,7 +258,8 @@ func kvf(m map[string]float64) string {
 var diagnoses = map[string]string{
 	"agent-kill9":        "F1 (watcher sweep racing a lane-by-lane rewrite).",
 	"consul-outage-30s":  "F5 (restored old session still holding the locks), F1.",
-	"partition-gw2":      "F4 (last-seen CAS contention), F8 (serf's 30 s reconnect after the heal).",
+	"partition-gw2":      "F4 (last-seen CAS contention), F8 (serf's 30 s reconnect after the heal), F12 (the partitioned gateway kept welcoming apps), F13 (late WELCOMEs no longer declined).",
+	"leader-kill9":       "F14 (checker: a KV read that straddled the kill counted against the system).",
 	"rolling-sigterm":    "F4, F6 (orphan sessions from late WELCOMEs under HELLO overload), F9 (flicker on moves), F10 (apps on slots of a gateway's previous run), F11 (a SIGTERM took the members offline and moved them all at once).",
 	"fast-restart":       "F10 (apps on slots of a gateway's previous run, answered with silence).",
 	"gateway-kill9":      "F9 (flicker on moves).",
@@ -281,6 +282,9 @@ var findings = []string{
 	"**F9 moves flickered offline**: an app that moved between gateways BYEd the old one at once; the old gateway's offline was published before the new gateway's online, so every move showed the member offline for a moment. Fixed in 8b5400f (driver) and ed1120b (reference client, APPS.md): moves are make-before-break (no BYE to the old gateway; a logout within a minute BYEs both).",
 	"**F10 gateway (stale slots after a restart)**: a gateway process numbered its slots from generation 1, so a restarted gateway reissued its previous run's slots; an app still heartbeating on one (the gateway came back before the catalog noticed) hit another member's session, failed the MAC and was dropped silently, never told to HELLO again: lost-online for the rest of the run (issue 20, run 1). Fixed in da8c876: generations start at a value from the process epoch, and a bad MAC on a live slot is answered with REHELLO 1 (`TestStaleSlotAfterARestartIsToldToRehello`). The fast-restart scenario reproduces the situation.",
 	"**F11 gateway (no drain)**: a SIGTERM took the gateway's members offline (check critical, Consul session and keys gone) and moved ~24k apps at once into the other gateway's HELLO limits (tens of thousands refused). Fixed in 62c6488: SIGTERM drains first (REHELLO 4 at a bounded pace, /healthz 429 = Consul warning keeps the session, stop when no session is left).",
+	"**F12 gateway (partitioned, still welcoming)**: a gateway whose host was cut off from Consul went on answering HELLOs; apps the loaded healthy gateway refused fell back to it and were welcomed into a session nobody could see, beyond the partition bound (partition-gw2 failed 3 of 5 runs on 2026-12-02). Fixed in 6c7d02f..9c7afc1: the agent probes the servers every second and, after 3 failures in a row, says so over the feed (UPSTREAM); the gateway answers HELLOs with REHELLO 5 until the agent is back, and clients skip it for 15 s.",
+	"**F13 driver (late WELCOMEs)**: the ring of abandoned HELLOs held 256 per worker and was overwritten during mass moves, so a late WELCOME was no longer declined and left an orphan session online after a logout (ghost up to the silent bound). Fixed in bce6226: 4096 entries.",
+	"**F14 checker (straddling checks)**: a check that began just before a Consul fault's mark and read KV after it counted the refused read against the system. Fixed: faults are marked before they are made, and a check that ends inside an excuse window is excused like one that starts there.",
 }
 
 // consecutiveRuns tabulates every run of a -runs invocation: violations per scenario and

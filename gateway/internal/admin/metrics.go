@@ -66,6 +66,7 @@ func NewMetrics(src Sources) *Metrics {
 	counter("frames_received_total", "HL1 frames received (UDP datagrams and TCP frames).", func(s *ingest.Stats) uint64 { return s.Datagrams.Load() })
 	counter("heartbeats_total", "Heartbeats accepted (authenticated, in order).", func(s *ingest.Stats) uint64 { return s.Heartbeats.Load() })
 	counter("byes_total", "BYEs accepted.", func(s *ingest.Stats) uint64 { return s.Byes.Load() })
+	counter("logouts_total", "HELLOs with the logout flag that ended a session (also in byes_total).", func(s *ingest.Stats) uint64 { return s.Logouts.Load() })
 	counter("hellos_total", "HELLOs answered with WELCOME.", func(s *ingest.Stats) uint64 { return s.Hellos.Load() })
 	counter("rehellos_total", "REHELLOs sent (not counting drain_rehellos_total).", func(s *ingest.Stats) uint64 { return s.Rehellos.Load() })
 	counter("drain_rehellos_total", "REHELLO 4s sent to live sessions while draining (apps asked to move).", func(s *ingest.Stats) uint64 { return s.DrainRehellos.Load() })

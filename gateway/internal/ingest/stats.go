@@ -58,7 +58,8 @@ func reasonIndex(r string) int {
 type Stats struct {
 	Datagrams  atomic.Uint64 // frames received
 	Heartbeats atomic.Uint64 // heartbeats accepted (including BATCH entries)
-	Byes       atomic.Uint64
+	Byes       atomic.Uint64 // BYEs accepted (including logout HELLOs)
+	Logouts    atomic.Uint64 // HELLOs with FlagLogout that ended a session (also counted in Byes)
 	Hellos     atomic.Uint64 // HELLOs answered with WELCOME
 	Rehellos   atomic.Uint64 // REHELLOs sent
 	// DrainRehellos are REHELLO 4s sent to live sessions while draining (not in Rehellos).

@@ -148,6 +148,7 @@ type Stats struct {
 	DrainMoves     atomic.Uint64 // moves asked for by a draining gateway (REHELLO 4)
 	SendErrors     atomic.Uint64
 	Declined       atomic.Uint64 // late WELCOMEs of abandoned HELLOs answered with BYE
+	Logouts        atomic.Uint64 // logout HELLOs sent with a BYE to a gateway left behind
 	Unavailable    atomic.Uint64 // HELLOs refused with REHELLO 5 (the gateway's agent cannot reach Consul)
 }
 
