@@ -19,16 +19,8 @@ import (
 	"heartline/protocol/feed"
 	"heartline/protocol/presencekv"
 	"heartline/scripts/consultest"
+	"heartline/scripts/proctest"
 )
-
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // The whole agent in-process: a fake gateway (feed socket written with protocol/feed's
 // encoder, and a /healthz), a real Consul, the query API; then a graceful shutdown.
@@ -43,7 +35,7 @@ func TestAgentEndToEndWithFakeGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	httpAddr := freeAddr(t)
+	httpAddr := proctest.FreeAddr(t, "tcp")
 	t.Setenv("CONSUL_HTTP_ADDR", s.HTTPAddr) // consul/api's own environment
 	t.Setenv("HEARTLINE_GATEWAY_ID", "gw-e2e")
 	cfg, err := parseConfig([]string{"-feed-socket", sock, "-gateway-admin", admin.URL, "-http-addr", httpAddr,
@@ -145,7 +137,7 @@ func TestConfigRefusesBucketMismatch(t *testing.T) {
 	t.Setenv("CONSUL_HTTP_ADDR", s.HTTPAddr)
 	for i, buckets := range []string{"128", "256"} {
 		cfg, err := parseConfig([]string{"-gateway-id", fmt.Sprint("gw", i), "-buckets", buckets, "-prefix", "hlm", "-register=false",
-			"-http-addr", freeAddr(t)})
+			"-http-addr", proctest.FreeAddr(t, "tcp")})
 		if err != nil {
 			t.Fatal(err)
 		}

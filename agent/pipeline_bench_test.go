@@ -16,9 +16,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
 
-	"heartline/agent/consulwriter"
-	"heartline/agent/metrics"
-	"heartline/agent/state"
+	"heartline/agent/internal/consulwriter"
+	"heartline/agent/internal/metrics"
+	"heartline/agent/internal/state"
 	"heartline/agent/watcher"
 	"heartline/protocol/presencekv"
 	"heartline/scripts/consultest"

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"heartline/scripts/proctest"
 )
 
 // BenchmarkProcessCPUPerHeartbeat runs the gateway binary (one UDP loop), offers heartbeats
@@ -34,18 +36,15 @@ func BenchmarkProcessCPUPerHeartbeat(b *testing.B) {
 func benchProcessCPU(b *testing.B, rate int, coalesce string) {
 	const sessions = 1000
 	dir := b.TempDir()
-	bin := filepath.Join(dir, "gateway")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := proctest.Build(b, "heartline/gateway")[0]
 	secret := make([]byte, 32)
 	for i := range secret {
 		secret[i] = byte(3*i + 1)
 	}
 	keyFile := filepath.Join(dir, "keys")
 	_ = os.WriteFile(keyFile, []byte("7 "+hex.EncodeToString(secret)+" current\n"), 0o600)
-	udp := freeAddr(b, "udp")
-	admin := freeAddr(b, "tcp")
+	udp := proctest.FreeAddr(b, "udp")
+	admin := proctest.FreeAddr(b, "tcp")
 	cmd := exec.Command(bin, "-udp-addr", udp, "-tcp-addr", "", "-admin-addr", admin, "-secret-file", keyFile,
 		"-loops", "1", "-max-sessions", "100000", "-feed-socket", filepath.Join(dir, "feed.sock"),
 		"-hello-rate", "1e6", "-hello-burst", "1e6", "-log-level", "warn", "-coalesce", coalesce)

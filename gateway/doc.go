@@ -4,4 +4,9 @@
 // Unix socket. It knows nothing of Consul's data model: for app subscriptions (SUBSCRIBE /
 // EVENT over TCP, package livesync) it reads presence through the agent's public watcher
 // library, and only when Consul is configured.
+//
+// Its parts live under internal/ (admin, clock, config, feedserver, ingest, livesync, table,
+// tcp), so the compiler enforces that no other process imports them. Tools outside the
+// gateway that must run its code in their own process go through the narrow seam
+// gateway/gatewaytest.
 package main

@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"heartline/gateway/clock"
-	"heartline/gateway/feedserver"
-	"heartline/gateway/ingest"
-	"heartline/gateway/table"
+	"heartline/gateway/internal/clock"
+	"heartline/gateway/internal/feedserver"
+	"heartline/gateway/internal/ingest"
+	"heartline/gateway/internal/table"
 	"heartline/protocol/feed"
 	"heartline/protocol/hl1"
 )

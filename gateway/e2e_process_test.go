@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,37 +18,15 @@ import (
 	"heartline/protocol/client"
 	"heartline/protocol/feed"
 	"heartline/protocol/token"
+	"heartline/scripts/proctest"
 )
-
-func freeAddr(t testing.TB, network string) string {
-	t.Helper()
-	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().String()
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // TestProcess builds the gateway binary, runs it, and drives it like production: an agent on
 // the feed socket, clients over UDP and TCP (the reference client among them), a metrics
 // scrape, then SIGTERM.
 func TestProcess(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "gateway")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		t.Fatalf("go build: %v", err)
-	}
+	bin := proctest.Build(t, "heartline/gateway")[0]
 	secret := make([]byte, 32)
 	for i := range secret {
 		secret[i] = byte(3*i + 1)
@@ -59,7 +36,7 @@ func TestProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := testKeyRing(t) // the same secret under id 7
-	udp, tcpAddr, adminAddr := freeAddr(t, "udp"), freeAddr(t, "tcp"), freeAddr(t, "tcp")
+	udp, tcpAddr, adminAddr := proctest.FreeAddr(t, "udp"), proctest.FreeAddr(t, "tcp"), proctest.FreeAddr(t, "tcp")
 	sock := filepath.Join(dir, "feed.sock")
 	cmd := exec.Command(bin, "-udp-addr", udp, "-tcp-addr", tcpAddr, "-admin-addr", adminAddr, "-drain-timeout", "0",
 		"-secret-file", keyFile, "-loops", "2", "-max-sessions", "10000", "-gateway-id", "gw-proc", "-flush-interval", "10ms")

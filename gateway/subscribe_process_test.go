@@ -20,6 +20,7 @@ import (
 	"heartline/protocol/hl1"
 	"heartline/protocol/token"
 	"heartline/scripts/consultest"
+	"heartline/scripts/proctest"
 )
 
 // TestSubscriptionsEndToEnd runs the real chain: a real Consul, the agent and gateway
@@ -30,24 +31,8 @@ import (
 func TestSubscriptionsEndToEnd(t *testing.T) {
 	s := consultest.Start(t, nil)
 	dir := t.TempDir()
-	gwBin, agentBin := filepath.Join(dir, "gateway"), filepath.Join(dir, "agent")
-	var wg sync.WaitGroup
-	buildErr := make([]error, 2)
-	for i, b := range [][2]string{{gwBin, "heartline/gateway"}, {agentBin, "heartline/agent"}} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cmd := exec.Command("go", "build", "-o", b[0], b[1])
-			cmd.Stderr = os.Stderr
-			buildErr[i] = cmd.Run()
-		}()
-	}
-	wg.Wait()
-	for _, err := range buildErr {
-		if err != nil {
-			t.Fatalf("go build: %v", err)
-		}
-	}
+	bins := proctest.Build(t, "heartline/gateway", "heartline/agent")
+	gwBin, agentBin := bins[0], bins[1]
 	secret := make([]byte, 32)
 	for i := range secret {
 		secret[i] = byte(3*i + 1)
@@ -57,7 +42,7 @@ func TestSubscriptionsEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := testKeyRing(t) // the same secret under id 7
-	udp, tcpAddr, adminAddr, agentHTTP := freeAddr(t, "udp"), freeAddr(t, "tcp"), freeAddr(t, "tcp"), freeAddr(t, "tcp")
+	udp, tcpAddr, adminAddr, agentHTTP := proctest.FreeAddr(t, "udp"), proctest.FreeAddr(t, "tcp"), proctest.FreeAddr(t, "tcp"), proctest.FreeAddr(t, "tcp")
 	sock := filepath.Join(dir, "feed.sock")
 	start := func(name string, bin string, env []string, args ...string) {
 		cmd := exec.Command(bin, args...)

@@ -7,18 +7,15 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"heartline/scripts/proctest"
 )
 
 // A gateway started with TCP disabled (-tcp-addr "") must still feed its agent: with no TCP
 // worker there is no TCP shard to wait for.
 func TestProcessWithoutTCPFeedsTheAgent(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "gateway")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		t.Fatalf("go build: %v", err)
-	}
+	bin := proctest.Build(t, "heartline/gateway")[0]
 	secret := make([]byte, 32)
 	for i := range secret {
 		secret[i] = byte(3*i + 1)
@@ -28,7 +25,7 @@ func TestProcessWithoutTCPFeedsTheAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := testKeyRing(t) // the same secret under id 7
-	udp, adminAddr := freeAddr(t, "udp"), freeAddr(t, "tcp")
+	udp, adminAddr := proctest.FreeAddr(t, "udp"), proctest.FreeAddr(t, "tcp")
 	sock := filepath.Join(dir, "feed.sock")
 	cmd := exec.Command(bin, "-udp-addr", udp, "-tcp-addr", "", "-admin-addr", adminAddr, "-feed-socket", sock,
 		"-secret-file", keyFile, "-loops", "2", "-max-sessions", "1000", "-gateway-id", "gw-udp", "-flush-interval", "10ms")

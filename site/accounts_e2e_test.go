@@ -23,12 +23,12 @@ import (
 
 	"heartline/agent/privacywatch"
 	"heartline/agent/watcher"
-	"heartline/site/auth"
-	"heartline/site/live"
-	"heartline/site/members"
-	"heartline/site/store"
-	"heartline/site/visibility"
-	"heartline/site/web"
+	"heartline/site/internal/auth"
+	"heartline/site/internal/live"
+	"heartline/site/internal/members"
+	"heartline/site/internal/store"
+	"heartline/site/internal/visibility"
+	"heartline/site/internal/web"
 )
 
 // onlineSet is a presence source with a fixed set of online members: this test is about

@@ -8,7 +8,7 @@ import (
 
 	"heartline/agent/privacywatch"
 	"heartline/agent/watcher"
-	"heartline/site/live"
+	"heartline/site/internal/live"
 )
 
 // adminMux serves the operator endpoints on -admin-addr.

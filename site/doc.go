@@ -6,7 +6,8 @@
 // database: embedded SQLite by default, PostgreSQL by DSN. README.md has flags, pages, API,
 // storage and the demo members.
 //
-// Map:
+// Map (the packages below live under internal/, so no other process can import them; the id
+// range of demo members, which scripts/demo must agree with, is public in demoid/):
 //   - main.go, config.go: wiring, flags (HEARTLINE_* env), graceful shutdown; admin.go: metrics;
 //     seed.go: `site seed` (demo members into the database) and `site import` (an old members
 //     JSON file into the database);

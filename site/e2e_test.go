@@ -12,7 +12,6 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -25,74 +24,11 @@ import (
 	"heartline/protocol/client"
 	"heartline/protocol/token"
 	"heartline/scripts/consultest"
-	"heartline/site/web"
+	"heartline/scripts/proctest"
+	"heartline/site/internal/web"
 )
 
 const chromiumPath = "/usr/bin/chromium"
-
-func freePort(t *testing.T, network string) string {
-	t.Helper()
-	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().String()
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func port(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
-
-// startProcess runs bin with args, logging to dir/name.log; the process gets SIGTERM (then
-// SIGKILL) when the test ends, and its log is printed when the test failed.
-func startProcess(t *testing.T, dir, name, bin string, env []string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	logPath := filepath.Join(dir, name+".log")
-	logs, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }() //nolint:errcheck
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt) //nolint:errcheck
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill() //nolint:errcheck
-			<-exited
-		}
-		logs.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("%s log (%s):\n%s", name, logPath, b)
-		}
-	})
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
 
 // TestBrowserEndToEnd: real Consul, real gateway and agent processes, the site in-process,
 // and a real headless Chromium on the members page. A reference client heartbeats as a
@@ -105,11 +41,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 	consul := consultest.Start(t, nil)
 	dir := t.TempDir()
 
-	build := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "heartline/gateway", "heartline/agent")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		t.Fatalf("go build gateway agent: %v", err)
-	}
+	bins := proctest.Build(t, "heartline/gateway", "heartline/agent")
 	secret := make([]byte, 32)
 	for i := range secret {
 		secret[i] = byte(7*i + 3)
@@ -118,14 +50,14 @@ func TestBrowserEndToEnd(t *testing.T) {
 	if err := os.WriteFile(keyFile, []byte("1 "+hex.EncodeToString(secret)+" current\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	udp, tcp, admin, agentHTTP := freePort(t, "udp"), freePort(t, "tcp"), freePort(t, "tcp"), freePort(t, "tcp")
+	udp, tcp, admin, agentHTTP := proctest.FreeAddr(t, "udp"), proctest.FreeAddr(t, "tcp"), proctest.FreeAddr(t, "tcp"), proctest.FreeAddr(t, "tcp")
 	sock := filepath.Join(dir, "feed.sock")
-	startProcess(t, dir, "gateway", filepath.Join(dir, "gateway"), nil,
+	proctest.Start(t, dir, "gateway", bins[0], nil,
 		"-udp-addr", udp, "-tcp-addr", tcp, "-admin-addr", admin, "-secret-file", keyFile, "-feed-socket", sock,
 		"-gateway-id", "gw-e2e", "-loops", "1", "-max-sessions", "10000", "-flush-interval", "10ms")
-	startProcess(t, dir, "agent", filepath.Join(dir, "agent"), []string{"CONSUL_HTTP_ADDR=" + consul.HTTPAddr},
+	proctest.Start(t, dir, "agent", bins[1], []string{"CONSUL_HTTP_ADDR=" + consul.HTTPAddr},
 		"-gateway-id", "gw-e2e", "-feed-socket", sock, "-gateway-admin", "http://"+admin, "-gateway-address", "127.0.0.1",
-		"-gateway-udp-port", port(udp), "-gateway-tcp-port", port(tcp), "-http-addr", agentHTTP,
+		"-gateway-udp-port", proctest.Port(udp), "-gateway-tcp-port", proctest.Port(tcp), "-http-addr", agentHTTP,
 		"-buckets", "64", "-flush-window", "20ms", "-check-interval", "500ms")
 
 	// The site, in-process, on a real listener.
@@ -148,7 +80,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 			t.Errorf("site: %v", err)
 		}
 	})
-	waitFor(t, 20*time.Second, "the site's watcher to be ready (agent created the cluster config)", func() bool {
+	proctest.WaitFor(t, 20*time.Second, "the site's watcher to be ready (agent created the cluster config)", func() bool {
 		resp, err := http.Get(site + "/readyz")
 		if err != nil {
 			return false
@@ -160,14 +92,15 @@ func TestBrowserEndToEnd(t *testing.T) {
 	// Log in as demo member 100001 the way an app does, until a healthy gateway is listed.
 	const member = 100001
 	var sess web.SessionResponse
-	waitFor(t, 30*time.Second, "the gateway's Consul health check to pass", func() bool {
+	proctest.WaitFor(t, 30*time.Second, "the gateway's Consul health check to pass", func() bool {
 		e, _, err := consul.Client().Health().Service("heartline-gateway", "", true, nil)
 		return err == nil && len(e) == 1
 	})
+
 	tries := 0
-	waitFor(t, 10*time.Second, "POST /api/session to list the healthy gateway", func() bool {
+	proctest.WaitFor(t, 10*time.Second, "POST /api/session to list the healthy gateway", func() bool {
 		if tries++; tries > 1 {
-			time.Sleep(time.Second) // the site caches the catalog for 2 s; stay under the login rate limit
+			time.Sleep(time.Second)
 		}
 		body := fmt.Sprintf(`{"email":"demo%d@heartline.invalid","password":%q,"device_id":1}`, member, cfg.DemoPassword)
 		resp, err := http.Post(site+"/api/session", "application/json", strings.NewReader(body))
@@ -181,6 +114,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 		sess = web.SessionResponse{}
 		return json.NewDecoder(resp.Body).Decode(&sess) == nil && len(sess.Gateways) == 1
 	})
+
 	if sess.Gateways[0].UDP != udp || sess.Gateways[0].TCP != tcp || sess.UserID != member {
 		t.Fatalf("session %+v: want gateway udp %s tcp %s", sess, udp, tcp)
 	}

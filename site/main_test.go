@@ -13,9 +13,10 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
-	"heartline/site/auth"
-	"heartline/site/members"
-	"heartline/site/store"
+	"heartline/scripts/proctest"
+	"heartline/site/internal/auth"
+	"heartline/site/internal/members"
+	"heartline/site/internal/store"
 )
 
 func TestParseConfigEnvAndFlags(t *testing.T) {
@@ -109,7 +110,7 @@ func TestRunShutsDownWithOpenSSEStream(t *testing.T) {
 	dead, _ := net.Listen("tcp", "127.0.0.1:0")
 	deadAddr := dead.Addr().String()
 	dead.Close()
-	adminAddr := freePort(t, "tcp")
+	adminAddr := proctest.FreeAddr(t, "tcp")
 	cfg, err := parseConfig([]string{"-db", filepath.Join(dir, "site.db"), "-demo-members", "5", "-consul-addr", deadAddr,
 		"-secure-cookies=false", "-admin-addr", adminAddr})
 	if err != nil {

@@ -7,9 +7,9 @@ import (
 	"io"
 	"time"
 
-	"heartline/site/auth"
-	"heartline/site/members"
-	"heartline/site/store"
+	"heartline/site/internal/auth"
+	"heartline/site/internal/members"
+	"heartline/site/internal/store"
 )
 
 // seedCommand is `site seed -n 200 -db heartline.db [-seed 1] [-password …]`: it writes N

@@ -8,6 +8,7 @@ import (
 
 	"heartline/protocol/presencekv"
 	"heartline/scripts/consultest"
+	"heartline/scripts/proctest"
 )
 
 // A 3-server cluster loses its leader while the agent streams transitions: after the
@@ -47,12 +48,13 @@ func TestLeaderLossMidStreamLosesNoTransitions(t *testing.T) {
 	if !killed {
 		t.Fatal("leader not killed")
 	}
-	waitFor(t, "a new leader", 30*time.Second, func() bool {
+	proctest.WaitFor(t, 30*time.Second, "a new leader", func() bool {
 		l, err := cl.Leader()
 		return err == nil && l != leader
 	})
+
 	flush(t, g)
-	waitFor(t, "the watcher to hold every transition", 60*time.Second, func() bool { return matches(w, users, g.table) })
+	proctest.WaitFor(t, 60*time.Second, "the watcher to hold every transition", func() bool { return matches(w, users, g.table) })
 	// And Consul itself holds the truth.
 	pairs, _, err := c.KV().List(presencekv.PresencePrefix(prefix), &api.QueryOptions{RequireConsistent: true})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"heartline/protocol/presencekv"
+	"heartline/scripts/proctest"
 )
 
 // gapKV serves one gateway's change record and presence keys, and can make bucket
@@ -69,7 +70,7 @@ func (f *gapKV) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func TestFailedReReadAfterAGapIsRetried(t *testing.T) {
 	f := &gapKV{index: 100, seq: 5}
 	w := runFakeWatcher(t, f, "hlg")
-	waitUntil(t, "the first read", func() bool { return w.Ready() && w.Stats().Index == 100 })
+	proctest.WaitFor(t, 10*time.Second, "the first read", func() bool { return w.Ready() && w.Stats().Index == 100 })
 
 	// The gateway flushes four times more than the record holds (seq 5 -> 10) and user 7
 	// comes online meanwhile; the re-read this calls for fails once.
@@ -82,18 +83,7 @@ func TestFailedReReadAfterAGapIsRetried(t *testing.T) {
 	f.presence = []*api.KVPair{{Key: presencekv.PresenceKey("hlg", presencekv.Bucket(7, 16), "gw"), Value: v, ModifyIndex: 110}}
 	f.index, f.seq, f.failLists = 110, 10, 1
 	f.mu.Unlock()
-	waitUntil(t, "user 7 online after the failed re-read", func() bool { return w.Lookup(7).Online })
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	proctest.WaitFor(t, 10*time.Second, "user 7 online after the failed re-read", func() bool { return w.Lookup(7).Online })
 }
 
 // runFakeWatcher runs a watcher (prefix, 1 s blocking queries) against a fake Consul KV

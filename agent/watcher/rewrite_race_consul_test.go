@@ -19,6 +19,7 @@ import (
 	"heartline/agent/watcher"
 	"heartline/protocol/presencekv"
 	"heartline/scripts/consultest"
+	"heartline/scripts/proctest"
 )
 
 // delayingProxy forwards to a real Consul, holding back (while armed) the requests that
@@ -84,8 +85,8 @@ func TestWatcherSeesEverySessionAfterALaneByLaneRewrite(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); w.Run(ctx) }() //nolint:errcheck
 	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, "watcher ready", 20*time.Second, w.Ready)
-	waitFor(t, "the watcher to see all 200 users", 20*time.Second, func() bool { return matches(w, 200, g.table) })
+	proctest.WaitFor(t, 20*time.Second, "watcher ready", w.Ready)
+	proctest.WaitFor(t, 20*time.Second, "the watcher to see all 200 users", func() bool { return matches(w, 200, g.table) })
 
 	// The watcher's next blocking query is held 700 ms; a change on another gateway makes
 	// the one in flight return now, so the held one starts before the session is destroyed.
@@ -100,9 +101,9 @@ func TestWatcherSeesEverySessionAfterALaneByLaneRewrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.table.Apply(tr(presencekv.KindOnline, 201, 1, 2000)) // the agent notices at its next write
-	waitFor(t, "a new session", 10*time.Second, func() bool { nid, _, _ := g.sess.Current(); return nid != "" && nid != id })
+	proctest.WaitFor(t, 10*time.Second, "a new session", func() bool { nid, _, _ := g.sess.Current(); return nid != "" && nid != id })
 	flush(t, g)
 	slowWatch.armed.Store(false)
 	slowLane1.armed.Store(false)
-	waitFor(t, "every session online in the watcher after the rewrite", 10*time.Second, func() bool { return matches(w, 201, g.table) })
+	proctest.WaitFor(t, 10*time.Second, "every session online in the watcher after the rewrite", func() bool { return matches(w, 201, g.table) })
 }

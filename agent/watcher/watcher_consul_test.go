@@ -9,11 +9,12 @@ import (
 	"github.com/hashicorp/consul/api"
 	"go.uber.org/zap/zaptest"
 
-	"heartline/agent/consulwriter"
-	"heartline/agent/state"
+	"heartline/agent/internal/consulwriter"
+	"heartline/agent/internal/state"
 	"heartline/agent/watcher"
 	"heartline/protocol/presencekv"
 	"heartline/scripts/consultest"
+	"heartline/scripts/proctest"
 )
 
 const prefix = "hlw"
@@ -72,19 +73,8 @@ func startWatcher(t *testing.T, c *api.Client, interest []uint32) *watcher.Watch
 	done := make(chan struct{})
 	go func() { defer close(done); w.Run(ctx) }() //nolint:errcheck
 	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, "watcher ready", 20*time.Second, w.Ready)
+	proctest.WaitFor(t, 20*time.Second, "watcher ready", w.Ready)
 	return w
-}
-
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func tr(kind uint8, user uint64, device uint32, at int64) presencekv.Transition {
@@ -127,7 +117,7 @@ func TestWatcherFollowsWritersAndGatewayLoss(t *testing.T) {
 	}
 	flush(t, g1)
 	flush(t, g2)
-	waitFor(t, "watcher to apply 550 transitions", 20*time.Second, func() bool { return matches(w, 600, g1.table, g2.table) })
+	proctest.WaitFor(t, 20*time.Second, "watcher to apply 550 transitions", func() bool { return matches(w, 600, g1.table, g2.table) })
 	st := w.Stats()
 	t.Logf("watcher received %d change-record bytes for %d transitions: %.1f bytes/transition (2 gateways x 2 lanes, window 4)",
 		st.ChangeBytes, st.Transitions, float64(st.ChangeBytes)/float64(max(st.Transitions, 1)))
@@ -150,12 +140,13 @@ func TestWatcherFollowsWritersAndGatewayLoss(t *testing.T) {
 	if _, err := c.Session().Destroy(id, nil); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "gw-2's users to go offline", 20*time.Second, func() bool { return w.Stats().OnlineUsers == 50 })
+	proctest.WaitFor(t, 20*time.Second, "gw-2's users to go offline", func() bool { return w.Stats().OnlineUsers == 50 })
 	// Its agent notices on the next write, makes a new session and rewrites everything.
 	g2.table.Apply(tr(presencekv.KindOnline, 601, 1, 4000))
-	waitFor(t, "gw-2's state to come back", 30*time.Second, func() bool {
+	proctest.WaitFor(t, 30*time.Second, "gw-2's state to come back", func() bool {
 		return matches(w, 601, g1.table, g2.table) && w.Stats().OnlineUsers == 551
 	})
+
 }
 
 func TestWatcherInterestSetSeesOnlyItsBuckets(t *testing.T) {
@@ -171,7 +162,7 @@ func TestWatcherInterestSetSeesOnlyItsBuckets(t *testing.T) {
 		}
 	}
 	flush(t, g)
-	waitFor(t, "bucket 3's users", 20*time.Second, func() bool { return w.Stats().OnlineUsers == len(inB3) })
+	proctest.WaitFor(t, 20*time.Second, "bucket 3's users", func() bool { return w.Stats().OnlineUsers == len(inB3) })
 	for _, u := range inB3 {
 		if !w.Lookup(u).Online {
 			t.Fatalf("user %d of bucket 3 not online", u)
@@ -186,7 +177,7 @@ func TestWatcherResumesAfterConsulRestart(t *testing.T) {
 	w := startWatcher(t, c, nil)
 	g.table.Apply(tr(presencekv.KindOnline, 1, 1, 1000))
 	flush(t, g)
-	waitFor(t, "user 1", 20*time.Second, func() bool { return w.Lookup(1).Online })
+	proctest.WaitFor(t, 20*time.Second, "user 1", func() bool { return w.Lookup(1).Online })
 	s.Stop()
 	g.table.Apply(tr(presencekv.KindOnline, 2, 1, 2000))
 	g.table.Apply(tr(presencekv.KindOffline, 1, 1, 2001))
@@ -197,9 +188,10 @@ func TestWatcherResumesAfterConsulRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	flush(t, g)
-	waitFor(t, "changes made across the restart", 30*time.Second, func() bool {
+	proctest.WaitFor(t, 30*time.Second, "changes made across the restart", func() bool {
 		return w.Lookup(2).Online && !w.Lookup(1).Online
 	})
+
 }
 
 func flush(t *testing.T, g *gateway) {
@@ -228,7 +220,7 @@ func TestWatcherResyncsOnIncompleteChangeRecord(t *testing.T) {
 	}
 	g.table.ApplyAll(batch)
 	flush(t, g)
-	waitFor(t, "the watcher to converge", 20*time.Second, func() bool { return matches(w, 200, g.table) })
+	proctest.WaitFor(t, 20*time.Second, "the watcher to converge", func() bool { return matches(w, 200, g.table) })
 	if w.Stats().Resyncs == before {
 		t.Fatal("watcher converged without re-reading buckets although the record was Incomplete")
 	}

@@ -10,6 +10,7 @@ import (
 
 	"heartline/protocol/hl1"
 	"heartline/protocol/token"
+	"heartline/scripts/proctest"
 )
 
 // testGateway is a minimal HL1 responder over UDP for exercising the client: it verifies
@@ -29,7 +30,9 @@ type testGateway struct {
 	beats    []accepted
 	rejected int
 	draining bool // answer heartbeats and HELLOs with REHELLO 4 (drain_test.go)
+	cutOff   bool // answers HELLOs with REHELLO 5 (its agent cannot reach Consul)
 	refused  int  // HELLOs answered with REHELLO 4
+	logouts  int  // HELLOs with hl1.FlagLogout (they end the member's sessions, answer nothing)
 }
 
 type testSession struct {
@@ -97,9 +100,23 @@ func (g *testGateway) handle(f []byte, from *net.UDPAddr) {
 			g.rejected++
 			return
 		}
+		if h.Logout() {
+			g.logouts++
+			for slot, s := range g.sessions {
+				if s.key == mac {
+					delete(g.sessions, slot)
+				}
+			}
+			return
+		}
 		if g.draining {
 			g.refused++
 			g.conn.WriteToUDP(hl1.AppendRehello(nil, hl1.Rehello{Slot: 0, Reason: hl1.RehelloDraining}), from) //nolint:errcheck
+			return
+		}
+		if g.cutOff {
+			g.refused++
+			g.conn.WriteToUDP(hl1.AppendRehello(nil, hl1.Rehello{Slot: 0, Reason: hl1.RehelloUnavailable}), from) //nolint:errcheck
 			return
 		}
 		g.hellos++
@@ -165,17 +182,6 @@ func testCredentials(t *testing.T, user uint64) (*token.KeyRing, Credentials) {
 	return keys, cred
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestClientHelloHeartbeatsStatusAndBye(t *testing.T) {
 	keys, cred := testCredentials(t, 4242)
 	gw := newTestGateway(t, keys)
@@ -194,14 +200,15 @@ func TestClientHelloHeartbeatsStatusAndBye(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
-	waitFor(t, "5 verified heartbeats", func() bool { _, b, _ := gw.snapshot(); return len(b) >= 5 })
+	proctest.WaitFor(t, 5*time.Second, "5 verified heartbeats", func() bool { _, b, _ := gw.snapshot(); return len(b) >= 5 })
 	if err := c.SetActive(false); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "an away heartbeat", func() bool {
+	proctest.WaitFor(t, 5*time.Second, "an away heartbeat", func() bool {
 		_, b, _ := gw.snapshot()
 		return len(b) > 0 && !b[len(b)-1].active
 	})
+
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -209,7 +216,7 @@ func TestClientHelloHeartbeatsStatusAndBye(t *testing.T) {
 	if err := c.Bye(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "BYE", func() bool { _, b, _ := gw.snapshot(); return len(b) > 0 && b[len(b)-1].bye })
+	proctest.WaitFor(t, 5*time.Second, "BYE", func() bool { _, b, _ := gw.snapshot(); return len(b) > 0 && b[len(b)-1].bye })
 	_, beats, rejected := gw.snapshot()
 	if rejected != 0 {
 		t.Fatalf("gateway rejected %d frames from the reference client", rejected)
@@ -233,13 +240,14 @@ func TestClientReHellosOnRehello(t *testing.T) {
 	}
 	first := c.Session().Slot
 	go c.Run(ctx) //nolint:errcheck
-	waitFor(t, "a heartbeat", func() bool { _, b, _ := gw.snapshot(); return len(b) > 0 })
+	proctest.WaitFor(t, 5*time.Second, "a heartbeat", func() bool { _, b, _ := gw.snapshot(); return len(b) > 0 })
 	gw.forgetAll() // as a restarted gateway would
-	waitFor(t, "a second HELLO", func() bool { h, _, _ := gw.snapshot(); return h >= 2 })
-	waitFor(t, "heartbeats on the new slot", func() bool {
+	proctest.WaitFor(t, 5*time.Second, "a second HELLO", func() bool { h, _, _ := gw.snapshot(); return h >= 2 })
+	proctest.WaitFor(t, 5*time.Second, "heartbeats on the new slot", func() bool {
 		_, b, _ := gw.snapshot()
 		return len(b) > 0 && b[len(b)-1].slot != first
 	})
+
 }
 
 func TestClientFailsOverToNextGateway(t *testing.T) {
@@ -337,9 +345,9 @@ func TestClientLeavesAGatewayThatDied(t *testing.T) {
 		t.Fatalf("connected to %s, want the rendezvous winner %s", c.Session().Gateway, a.addr())
 	}
 	go c.Run(ctx) //nolint:errcheck
-	waitFor(t, "heartbeats on the first gateway", func() bool { _, ok := lastBeatSlot(a); return ok })
+	proctest.WaitFor(t, 5*time.Second, "heartbeats on the first gateway", func() bool { _, ok := lastBeatSlot(a); return ok })
 	a.conn.Close() // the gateway process dies: its port answers ICMP unreachable
-	waitFor(t, "heartbeats on the next gateway", func() bool { _, ok := lastBeatSlot(b); return ok })
+	proctest.WaitFor(t, 5*time.Second, "heartbeats on the next gateway", func() bool { _, ok := lastBeatSlot(b); return ok })
 	if got := c.Session().Gateway; got != b.addr() {
 		t.Fatalf("session on %s, want %s", got, b.addr())
 	}
@@ -370,7 +378,7 @@ func TestClientConfirmReturnsToItsPreferredGateway(t *testing.T) {
 	}
 	go c.Run(ctx)                         //nolint:errcheck
 	a := newTestGatewayAt(t, keys, aAddr) // the preferred gateway comes back
-	waitFor(t, "the client back on its preferred gateway", func() bool { _, ok := lastBeatSlot(a); return ok })
+	proctest.WaitFor(t, 5*time.Second, "the client back on its preferred gateway", func() bool { _, ok := lastBeatSlot(a); return ok })
 	if got := c.Session().Gateway; got != aAddr.String() {
 		t.Fatalf("session on %s, want %s", got, aAddr)
 	}

@@ -3,6 +3,9 @@ package client
 import (
 	"context"
 	"testing"
+	"time"
+
+	"heartline/scripts/proctest"
 )
 
 // TestConnectConfirmsTheSessionWithAFirstHeartbeat: gateways report a session online only at
@@ -20,7 +23,7 @@ func TestConnectConfirmsTheSessionWithAFirstHeartbeat(t *testing.T) {
 		t.Fatal(err)
 	}
 	slot := c.Session().Slot
-	waitFor(t, "the confirming heartbeat", func() bool { _, b, _ := gw.snapshot(); return len(b) >= 1 })
+	proctest.WaitFor(t, 5*time.Second, "the confirming heartbeat", func() bool { _, b, _ := gw.snapshot(); return len(b) >= 1 })
 	_, beats, rejected := gw.snapshot()
 	if b := beats[0]; b.slot != slot || b.seq != 1 || b.bye || rejected != 0 {
 		t.Fatalf("first frame after WELCOME: %+v (slot %x, rejected %d), want HEARTBEAT seq 1 on the new slot", b, slot, rejected)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"heartline/scripts/proctest"
 )
 
 func (g *testGateway) setDraining(on bool) {
@@ -42,13 +44,13 @@ func TestClientLeavesADrainingGatewayAndStaysAway(t *testing.T) {
 	go func() { defer close(done); c.Run(ctx) }() //nolint:errcheck
 
 	a.setDraining(true)
-	waitFor(t, "heartbeats on the next gateway", func() bool { _, beats, _ := b.snapshot(); return len(beats) > 0 })
+	proctest.WaitFor(t, 5*time.Second, "heartbeats on the next gateway", func() bool { _, beats, _ := b.snapshot(); return len(beats) > 0 })
 	if got := byes(a); len(got) != 0 {
 		t.Fatalf("the client sent BYE to the draining gateway %v: the member would flicker offline", got)
 	}
 	// Several confirm rounds later the client is still on b and never asked a again.
 	helloB, _, _ := b.snapshot()
-	waitFor(t, "three more confirm rounds on b", func() bool { h, _, _ := b.snapshot(); return h >= helloB+3 })
+	proctest.WaitFor(t, 5*time.Second, "three more confirm rounds on b", func() bool { h, _, _ := b.snapshot(); return h >= helloB+3 })
 	if n := a.refusedHellos(); n > 0 {
 		t.Fatalf("the client said HELLO to the draining gateway %d times after it was told to leave", n)
 	}
@@ -87,5 +89,49 @@ func TestClientSkipsAGatewayThatRefusesHelloWhileDraining(t *testing.T) {
 	}
 	if n := a.refusedHellos(); n != 1 {
 		t.Fatalf("a second Connect asked the draining gateway again (%d HELLOs)", n)
+	}
+}
+
+func (g *testGateway) setCutOff(on bool) {
+	g.mu.Lock()
+	g.cutOff = on
+	g.mu.Unlock()
+}
+
+// TestClientSkipsACutOffGatewayAndStillTriesItWhenAllAre: a HELLO answered with REHELLO 5
+// (the gateway's agent cannot reach Consul) moves on to the next gateway at once, and the
+// next connect skips that gateway; when every gateway refuses (a Consul outage) the client
+// asks them all again and gets in as soon as one is back.
+func TestClientSkipsACutOffGatewayAndStillTriesItWhenAllAre(t *testing.T) {
+	keys, _ := testCredentials(t, 1)
+	a, b := newTestGateway(t, keys), newTestGateway(t, keys)
+	a.setCutOff(true)
+	gws := []string{a.addr(), b.addr()}
+	c, _ := New(credentialsFor(t, keys, userPreferring(a.addr(), gws)), Options{
+		Gateways: gws, HelloTimeout: time.Hour, HelloAttempts: 3,
+	})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Session().Gateway; got != b.addr() || a.refusedHellos() != 1 {
+		t.Fatalf("connected to %s after %d refusals, want %s after 1", got, a.refusedHellos(), b.addr())
+	}
+	if err := c.Connect(ctx); err != nil || a.refusedHellos() != 1 {
+		t.Fatalf("second connect: %v, refusals %d; want the cut-off gateway skipped", err, a.refusedHellos())
+	}
+
+	b.setCutOff(true)
+	if err := c.Connect(ctx); err == nil {
+		t.Fatal("connected while every gateway refuses")
+	}
+	a.setCutOff(false)
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Session().Gateway; got != a.addr() {
+		t.Fatalf("connected to %s, want %s (back from its cut-off)", got, a.addr())
 	}
 }

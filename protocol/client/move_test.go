@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"heartline/scripts/proctest"
 )
 
 // newestSlot is the slot of the gateway's last WELCOME and the last seq it accepted there.
@@ -91,10 +93,10 @@ func movedClient(t *testing.T, clock *fakeClock) (c *Client, a, b *testGateway) 
 	}
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
-	waitFor(t, "heartbeats on the first gateway", func() bool { _, ok := lastBeatSlot(a); return ok })
+	proctest.WaitFor(t, 5*time.Second, "heartbeats on the first gateway", func() bool { _, ok := lastBeatSlot(a); return ok })
 	b = newTestGatewayAt(t, keys, bAddr) // the preferred gateway comes up: the next confirm moves there
-	waitFor(t, "heartbeats on the preferred gateway", func() bool { _, ok := lastBeatSlot(b); return ok })
-	waitFor(t, "a confirm HELLO to the same gateway", func() bool { h, _, _ := b.snapshot(); return h >= 2 })
+	proctest.WaitFor(t, 5*time.Second, "heartbeats on the preferred gateway", func() bool { _, ok := lastBeatSlot(b); return ok })
+	proctest.WaitFor(t, 5*time.Second, "a confirm HELLO to the same gateway", func() bool { h, _, _ := b.snapshot(); return h >= 2 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -116,8 +118,8 @@ func TestClientByeAfterAMoveEndsTheSessionLeftBehind(t *testing.T) {
 	if err := c.Bye(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "BYE on the current gateway", func() bool { return len(byes(b)) > 0 })
-	waitFor(t, "BYE on the gateway left behind", func() bool { return len(byes(a)) > 0 })
+	proctest.WaitFor(t, 5*time.Second, "BYE on the current gateway", func() bool { return len(byes(b)) > 0 })
+	proctest.WaitFor(t, 5*time.Second, "BYE on the gateway left behind", func() bool { return len(byes(a)) > 0 })
 	// The test gateways accept a frame only if its MAC verifies under the session key over
 	// the reconstructed seq and ts, and the seq is newer than the last one accepted.
 	if got := byes(b); len(got) != 1 || got[0].slot != bSlot || got[0].seq != bSeq+1 {
@@ -131,11 +133,16 @@ func TestClientByeAfterAMoveEndsTheSessionLeftBehind(t *testing.T) {
 			t.Fatalf("%s gateway rejected %d frames", name, rejected)
 		}
 	}
+	// And a logout HELLO, which ends the session there even if the client's slot is stale.
+	proctest.WaitFor(t, 5*time.Second, "a logout HELLO to the gateway left behind", func() bool { a.mu.Lock(); defer a.mu.Unlock(); return a.logouts == 1 })
 	// Bye forgets the previous session: a second Bye sends nothing more to it.
 	c.Bye() //nolint:errcheck // no session now: the error is expected
 	probe(t, a)
-	if got := byes(a); len(got) != 1 {
-		t.Fatalf("a second Bye sent the gateway left behind %d BYEs in all, want 1", len(got))
+	a.mu.Lock()
+	logouts := a.logouts
+	a.mu.Unlock()
+	if got := byes(a); len(got) != 1 || logouts != 1 {
+		t.Fatalf("a second Bye sent the gateway left behind %d BYEs and %d logouts in all, want 1 and 1", len(got), logouts)
 	}
 }
 
@@ -146,7 +153,7 @@ func TestClientByeLongAfterAMoveEndsOnlyTheCurrentSession(t *testing.T) {
 	if err := c.Bye(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "BYE on the current gateway", func() bool { return len(byes(b)) > 0 })
+	proctest.WaitFor(t, 5*time.Second, "BYE on the current gateway", func() bool { return len(byes(b)) > 0 })
 	probe(t, a)
 	if got := byes(a); len(got) != 0 {
 		t.Fatalf("Bye past the memory window sent BYE to the gateway left behind: %+v", got)
@@ -166,7 +173,7 @@ func probe(t *testing.T, gw *testGateway) {
 	if _, err := conn.Write([]byte{0xff}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the probe", func() bool { _, _, r := gw.snapshot(); return r > before })
+	proctest.WaitFor(t, 5*time.Second, "the probe", func() bool { _, _, r := gw.snapshot(); return r > before })
 }
 
 // The bookkeeping behind Bye, without sockets: which sessions are remembered and for how long.

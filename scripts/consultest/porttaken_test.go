@@ -3,9 +3,11 @@ package consultest
 import (
 	"net"
 	"testing"
+
+	"heartline/scripts/proctest"
 )
 
-// TestStartRetriesWhenAPortWasTakenMeanwhile: a port freePorts picked can be bound by
+// TestStartRetriesWhenAPortWasTakenMeanwhile: a port proctest.FreePorts picked can be bound by
 // another process before Consul binds it (test packages run in parallel). Start must then
 // try again on other ports instead of failing the test.
 func TestStartRetriesWhenAPortWasTakenMeanwhile(t *testing.T) {
@@ -17,13 +19,13 @@ func TestStartRetriesWhenAPortWasTakenMeanwhile(t *testing.T) {
 	calls := 0
 	pickPorts = func(n int) ([]int, error) {
 		calls++
-		ports, err := freePorts(n)
+		ports, err := proctest.FreePorts(n)
 		if calls == 1 && err == nil {
 			ports[1] = taken.Addr().(*net.TCPAddr).Port // the Serf LAN port: Consul cannot bind it
 		}
 		return ports, err
 	}
-	defer func() { pickPorts = freePorts }()
+	defer func() { pickPorts = proctest.FreePorts }()
 
 	s := Start(t, nil)
 	if calls < 2 {

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"heartline/scripts/proctest"
 )
 
 // Options tune a test Consul. The zero value is a durable single server (Raft log on disk,
@@ -57,7 +59,7 @@ func Start(t testing.TB, opts *Options) *Server {
 }
 
 // pickPorts chooses a server's four ports (a variable so a test can hand out a taken one).
-var pickPorts = freePorts
+var pickPorts = proctest.FreePorts
 
 func newServer(t testing.TB, name string, opts Options, bootstrapExpect int) (*Server, error) {
 	ports, err := pickPorts(4)

@@ -22,7 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"heartline/agent/watcher"
-	"heartline/site/members"
+	"heartline/site/demoid"
 )
 
 type options struct {
@@ -44,13 +44,13 @@ type options struct {
 // that every user id the probes and the load generator heartbeat as is a member.
 func demoMembers(o options) int {
 	n := uint64(max(o.members, 0))
-	if o.probes > 0 && o.probeBase >= members.FirstDemoID {
-		n = max(n, o.probeBase-members.FirstDemoID+uint64(o.probes))
+	if o.probes > 0 && o.probeBase >= demoid.First {
+		n = max(n, o.probeBase-demoid.First+uint64(o.probes))
 	}
-	if o.load > 0 && o.loadBase >= members.FirstDemoID {
-		n = max(n, o.loadBase-members.FirstDemoID+uint64(o.load))
+	if o.load > 0 && o.loadBase >= demoid.First {
+		n = max(n, o.loadBase-demoid.First+uint64(o.load))
 	}
-	return int(min(n, members.MaxDemo))
+	return int(min(n, demoid.Max))
 }
 
 func main() {

@@ -26,6 +26,7 @@ import (
 	"heartline/protocol/hl1"
 	"heartline/protocol/token"
 	"heartline/scripts/consultest"
+	"heartline/scripts/proctest"
 )
 
 // TestACLPoliciesAndMetrics runs the real gateway, agent and site against a real Consul
@@ -64,8 +65,8 @@ func TestACLPoliciesAndMetrics(t *testing.T) {
 	if err := os.WriteFile(keyFile, []byte("1 "+hex.EncodeToString(secret)+" current\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	udp, tcp, gwAdmin := freeAddr(t, "udp"), freeAddr(t, "tcp"), freeAddr(t, "tcp")
-	agentHTTP, siteAddr, siteAdmin := freeAddr(t, "tcp"), freeAddr(t, "tcp"), freeAddr(t, "tcp")
+	udp, tcp, gwAdmin := proctest.FreeAddr(t, "udp"), proctest.FreeAddr(t, "tcp"), proctest.FreeAddr(t, "tcp")
+	agentHTTP, siteAddr, siteAdmin := proctest.FreeAddr(t, "tcp"), proctest.FreeAddr(t, "tcp"), proctest.FreeAddr(t, "tcp")
 	feed := filepath.Join(dir, "feed.sock")
 	_, udpPort, _ := net.SplitHostPort(udp)
 	_, tcpPort, _ := net.SplitHostPort(tcp)
@@ -82,10 +83,11 @@ func TestACLPoliciesAndMetrics(t *testing.T) {
 		"-addr", siteAddr, "-admin-addr", siteAdmin, "-consul-addr", consulAddr, "-consul-token", tokens["heartline-site"],
 		"-key-file", keyFile, "-db", filepath.Join(dir, "site.db"), "-demo-members", "2", "-secure-cookies=false")
 
-	waitFor(t, 30*time.Second, "agent /readyz (session held, feed snapshot, watcher loaded)", func() bool {
+	proctest.WaitFor(t, 30*time.Second, "agent /readyz (session held, feed snapshot, watcher loaded)", func() bool {
 		return httpStatus("http://"+agentHTTP+"/readyz") == 200
 	})
-	waitFor(t, 20*time.Second, "site /readyz", func() bool { return httpStatus("http://"+siteAdmin+"/readyz") == 200 })
+
+	proctest.WaitFor(t, 20*time.Second, "site /readyz", func() bool { return httpStatus("http://"+siteAdmin+"/readyz") == 200 })
 
 	// An app logs in at the site (which lists the gateway from the Consul catalog) and says HELLO.
 	var login struct {
@@ -98,7 +100,7 @@ func TestACLPoliciesAndMetrics(t *testing.T) {
 	}
 	loginAt := func(device int) client.Credentials {
 		body := fmt.Sprintf(`{"email":"demo100001@heartline.invalid","password":"heartline-demo-1","device_id":%d}`, device)
-		waitFor(t, 20*time.Second, "POST /api/session with a gateway listed", func() bool {
+		proctest.WaitFor(t, 20*time.Second, "POST /api/session with a gateway listed", func() bool {
 			resp, err := http.Post("http://"+siteAddr+"/api/session", "application/json", strings.NewReader(body))
 			if err != nil {
 				return false
@@ -107,6 +109,7 @@ func TestACLPoliciesAndMetrics(t *testing.T) {
 			login.Gateways = nil
 			return resp.StatusCode == 200 && json.NewDecoder(resp.Body).Decode(&login) == nil && len(login.Gateways) > 0
 		})
+
 		tok, err := token.ParseText(login.Token)
 		if err != nil {
 			t.Fatal(err)
@@ -129,10 +132,11 @@ func TestACLPoliciesAndMetrics(t *testing.T) {
 	if err := app.Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "member online in the agent's query API", func() bool {
+	proctest.WaitFor(t, 10*time.Second, "member online in the agent's query API", func() bool {
 		return strings.Contains(httpBody("http://"+agentHTTP+"/v1/presence/100001"), `"online":true`)
 	})
-	waitFor(t, 10*time.Second, "member online on the site", func() bool {
+
+	proctest.WaitFor(t, 10*time.Second, "member online on the site", func() bool {
 		return strings.Contains(httpBody("http://"+siteAddr+"/api/presence?ids=100001"), `"online":true`)
 	})
 
@@ -176,9 +180,10 @@ func TestACLPoliciesAndMetrics(t *testing.T) {
 	// The site's read-only token is not enough for an agent.
 	startProc(t, dir, "agent-readonly", filepath.Join(bins, "agent"), nil,
 		append(agentArgs, "-consul-token", tokens["heartline-site"])...)
-	waitFor(t, 20*time.Second, "read-only agent logs a permission error", func() bool {
+	proctest.WaitFor(t, 20*time.Second, "read-only agent logs a permission error", func() bool {
 		return strings.Contains(strings.ToLower(readLog(t, dir, "agent-readonly")), "permission denied")
 	})
+
 	if httpStatus("http://"+agentHTTP+"/readyz") == 200 {
 		t.Fatal("an agent with a read-only token became ready")
 	}
@@ -207,7 +212,7 @@ func startACLConsul(t *testing.T, dir string) (*api.Client, string) {
 	mgmt := "6f9d1c8e-3a57-4b2e-9e41-0c5f2d7a8b13"
 	ports := make([]int, 4)
 	for i := range ports {
-		_, p, _ := net.SplitHostPort(freeAddr(t, "tcp"))
+		_, p, _ := net.SplitHostPort(proctest.FreeAddr(t, "tcp"))
 		fmt.Sscan(p, &ports[i]) //nolint:errcheck
 	}
 	cfg := map[string]any{
@@ -232,7 +237,7 @@ func startACLConsul(t *testing.T, dir string) (*api.Client, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, "Consul leader and a healthy node", func() bool {
+	proctest.WaitFor(t, 60*time.Second, "Consul leader and a healthy node", func() bool {
 		checks, _, err := c.Health().Node("acl-node", nil)
 		if err != nil {
 			return false
@@ -244,6 +249,7 @@ func startACLConsul(t *testing.T, dir string) (*api.Client, string) {
 		}
 		return false
 	})
+
 	return c, addr
 }
 
@@ -286,35 +292,6 @@ func tail(s string, n int) string {
 	return s
 }
 
-func freeAddr(t *testing.T, network string) string {
-	t.Helper()
-	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().String()
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 func httpStatus(url string) int {
 	resp, err := http.Get(url)
 	if err != nil {
@@ -338,7 +315,7 @@ func httpBody(url string) string {
 
 // lazyMetrics are labelled counters that appear only once incremented; the test run does not
 // sign anyone up. Each must still be defined in the named source file.
-var lazyMetrics = map[string]string{"heartline_site_signups_total": "site/web/metrics.go"}
+var lazyMetrics = map[string]string{"heartline_site_signups_total": "site/internal/web/metrics.go"}
 
 var metricName = regexp.MustCompile(`heartline_(?:gateway|agent|site)_[a-z0-9_]*[a-z0-9]`)
 

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"heartline/scripts/proctest"
 )
 
 const root = "../.."
@@ -19,6 +21,7 @@ var (
 // binaries builds gateway, agent, site and loadgen once per test run.
 func binaries(t *testing.T) string {
 	t.Helper()
+	proctest.SkipShort(t)
 	binOnce.Do(func() {
 		binDir, binErr = os.MkdirTemp("", "opsdoc-bin")
 		if binErr == nil {

@@ -4,9 +4,10 @@
 // it when the gateway binary does not serve UDP yet; once it does, the harness runs the
 // gateway itself (bench runner flag -gateway bin).
 //
-// It imports gateway/ingest and gateway/table because there was no other way to put the
-// ingest path under load from outside a test: it is a measurement stand-in, not a product
-// process, and it must not grow features of its own.
+// The gateway's packages are internal to it; this command reaches the ingest path through
+// the gateway's narrow seam, gateway/gatewaytest.StartIngest, because there is no other way
+// to put that path under load from outside a test: it is a measurement stand-in, not a
+// product process, and it must not grow features of its own.
 package main
 
 import (
@@ -15,15 +16,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"sync/atomic"
 	"syscall"
 	"time"
 
-	"go.uber.org/zap"
-
 	"heartline/benchmarks/wire"
-	"heartline/gateway/ingest"
-	"heartline/gateway/table"
+	"heartline/gateway/gatewaytest"
 	"heartline/protocol/token"
 )
 
@@ -46,68 +43,19 @@ func main() {
 		fmt.Fprintln(os.Stderr, "ingestgw:", err)
 		os.Exit(2)
 	}
-	tb, err := table.New(table.Options{Shards: *loops, SessionsPerShard: *perShard, Interval: *interval})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "ingestgw:", err)
-		os.Exit(2)
-	}
-	g, err := ingest.NewGroup(tb, ingest.Options{Addr: *listen, Loops: *loops, Batch: *batch, RecvBuffer: *rcvbuf, Log: zap.NewNop(),
-		Handler: ingest.HandlerOptions{Keys: keys, Epoch: uint32(time.Now().Unix()), HelloPerSource: 1e9, HelloBurst: 1e9, HelloPerLoop: 1e9}})
+	gw, err := gatewaytest.StartIngest(gatewaytest.IngestOptions{Addr: *listen, Loops: *loops, Batch: *batch, RecvBuffer: *rcvbuf,
+		SessionsPerShard: *perShard, Interval: *interval, Keys: keys, Epoch: uint32(time.Now().Unix()), Unlimited: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ingestgw:", err)
 		os.Exit(1)
 	}
-	var records atomic.Uint64
+	defer gw.Stop()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	go consumeFeed(ctx, tb, &records)
-	snap := func() map[string]uint64 {
-		var d, h, he, re, by uint64
-		for _, s := range g.Stats() {
-			d += s.Datagrams.Load()
-			h += s.Heartbeats.Load()
-			he += s.Hellos.Load()
-			re += s.Rehellos.Load()
-			by += s.Byes.Load()
-		}
-		m := map[string]uint64{"datagrams": d, "heartbeats": h, "hellos": he, "rehellos": re, "byes": by, "online": uint64(tb.Online()), "records": records.Load()}
-		for _, r := range ingest.DropReasons {
-			var n uint64
-			for _, s := range g.Stats() {
-				n += s.Drops(r)
-			}
-			if n > 0 {
-				m["drop_"+r] = n
-			}
-		}
-		return m
-	}
-	if err := wire.ServeStats(*stats, snap); err != nil {
+	if err := wire.ServeStats(*stats, gw.Stats); err != nil {
 		fmt.Fprintln(os.Stderr, "ingestgw:", err)
 		os.Exit(1)
 	}
-	g.Start()
-	fmt.Fprintf(os.Stderr, "ingestgw: listening on %v (%d loops, batch %d)\n", g.LocalAddr(), *loops, *batch)
+	fmt.Fprintf(os.Stderr, "ingestgw: listening on %v (%d loops, batch %d)\n", gw.LocalAddr(), *loops, *batch)
 	<-ctx.Done()
-	g.Stop()
-}
-
-// consumeFeed plays the feed writer: it takes every ready outbox batch and gives it back.
-func consumeFeed(ctx context.Context, tb *table.Table, records *atomic.Uint64) {
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		for i := 0; i < tb.Shards(); i++ {
-			o := tb.Shard(i).Outbox()
-			if o.Ready() {
-				records.Add(uint64(len(o.Records) + len(o.Snapshot)))
-				o.Done()
-			}
-		}
-	}
 }

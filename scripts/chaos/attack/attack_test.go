@@ -21,6 +21,7 @@ import (
 	"heartline/protocol/client"
 	"heartline/protocol/hl1"
 	"heartline/protocol/token"
+	"heartline/scripts/proctest"
 )
 
 // These tests run the real gateway binary on loopback (no namespaces, no Consul: without an
@@ -35,6 +36,7 @@ var (
 
 func gatewayBinary(t *testing.T) string {
 	t.Helper()
+	proctest.SkipShort(t)
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "heartline-attack-")
 		if err != nil {
@@ -51,26 +53,6 @@ func gatewayBinary(t *testing.T) string {
 		t.Fatal(buildErr)
 	}
 	return gwBin
-}
-
-func freePort(t *testing.T, network string) int {
-	t.Helper()
-	switch network {
-	case "udp":
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port
-	default:
-		l, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port
-	}
 }
 
 type gateway struct {
@@ -98,9 +80,9 @@ func startGateway(t *testing.T, extra ...string) *gateway {
 		t.Fatal(err)
 	}
 	g := &gateway{keys: keys,
-		udp:   netip.MustParseAddrPort(fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp"))),
-		tcp:   fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp")),
-		admin: fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))}
+		udp:   netip.MustParseAddrPort(proctest.FreeAddr(t, "udp")),
+		tcp:   proctest.FreeAddr(t, "tcp"),
+		admin: proctest.FreeAddr(t, "tcp")}
 	args := append([]string{"-udp-addr", g.udp.String(), "-tcp-addr", g.tcp, "-admin-addr", g.admin,
 		"-feed-socket", filepath.Join(dir, "feed.sock"), "-secret-file", keyFile, "-gateway-id", "attacked",
 		"-loops", "1", "-max-sessions", "4096", "-log-level", "error"}, extra...)

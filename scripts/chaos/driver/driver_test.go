@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/hex"
-	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -18,6 +16,7 @@ import (
 	"time"
 
 	"heartline/protocol/token"
+	"heartline/scripts/proctest"
 )
 
 // TestDriverKeepsSessionsOnlineAndTruthMatchesGateway runs the driver against the real
@@ -26,10 +25,7 @@ import (
 // must say exactly which sessions are alive.
 func TestDriverKeepsSessionsOnlineAndTruthMatchesGateway(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "gateway")
-	if out, err := exec.Command("go", "build", "-o", bin, "heartline/gateway").CombinedOutput(); err != nil {
-		t.Fatalf("go build heartline/gateway: %v: %s", err, out)
-	}
+	bin := proctest.Build(t, "heartline/gateway")[0]
 	secret := make([]byte, 32)
 	for i := range secret {
 		secret[i] = byte(rand.Uint32())
@@ -42,8 +38,8 @@ func TestDriverKeepsSessionsOnlineAndTruthMatchesGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	udp := fmt.Sprintf("127.0.0.1:%d", freeUDP(t))
-	admin := fmt.Sprintf("127.0.0.1:%d", freeTCP(t))
+	udp := proctest.FreeAddr(t, "udp")
+	admin := proctest.FreeAddr(t, "tcp")
 	cmd := exec.Command(bin, "-udp-addr", udp, "-tcp-addr", "", "-admin-addr", admin, "-feed-socket", filepath.Join(dir, "feed.sock"),
 		"-secret-file", keyFile, "-gateway-id", "gwA", "-interval", "1s", "-hello-rate", "1000", "-hello-burst", "1000",
 		"-max-sessions", "4096", "-log-level", "error")
@@ -64,15 +60,16 @@ func TestDriverKeepsSessionsOnlineAndTruthMatchesGateway(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	online := func() float64 { return gauge(t, admin, "heartline_gateway_sessions_online") }
-	waitUntil(t, 10*time.Second, "all sessions online at the gateway", func() bool {
+	proctest.WaitFor(t, 10*time.Second, "all sessions online at the gateway", func() bool {
 		total, _ := d.Online()
 		return total == n && online() == n
 	})
+
 	rng := rand.New(rand.NewPCG(1, 2))
 	if got := d.Churn(Bye, 50, 0, rng); got != 50 {
 		t.Fatalf("Churn(Bye) took %d sessions, want 50", got)
 	}
-	waitUntil(t, 3*time.Second, "BYE'd sessions offline at once", func() bool { return online() == n-50 })
+	proctest.WaitFor(t, 3*time.Second, "BYE'd sessions offline at once", func() bool { return online() == n-50 })
 	alive, byed := 0, 0
 	for _, tr := range d.Snapshot() {
 		if tr.Alive {
@@ -94,17 +91,6 @@ func TestDriverKeepsSessionsOnlineAndTruthMatchesGateway(t *testing.T) {
 	}
 }
 
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for: %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func gauge(t *testing.T, admin, name string) float64 {
 	t.Helper()
 	resp, err := http.Get("http://" + admin + "/metrics")
@@ -120,22 +106,4 @@ func gauge(t *testing.T, admin, name string) float64 {
 		}
 	}
 	return -1
-}
-
-func freeUDP(t *testing.T) int {
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
-
-func freeTCP(t *testing.T) int {
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

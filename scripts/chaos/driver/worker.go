@@ -30,7 +30,9 @@ type worker struct {
 	// abandoned remembers HELLOs superseded by a retry (ring), so that a WELCOME arriving
 	// after the session went elsewhere can be declined with a BYE instead of leaving an
 	// orphan session online at that gateway until it expires.
-	abandoned [256]abandonedHello
+	// Sized for a mass move: thousands of a worker's apps may retry within the 10 s a late
+	// WELCOME is still declined, and an entry overwritten early leaves an orphan behind.
+	abandoned [4096]abandonedHello
 	abN       int
 
 	// inFlight[g] lists the sessions whose HELLO went to gateway g, oldest first (entries
@@ -81,6 +83,9 @@ func slotKey(gw int8, slot uint32) uint64 { return uint64(uint8(gw))<<32 | uint6
 // (Caller holds mu.)
 func (w *worker) leave(i int) {
 	d := w.d
+	if p := d.prev[i]; p.gw >= 0 && p.movedAt != 0 && d.mono()-p.movedAt <= int64(prevMemory) {
+		d.older[i] = p // still to be ended by a logout: keep it (the reference client keeps 4)
+	}
 	d.prev[i] = prevSession{gw: d.gw[i], slot: d.slot[i], epoch: d.epoch[i], seq: d.seq[i], welcome: d.welcome[i]}
 	w.forget(i)
 }
@@ -180,14 +185,7 @@ func (w *worker) sendHello(i int, now int64) {
 		w.compactInFlight(g) // retries (a session that keeps asking g) pile up behind a live head
 	}
 	d.note(i, evHello, int8(g), 0, 0)
-	// The HELLO clock is the (possibly skewed) wall clock kept monotonic per session, as
-	// PROTOCOL.md requires of apps: max(wall clock, previous HELLO + 16 ms).
-	ct := time.Now().UnixMilli() + d.skewMS[i]
-	if floor := d.lastHello[i] + 16; d.lastHello[i] != 0 && ct < floor {
-		ct = floor
-	}
-	d.lastHello[i] = ct
-	h := hl1.Hello{Flags: hl1.FlagActive, ClientTimeMS: uint64(ct), Nonce: d.nonce[i], Token: d.tok[i]}
+	h := hl1.Hello{Flags: hl1.FlagActive, ClientTimeMS: w.helloClock(i), Nonce: d.nonce[i], Token: d.tok[i]}
 	w.buf = hl1.AppendHello(w.buf[:0], h.Seal(d.key[i]))
 	if _, err := w.conn.WriteToUDPAddrPort(w.buf, d.o.Gateways[g]); err != nil {
 		d.Stats.SendErrors.Add(1)
@@ -226,22 +224,48 @@ func (w *worker) sendBeat(i int, bye bool) {
 	d.ringMu.Unlock()
 }
 
-// byePrev logs out the session a move left behind, if the move was recent enough for that
-// session to be still alive at its gateway (caller holds mu).
+// byePrev logs out the sessions moves left behind, if the moves were recent enough for them
+// to be still alive at their gateways (caller holds mu).
 func (w *worker) byePrev(i int) {
 	d := w.d
-	p := d.prev[i]
-	if p.gw < 0 || p.movedAt == 0 || d.mono()-p.movedAt > int64(prevMemory) {
-		d.prev[i].gw = -1
+	p, o := d.prev[i], d.older[i]
+	d.prev[i].gw, d.older[i].gw = -1, -1
+	w.byeLeft(i, p)
+	if o.gw != p.gw || o.slot != p.slot {
+		w.byeLeft(i, o)
+	}
+}
+
+// byeLeft sends BYE and a logout HELLO for session p that i left behind, if it may be alive.
+func (w *worker) byeLeft(i int, p prevSession) {
+	d := w.d
+	if p.gw < 0 || p.movedAt == 0 || d.mono()-p.movedAt > int64(prevMemory) || p.gw == d.gw[i] {
 		return
 	}
-	d.prev[i].gw = -1
 	ts := (d.mono() - p.welcome) / int64(hl1.TickMS*time.Millisecond)
 	b := hl1.Beat{Slot: p.slot, Epoch: p.epoch, Seq: p.seq + 1, TS: uint64(ts), Active: true, Bye: true}
 	w.buf = hl1.AppendHeartbeat(w.buf[:0], b.Seal(d.key[i]))
 	_, _ = w.conn.WriteToUDPAddrPort(w.buf, d.o.Gateways[p.gw])
 	d.note(i, evByePrev, p.gw, p.slot, uint32(p.seq+1))
 	d.Stats.ByesSent.Add(1)
+	// And a logout HELLO, as the reference client sends: a HELLO this session gave up on may
+	// have re-found the session there under a slot it never learnt (its WELCOME was lost).
+	h := hl1.Hello{Flags: hl1.FlagLogout, ClientTimeMS: w.helloClock(i), Nonce: w.rng.Uint32(), Token: d.tok[i]}
+	w.buf = hl1.AppendHello(w.buf[:0], h.Seal(d.key[i]))
+	_, _ = w.conn.WriteToUDPAddrPort(w.buf, d.o.Gateways[p.gw])
+	d.Stats.Logouts.Add(1)
+}
+
+// helloClock is session i's HELLO clock: the (possibly skewed) wall clock kept monotonic per
+// session, as PROTOCOL.md requires of apps: max(wall clock, previous HELLO + 16 ms).
+func (w *worker) helloClock(i int) uint64 {
+	d := w.d
+	ct := time.Now().UnixMilli() + d.skewMS[i]
+	if floor := d.lastHello[i] + 16; d.lastHello[i] != 0 && ct < floor {
+		ct = floor
+	}
+	d.lastHello[i] = ct
+	return uint64(ct)
 }
 
 func (w *worker) loop(ctx context.Context) {
@@ -344,8 +368,13 @@ func (w *worker) read() {
 // reason 4 (draining) makes it a move away from g, make before break.
 func (w *worker) rehelloed(g int, r hl1.Rehello) {
 	d := w.d
-	if r.Reason == hl1.RehelloDraining {
+	switch r.Reason {
+	case hl1.RehelloDraining:
 		d.drainingUntil[g].Store(d.mono() + int64(drainAvoid))
+	case hl1.RehelloUnavailable:
+		// g's agent cannot reach Consul: HELLO elsewhere, as the reference client does.
+		d.drainingUntil[g].Store(d.mono() + int64(hl1.UnavailableAvoid))
+		d.Stats.Unavailable.Add(1)
 	}
 	if r.Slot == 0 {
 		return // a refused HELLO: its retry goes to the next gateway (order)
@@ -401,6 +430,9 @@ func (w *worker) welcomed(g int, wl hl1.Welcome) {
 		d.ivl.Store(int64(wl.Interval()))
 		w.slots[slotKey(int8(g), wl.Slot)] = i32
 		d.nextAt[i] = now // the first beat right after WELCOME confirms the session (PROTOCOL.md)
+		if int(d.older[i].gw) == g {
+			d.older[i].gw = -1 // the gateway re-found that session: the current one's BYE ends it
+		}
 		if int(d.prev[i].gw) == g {
 			d.prev[i].gw = -1 // the same session re-found: nothing left behind
 		} else if d.prev[i].gw >= 0 {

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"heartline/gateway/ingest"
 	"heartline/protocol/hl1"
 	"heartline/protocol/token"
 )
@@ -30,8 +29,8 @@ func (s appState) String() string { return [...]string{"idle", "helloing", "onli
 type app struct {
 	user   uint64
 	device uint32
-	addr   ingest.Addr // its own source address: per-source rate limits never mix apps
-	shard  int         // the ingest loop its datagrams land on (SO_REUSEPORT hashes the source)
+	addr   netip.AddrPort // its own source address: per-source rate limits never mix apps
+	shard  int            // the ingest loop its datagrams land on (SO_REUSEPORT hashes the source)
 	key    hl1.MACKey
 	tok    token.Token
 
@@ -85,7 +84,7 @@ func newApp(t *testing.T, keys *token.KeyRing, i int, start time.Time) *app {
 		t.Fatal(err)
 	}
 	a.tok, a.key = tok, hl1.NewMACKey(sk)
-	a.addr.SetAddrPort(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 7, byte(i >> 8), byte(i)}), 40000))
+	a.addr = netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 7, byte(i >> 8), byte(i)}), 40000)
 	return a
 }
 
@@ -172,8 +171,8 @@ func (w *world) hello(i, g int) {
 	a.helloMS = ct
 	h := hl1.Hello{Flags: hl1.FlagActive, ClientTimeMS: uint64(ct), Nonce: a.nonce, Token: a.tok.Bytes()}.Seal(a.key)
 	gw := w.c.gws[g]
-	replies, before, after := gw.frame(hl1.AppendHello(nil, h), &a.addr, a.shard)
-	if after.hellos > before.hellos {
+	replies, before, after := gw.frame(hl1.AppendHello(nil, h), a.addr, a.shard)
+	if after.Hellos > before.Hellos {
 		r := w.record(i, g)
 		quiet := w.c.now.Sub(r.lastActivity)
 		switch {
@@ -188,7 +187,7 @@ func (w *world) hello(i, g int) {
 		w.note(a, "HELLO %s → no WELCOME (drops %s)", gw.id, after.dropsSince(before))
 	}
 	for _, rp := range replies {
-		w.receive(i, g, rp.frame, true)
+		w.receive(i, g, rp.Frame, true)
 	}
 }
 
@@ -200,29 +199,29 @@ func (w *world) beat(i int, bye bool) {
 	a.seq++
 	ts := max((w.c.now.UnixMilli()-a.baseMS)/hl1.TickMS, 0)
 	b := hl1.Beat{Slot: a.slot, Epoch: a.epoch, Seq: a.seq, TS: uint64(ts), Active: true, Bye: bye}.Seal(a.key)
-	replies, before, after := g.frame(hl1.AppendHeartbeat(nil, b), &a.addr, a.shard)
+	replies, before, after := g.frame(hl1.AppendHeartbeat(nil, b), a.addr, a.shard)
 	r := w.record(i, a.gw)
 	switch {
-	case bye && after.byes > before.byes:
+	case bye && after.Byes > before.Byes:
 		r.bye = true
 		w.note(a, "BYE %s slot %x → accepted", g.id, a.slot)
 	case bye:
 		w.note(a, "BYE %s slot %x → not accepted (drops %s)", g.id, a.slot, after.dropsSince(before))
-	case after.heartbeats > before.heartbeats:
+	case after.Heartbeats > before.Heartbeats:
 		r.confirmed, r.lastActivity, r.bye, r.uncertain = true, w.c.now, false, false
 		a.lastBeatAccepted, a.acceptedInc, a.lastAcceptedAt = true, g.incarnation, w.c.now
 	default:
 		a.lastBeatAccepted = false
-		if after.rehellos > before.rehellos {
+		if after.Rehellos > before.Rehellos {
 			w.note(a, "HEARTBEAT %s slot %x seq %d → REHELLO (drops %s)", g.id, a.slot, a.seq, after.dropsSince(before))
 		} else {
 			w.note(a, "HEARTBEAT %s slot %x seq %d → dropped SILENTLY (drops %s)", g.id, a.slot, a.seq, after.dropsSince(before))
 			w.violate("%s believes it is online at %s (slot %x, epoch %x) but its heartbeat was dropped without a REHELLO (drops %s, gateway epoch now %x): the app is never told to say HELLO again",
-				a, g.id, a.slot, a.epoch, after.dropsSince(before), g.proc.epoch)
+				a, g.id, a.slot, a.epoch, after.dropsSince(before), g.proc.Epoch())
 		}
 	}
 	for _, rp := range replies {
-		w.receive(i, a.gw, rp.frame, false)
+		w.receive(i, a.gw, rp.Frame, false)
 	}
 }
 
@@ -313,11 +312,11 @@ func (w *world) welcomed(i, g int, frame []byte) {
 		}
 		// Decline: a BYE on the session nobody will use, so it does not linger.
 		b := hl1.Beat{Slot: wl.Slot, Epoch: wl.Epoch, Seq: 1, TS: 0, Active: true, Bye: true}.Seal(a.key)
-		_, before, after := w.c.gws[g].frame(hl1.AppendHeartbeat(nil, b), &a.addr, a.shard)
-		if after.byes > before.byes {
+		_, before, after := w.c.gws[g].frame(hl1.AppendHeartbeat(nil, b), a.addr, a.shard)
+		if after.Byes > before.Byes {
 			w.record(i, g).bye = true
 		}
-		w.note(a, "late WELCOME from %s slot %x declined with BYE (accepted: %v)", w.c.gws[g].id, wl.Slot, after.byes > before.byes)
+		w.note(a, "late WELCOME from %s slot %x declined with BYE (accepted: %v)", w.c.gws[g].id, wl.Slot, after.Byes > before.Byes)
 		return
 	}
 	w.note(a, "WELCOME from %s slot %x ignored (no HELLO of ours)", w.c.gws[g].id, wl.Slot)

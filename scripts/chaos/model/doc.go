@@ -5,10 +5,11 @@
 //	a session that said BYE or expired is not shown beyond the bound.
 //
 // It owns no production code: everything is in its _test.go files. They assemble, in one
-// test process, two or three gateways from the real packages (gateway/table, one
-// gateway/ingest.Handler per shard, gateway/feedserver on a Unix socket), one agent per
-// gateway (agent/feedclient, agent/state, agent/consulwriter) writing to a real Consul
-// started by scripts/consultest, and one agent/watcher reading it. Apps are modelled on the
+// test process, two or three gateways from the real packages (a table, one ingest handler
+// per shard, the feed server on a Unix socket: gateway/gatewaytest.Process), one agent per
+// gateway (feed client, state, Consul writer: agent/agenttest.Agent) writing to a real
+// Consul started by scripts/consultest, and one agent/watcher reading it. The gateway's and
+// the agent's packages are internal to them; those two seams are the only way in. Apps are modelled on the
 // reference client and the chaos driver: HELLO, the first HEARTBEAT right after WELCOME,
 // one per interval, make-before-break moves (no BYE to the gateway left behind), HELLO
 // again on a REHELLO for their slot.

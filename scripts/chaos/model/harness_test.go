@@ -3,26 +3,23 @@ package model
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/consul/api"
 	"go.uber.org/zap"
 
-	"heartline/agent/consulwriter"
-	"heartline/agent/feedclient"
-	"heartline/agent/state"
+	"heartline/agent/agenttest"
 	"heartline/agent/watcher"
-	"heartline/gateway/feedserver"
-	"heartline/gateway/ingest"
-	"heartline/gateway/table"
+	"heartline/gateway/gatewaytest"
 	"heartline/protocol/presencekv"
 	"heartline/protocol/token"
 	"heartline/scripts/consultest"
+	"heartline/scripts/proctest"
 )
 
 // The gateways' presence timing, short so that expiry happens within a few test steps.
@@ -78,7 +75,7 @@ type cluster struct {
 func newCluster(t *testing.T, consul *consultest.Server, prefix string, gateways int, start time.Time) *cluster {
 	t.Helper()
 	c := &cluster{t: t, consul: consul, client: consul.Client(), prefix: prefix, keys: testKeys(t), now: start}
-	if _, err := consulwriter.EnsureConfig(c.client, prefix, buckets); err != nil {
+	if err := agenttest.EnsureConfig(c.client, prefix, buckets); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
@@ -98,7 +95,7 @@ func newCluster(t *testing.T, consul *consultest.Server, prefix string, gateways
 	go func() { defer close(done); w.Run(ctx) }() //nolint:errcheck
 	t.Cleanup(func() { cancel(); <-done })
 	c.w = w
-	waitUntil(t, "watcher ready", 30*time.Second, w.Ready)
+	proctest.WaitFor(t, 30*time.Second, "watcher ready", w.Ready)
 	return c
 }
 
@@ -121,19 +118,8 @@ func (c *cluster) advance(d time.Duration, each func()) {
 // scheduling.
 func (c *cluster) tick() {
 	for _, g := range c.gws {
-		p := g.proc
-		now := p.nowAt(c.now)
-		for _, h := range p.handlers {
-			h.Tick(now)
-		}
-		waitUntil(c.t, g.id+" feed writer took the published batches", 10*time.Second, func() bool {
-			for i := 0; i < p.tb.Shards(); i++ {
-				if p.tb.Shard(i).Outbox().Ready() {
-					return false
-				}
-			}
-			return true
-		})
+		g.proc.Tick(c.now)
+		proctest.WaitFor(c.t, 10*time.Second, g.id+" feed writer took the published batches", g.proc.Published)
 	}
 }
 
@@ -143,45 +129,9 @@ type gateway struct {
 	c           *cluster
 	id          string
 	path        string
-	proc        *gatewayProcess
-	incarnation int // counts gateway processes on this host
+	proc        *gatewaytest.Process // one run of the gateway binary: table, a handler per shard, feed server
+	incarnation int                  // counts gateway processes on this host
 	agent       *agentProcess
-}
-
-// gatewayProcess is what one run of the gateway binary holds: a table, a handler per shard,
-// a feed server. Frames are handed to the handlers by the test, as the ingest loops would.
-type gatewayProcess struct {
-	tb       *table.Table
-	epoch    uint32
-	drain    *ingest.Drain // flipped by the model's drain operation (SIGTERM or POST /drain)
-	handlers []*ingest.Handler
-	feed     *feedserver.Server
-	now      ingest.Now // the time of the frame being handled, for hand-offs
-	replies  []reply    // replies captured while one frame was handled
-	cancel   context.CancelFunc
-	done     chan struct{}
-}
-
-// reply is a frame a gateway sent to an address.
-type reply struct {
-	to    ingest.Addr
-	frame []byte
-}
-
-// Send captures a reply (ingest.Sender).
-func (p *gatewayProcess) Send(frame []byte, to *ingest.Addr) {
-	p.replies = append(p.replies, reply{to: *to, frame: append([]byte(nil), frame...)})
-}
-
-// Route hands a frame to the loop owning shard at once (ingest.Router): the test plays
-// every loop on one goroutine.
-func (p *gatewayProcess) Route(shard int, h *ingest.Handoff) bool {
-	p.handlers[shard].Handoff(h, p.now)
-	return true
-}
-
-func (p *gatewayProcess) nowAt(t time.Time) ingest.Now {
-	return ingest.Now{Time: t, Tick: p.tb.Tick(t)}
 }
 
 // startProcess starts a new gateway process on this host: a new table (every session of
@@ -190,31 +140,19 @@ func (p *gatewayProcess) nowAt(t time.Time) ingest.Now {
 func (g *gateway) startProcess(epoch uint32) {
 	t := g.c.t
 	t.Helper()
-	tb, err := table.New(table.Options{Shards: shards, SessionsPerShard: 256, Interval: interval, Misses: misses,
-		Grace: grace, Debounce: debounce, WheelTick: wheelTick, Start: g.c.now, Epoch: epoch})
+	p, err := gatewaytest.Start(gatewaytest.Options{Shards: shards, SessionsPerShard: 256, Interval: interval, Misses: misses,
+		Grace: grace, Debounce: debounce, WheelTick: wheelTick, Start: g.c.now, Epoch: epoch, Keys: g.c.keys,
+		FeedPath: g.path, GatewayID: g.id})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &gatewayProcess{tb: tb, epoch: epoch, drain: new(ingest.Drain), done: make(chan struct{})}
-	for i := 0; i < shards; i++ {
-		p.handlers = append(p.handlers, ingest.NewHandler(tb, i, p, p, ingest.HandlerOptions{Keys: g.c.keys, Epoch: epoch, Drain: p.drain}))
-	}
-	p.feed, err = feedserver.Listen(tb, feedserver.Options{Path: g.path, GatewayID: g.id, Epoch: epoch,
-		StartedAt: g.c.now, FlushInterval: 5 * time.Millisecond, Log: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p.cancel = cancel
-	go func() { defer close(p.done); p.feed.Run(ctx) }() //nolint:errcheck
 	g.proc = p
 	g.incarnation++
 }
 
 // restartProcess kills the gateway process and starts a new one with epoch.
 func (g *gateway) restartProcess(epoch uint32) {
-	g.proc.cancel()
-	<-g.proc.done // the old feed server unlinks its socket on the way out
+	g.proc.Stop() // the old feed server unlinks its socket on the way out
 	g.startProcess(epoch)
 }
 
@@ -231,48 +169,28 @@ func (g *gateway) restartAgent(crash bool) {
 
 func (g *gateway) stop() {
 	g.agent.stop()
-	g.proc.cancel()
-	<-g.proc.done
+	g.proc.Stop()
 }
+
+// reply is a frame a gateway sent to an address.
+type reply = gatewaytest.Reply
+
+// counters are the handlers' counters summed over shards.
+type counters gatewaytest.Counters
 
 // frame hands one frame from an app to the handler of shard, at the cluster's time, and
 // returns the replies the gateway sent and the handlers' counters before and after.
-func (g *gateway) frame(b []byte, from *ingest.Addr, shard int) (replies []reply, before, after counters) {
-	p := g.proc
-	before = p.counters()
-	p.now = p.nowAt(g.c.now)
-	p.replies = p.replies[:0]
-	p.handlers[shard].Frame(b, from, nil, p.now)
-	replies = append([]reply(nil), p.replies...)
-	return replies, before, p.counters()
-}
-
-// counters are the handlers' counters summed over shards.
-type counters struct {
-	heartbeats, byes, hellos, rehellos uint64
-	drops                              map[string]uint64
-}
-
-func (p *gatewayProcess) counters() counters {
-	c := counters{drops: map[string]uint64{}}
-	for _, h := range p.handlers {
-		s := h.Stats
-		c.heartbeats += s.Heartbeats.Load()
-		c.byes += s.Byes.Load()
-		c.hellos += s.Hellos.Load()
-		c.rehellos += s.Rehellos.Load()
-		for _, r := range ingest.DropReasons {
-			c.drops[r] += s.Drops(r)
-		}
-	}
-	return c
+func (g *gateway) frame(b []byte, from netip.AddrPort, shard int) (replies []reply, before, after counters) {
+	before = counters(g.proc.Counters())
+	replies = g.proc.Frame(b, from, shard, g.c.now)
+	return replies, before, counters(g.proc.Counters())
 }
 
 // dropsSince names the drop reasons counted between before and c.
 func (c counters) dropsSince(before counters) string {
 	var out []string
-	for r, n := range c.drops {
-		if d := n - before.drops[r]; d > 0 {
+	for r, n := range c.Drops {
+		if d := n - before.Drops[r]; d > 0 {
 			out = append(out, fmt.Sprintf("%s×%d", r, d))
 		}
 	}
@@ -285,54 +203,25 @@ func (c counters) dropsSince(before counters) string {
 
 // agentProcess is one run of the agent: feed client, state table, Consul session, writer.
 type agentProcess struct {
-	sess   *consulwriter.Session
-	writer *consulwriter.Writer
-	cancel context.CancelFunc // feed, session renewal and writer
-	wg     sync.WaitGroup
+	t *testing.T
+	a *agenttest.Agent
 }
 
 func startAgent(t *testing.T, client *api.Client, prefix, gw, path string) *agentProcess {
 	t.Helper()
-	tbl := state.New(buckets, 2, 0)
-	a := &agentProcess{}
-	a.sess = consulwriter.NewSession(client, consulwriter.SessionOptions{Name: "heartline-agent/" + gw, TTL: 10 * time.Second,
-		Log: zap.NewNop(), OnNew: func(gen uint64) {
-			if gen > 1 {
-				tbl.MarkAllDirty()
-			}
-		}})
-	var err error
-	a.writer, err = consulwriter.New(consulwriter.Options{Client: client, Prefix: prefix, GatewayID: gw, Table: tbl, Session: a.sess,
-		FlushWindow: 10 * time.Millisecond, BackoffMin: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond, Log: zap.NewNop()})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, err := agenttest.Start(ctx, agenttest.Options{Client: client, Prefix: prefix, GatewayID: gw, FeedPath: path, Buckets: buckets})
 	if err != nil {
 		t.Fatal(err)
 	}
-	feed := feedclient.New(feedclient.Options{Path: path, Table: tbl, GatewayID: gw, BackoffMin: 10 * time.Millisecond,
-		BackoffMax: 100 * time.Millisecond, Log: zap.NewNop()})
-	ctx, cancel := context.WithCancel(context.Background())
-	a.cancel = cancel
-	cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
-	defer ccancel()
-	if err := a.sess.Create(cctx); err != nil {
-		cancel()
-		t.Fatalf("agent %s: Consul session: %v", gw, err)
-	}
-	a.wg.Add(3)
-	go func() { defer a.wg.Done(); feed.Run(ctx) }()
-	go func() { defer a.wg.Done(); a.sess.Run(ctx) }()
-	go func() {
-		defer a.wg.Done()
-		if err := a.writer.Run(ctx); err != nil && ctx.Err() == nil {
-			t.Errorf("agent %s writer: %v", gw, err)
-		}
-	}()
-	return a
+	return &agentProcess{t: t, a: a}
 }
 
 // crash ends the agent without a flush or a session destroy, as a killed process would.
 func (a *agentProcess) crash() {
-	a.cancel()
-	a.wg.Wait()
+	a.a.Crash()
+	a.checkWriter()
 }
 
 // stop ends the agent the way SIGTERM does: last flush, then the session is destroyed
@@ -340,10 +229,15 @@ func (a *agentProcess) crash() {
 func (a *agentProcess) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = a.writer.Flush(ctx)
-	a.cancel()
-	a.wg.Wait()
-	_ = a.sess.Destroy()
+	_ = a.a.Stop(ctx)
+	a.checkWriter()
+}
+
+// checkWriter fails the test if the agent's writer ended on its own, with an error.
+func (a *agentProcess) checkWriter() {
+	if err := a.a.Err(); err != nil {
+		a.t.Errorf("%v", err)
+	}
 }
 
 // kvView is every session the presence keys show, decoded with presencekv.
@@ -444,16 +338,4 @@ func testKeys(t testing.TB) *token.KeyRing {
 		t.Fatal(err)
 	}
 	return r
-}
-
-// waitUntil polls cond until it holds, failing the test after timeout.
-func waitUntil(t testing.TB, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"heartline/gateway/table"
+	"heartline/gateway/gatewaytest"
 	"heartline/scripts/consultest"
 )
 
@@ -131,7 +131,7 @@ func runModel(t *testing.T, consul *consultest.Server, seed uint64, steps int) {
 		c.advance(time.Duration(1+rng.IntN(12))*wheelTick, w.tickApps)
 		if g := w.drainedGateway(); g >= 0 {
 			what += fmt.Sprintf("; %s drained (no session left online after %v): restarted", c.gws[g].id,
-				c.now.Sub(c.gws[g].proc.drain.Since()).Round(wheelTick))
+				c.now.Sub(drainedSince(c.gws[g].proc)).Round(wheelTick))
 			w.restartGateway(g)
 			counts["drained-restart"]++
 		}
@@ -301,9 +301,8 @@ func opRebind(w *world) string {
 	}
 	a := w.apps[i]
 	a.shard = (a.shard + 1) % shards
-	ap := a.addr.AddrPort()
-	a.addr.SetAddrPort(netip.AddrPortFrom(ap.Addr(), ap.Port()+1))
-	w.note(a, "NAT rebinding: now from %v (loop %d)", a.addr.AddrPort(), a.shard)
+	a.addr = netip.AddrPortFrom(a.addr.Addr(), a.addr.Port()+1)
+	w.note(a, "NAT rebinding: now from %v (loop %d)", a.addr, a.shard)
 	return fmt.Sprintf("%s rebinds to loop %d", a, a.shard)
 }
 
@@ -330,7 +329,7 @@ func (w *world) restartGateway(g int) string {
 	epoch := w.rng.Uint32()
 	unlucky := w.rng.IntN(3) == 0
 	if unlucky {
-		epoch = w.sameFirstSlotEpoch(w.c.gws[g].proc.epoch)
+		epoch = w.sameFirstSlotEpoch(w.c.gws[g].proc.Epoch())
 	}
 	w.c.gws[g].restartProcess(epoch)
 	for _, a := range w.apps {
@@ -351,11 +350,10 @@ func (w *world) restartGateway(g int) string {
 // derived from epochs; if none of 4096 candidates matches, it returns a random epoch.
 func (w *world) sameFirstSlotEpoch(old uint32) uint32 {
 	first := func(epoch uint32) uint32 {
-		tb, err := table.New(table.Options{Shards: shards, SessionsPerShard: 256, Epoch: epoch, Start: modelStart})
+		slot, err := gatewaytest.FirstSlot(shards, 256, epoch, modelStart)
 		if err != nil {
 			w.t.Fatal(err)
 		}
-		slot, _, _, _ := tb.Shard(0).Hello(table.HelloParams{User: 1, Device: 1, Stamp: 1}, 0)
 		return slot
 	}
 	want := first(old)
@@ -383,12 +381,12 @@ func opHostRestart(w *world) string {
 // drains at a time.
 func opDrain(w *world) string {
 	for _, g := range w.c.gws {
-		if g.proc.drain.Active() {
+		if draining, _ := g.proc.Draining(); draining {
 			return ""
 		}
 	}
 	g := w.rng.IntN(len(w.c.gws))
-	w.c.gws[g].proc.drain.Start(w.c.now)
+	w.c.gws[g].proc.StartDrain(w.c.now)
 	for _, a := range w.apps {
 		if a.gw == g {
 			w.note(a, "%s drains", w.c.gws[g].id)
@@ -401,7 +399,7 @@ func opDrain(w *world) string {
 // now), or -1.
 func (w *world) drainedGateway() int {
 	for g, gw := range w.c.gws {
-		if gw.proc.drain.Active() && gw.proc.tb.Online() == 0 {
+		if draining, _ := gw.proc.Draining(); draining && gw.proc.Online() == 0 {
 			return g
 		}
 	}
@@ -413,4 +411,10 @@ func opExpire(w *world) string {
 	d := shownFor + time.Duration(1+w.rng.IntN(20))*wheelTick
 	w.c.advance(d, w.tickApps)
 	return fmt.Sprintf("time passes: %v", d)
+}
+
+// drainedSince is when p started to drain.
+func drainedSince(p *gatewaytest.Process) time.Time {
+	_, since := p.Draining()
+	return since
 }

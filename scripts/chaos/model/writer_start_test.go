@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"heartline/scripts/proctest"
 )
 
 // TestAgentRestartedDuringAConsulHiccupStillWritesPresence: an agent starts while Consul
@@ -46,7 +48,7 @@ func TestAgentRestartedDuringAConsulHiccupStillWritesPresence(t *testing.T) {
 	g := c.gws[0]
 	g.agent.crash()
 	g.agent = startAgent(t, hiccupy, c.prefix, g.id, g.path)
-	waitUntil(t, "the writer's first read of the last-seen keys", 10*time.Second, func() bool { return failed.Load() >= 1 })
+	proctest.WaitFor(t, 10*time.Second, "the writer's first read of the last-seen keys", func() bool { return failed.Load() >= 1 })
 
 	w.hello(0, 0)
 	c.advance(interval, nil)

@@ -1,0 +1,195 @@
+package tcp
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"heartline/gateway/internal/clock"
+	"heartline/gateway/internal/table"
+	"heartline/protocol/hl1"
+	"heartline/protocol/token"
+	"heartline/scripts/proctest"
+)
+
+var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+func setup(t *testing.T, idle time.Duration) (*Server, *token.KeyRing, *clock.Fake, string) {
+	return setupMax(t, idle, 0)
+}
+
+func setupMax(t *testing.T, idle time.Duration, maxConns int) (*Server, *token.KeyRing, *clock.Fake, string) {
+	t.Helper()
+	keys := token.NewKeyRing()
+	if err := keys.Add(1, make([]byte, 32)); err != nil {
+		t.Fatal(err)
+	}
+	_ = keys.SetCurrent(1)
+	clk := clock.NewFake(t0.Add(time.Second))
+	tb, err := table.New(table.Options{Shards: 1, SessionsPerShard: 64, Start: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := proctest.FreeAddr(t, "tcp")
+	s := New(tb, Options{Addr: addr, IdleTimeout: idle, Clock: clk, Shard: 0, Handler: ingestOpts(keys), MaxConns: maxConns})
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Stop(ctx)
+	})
+	return s, keys, clk, addr
+}
+
+func send(t *testing.T, c net.Conn, frame []byte) {
+	t.Helper()
+	b, err := hl1.AppendTCP(nil, frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func read(t *testing.T, c net.Conn) []byte {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	f, err := hl1.ReadTCPFrame(c, nil)
+	if err != nil {
+		t.Fatalf("read frame: %v", err)
+	}
+	return f
+}
+
+func TestTCPHelloHeartbeatBye(t *testing.T) {
+	s, keys, clk, addr := setup(t, time.Minute)
+	tok, sk, _ := keys.Issue(token.Claims{UserID: 5, DeviceID: 1, Expiry: t0.Add(time.Hour)})
+	key := hl1.NewMACKey(sk)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	h := hl1.Hello{ClientTimeMS: uint64(clk.Now().UnixMilli()), Nonce: 7, Token: tok.Bytes(), Flags: hl1.FlagActive}.Seal(key)
+	send(t, c, hl1.AppendHello(nil, h))
+	w, err := hl1.ParseWelcome(read(t, c))
+	if err != nil || !w.Verify(key, 7) {
+		t.Fatalf("WELCOME: %+v %v", w, err)
+	}
+	for i := uint64(1); i <= 3; i++ {
+		clk.Advance(10 * time.Second)
+		ts := uint64(clk.Now().UnixMilli()-int64(w.ServerTimeMS)) / 10
+		send(t, c, hl1.AppendHeartbeat(nil, hl1.Beat{Slot: w.Slot, Epoch: w.Epoch, Seq: i, TS: ts, Active: true}.Seal(key)))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for s.HandlerStats().Heartbeats.Load() != 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("heartbeats over TCP: %d", s.HandlerStats().Heartbeats.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestTCPGarbageAndFirstFrameRules(t *testing.T) {
+	s, _, _, addr := setup(t, time.Minute)
+	cases := []struct {
+		label string
+		bytes []byte
+	}{
+		{"first_not_hello", mustTCP(hl1.AppendRehello(nil, hl1.Rehello{Slot: 1, Reason: 1}))},
+		{"protocol_error", []byte{0, 0}},          // length 0
+		{"protocol_error", []byte{0xff, 0xff, 1}}, // length above MaxFrame
+	}
+	for _, tc := range cases {
+		before := s.Stats.Closes(tc.label)
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write(tc.bytes); err != nil {
+			t.Fatal(err)
+		}
+		f := read(t, c)
+		if r, err := hl1.ParseClose(f); err != nil || r != hl1.CloseProtocolError {
+			t.Fatalf("%s: got %x (%v), want CLOSE protocol error", tc.label, f, err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("%s: connection not closed: %v", tc.label, err)
+		}
+		c.Close()
+		waitClose(t, s, tc.label, before+1)
+	}
+}
+
+func TestTCPStalledConnectionIsClosed(t *testing.T) {
+	s, _, _, addr := setup(t, 500*time.Millisecond)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var hdr [2]byte
+	binary.BigEndian.PutUint16(hdr[:], 66)
+	_, _ = c.Write(append(hdr[:], 0x11, 0)) // half a HELLO, then nothing
+	f := read(t, c)
+	if r, err := hl1.ParseClose(f); err != nil || r != hl1.CloseIdleTimeout {
+		t.Fatalf("got %x, want CLOSE idle timeout", f)
+	}
+	waitClose(t, s, "idle_timeout", 1)
+}
+
+func waitClose(t *testing.T, s *Server, label string, want uint64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Stats.Closes(label) < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("close reason %s counted %d, want %d", label, s.Stats.Closes(label), want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func mustTCP(frame []byte) []byte {
+	b, err := hl1.AppendTCP(nil, frame)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func TestTCPConnectionLimit(t *testing.T) {
+	s, _, _, addr := setupMax(t, time.Minute, 3)
+	var conns []net.Conn
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Stats.Open.Load() != 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("open %d", s.Stats.Open.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	extra, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	_ = extra.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := extra.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("fourth connection not closed: %v", err)
+	}
+	waitClose(t, s, "too_many_connections", 1)
+}
