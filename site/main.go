@@ -196,7 +196,7 @@ func run(ctx context.Context, cfg *config, ln net.Listener, log *zap.Logger) err
 		Gateways: catalog.New(catalog.Options{Client: cc, Service: cfg.ServiceName}), TokenTTL: cfg.TokenTTL,
 		Interval: cfg.Interval, PageSize: cfg.PageSize, Ready: func() bool { return w.Ready() && view.Ready() }, TrustProxy: cfg.TrustProxy,
 		Mail: sender, BaseURL: cfg.BaseURL, DevOutbox: cfg.DevOutbox,
-		DemoHint: demoHint(ctx, st), Log: log.Named("http")})
+		DemoHint: demoHint(ctx, st, cfg.DemoMembers), HashConcurrency: cfg.HashConcurrency, Log: log.Named("http")})
 	if err != nil {
 		return err
 	}
@@ -295,7 +295,12 @@ func purgeSessions(ctx context.Context, st *store.Store, log *zap.Logger) {
 	}
 }
 
-func demoHint(ctx context.Context, st *store.Store) string {
+// demoHint is the demo e-mail the login page shows: only when this start asked for demo
+// members (-demo-members > 0), never on a production site that happens to hold some.
+func demoHint(ctx context.Context, st *store.Store, demoMembers int) string {
+	if demoMembers <= 0 {
+		return ""
+	}
 	if m, err := st.MemberByID(ctx, members.FirstDemoID); err == nil && m.Demo {
 		return m.Email
 	}

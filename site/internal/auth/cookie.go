@@ -11,11 +11,28 @@ import (
 	"time"
 )
 
-// Cookie names.
+// Cookie names. With Secure cookies (production) both carry the "__Host-" prefix, so a
+// browser accepts them only from this host over HTTPS with Path=/ and no Domain: a sibling
+// subdomain or a plain-HTTP page cannot plant or overwrite them. Keys.SessionName and
+// CSRFName give the name in use.
 const (
 	SessionCookie = "hl_session"
 	CSRFCookie    = "hl_csrf"
+	HostPrefix    = "__Host-"
 )
+
+// SessionName is the session cookie's name ("__Host-hl_session" when Secure).
+func (k *Keys) SessionName() string { return k.cookieName(SessionCookie) }
+
+// CSRFName is the CSRF cookie's name ("__Host-hl_csrf" when Secure).
+func (k *Keys) CSRFName() string { return k.cookieName(CSRFCookie) }
+
+func (k *Keys) cookieName(base string) string {
+	if k.Secure {
+		return HostPrefix + base
+	}
+	return base
+}
 
 // ErrNoSession means the request carries no valid session cookie.
 var ErrNoSession = errors.New("auth: no valid session")
@@ -66,19 +83,19 @@ const maxTokenLen = 64
 // so logging out deletes it and the cookie stops working even if someone kept a copy.
 func (k *Keys) SetSession(w http.ResponseWriter, token string, expires time.Time, now time.Time) {
 	v := k.SessionValue(token)
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: v, Path: "/", Expires: expires, MaxAge: int(expires.Sub(now) / time.Second),
+	http.SetCookie(w, &http.Cookie{Name: k.SessionName(), Value: v, Path: "/", Expires: expires, MaxAge: int(expires.Sub(now) / time.Second),
 		HttpOnly: true, Secure: k.Secure, SameSite: http.SameSiteLaxMode})
 }
 
 // ClearSession removes the session cookie.
 func (k *Keys) ClearSession(w http.ResponseWriter) {
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: k.Secure, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: k.SessionName(), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: k.Secure, SameSite: http.SameSiteLaxMode})
 }
 
 // Session returns the session token of a cookie this site signed. Whether the session still
 // exists (not logged out, not expired) is the database's answer, not the cookie's.
 func (k *Keys) Session(r *http.Request) (string, error) {
-	c, err := r.Cookie(SessionCookie)
+	c, err := r.Cookie(k.SessionName())
 	if err != nil {
 		return "", ErrNoSession
 	}

@@ -57,13 +57,20 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 		s.signupPage(w, r, http.StatusUnprocessableEntity, f, errs)
 		return
 	}
-	if ok, wait := s.o.Limits.IP.Allow(s.clientIP(r), now); !ok {
+	if ok, wait := s.o.Limits.IP.Allow(auth.AddrKey(s.clientIP(r)), now); !ok {
 		s.m.signups.WithLabelValues("rate_limited").Inc()
 		w.Header().Set("Retry-After", retryAfter(wait))
 		s.signupPage(w, r, http.StatusTooManyRequests, f, members.Errors{"email": fmt.Sprintf("操作太频繁，请 %s 后再试。", waitText(wait))})
 		return
 	}
-	hash, err := auth.HashPassword(f.Password, s.o.HashParams)
+	var hash string
+	var err error
+	if wait := s.withHashSlot(r.Context(), func() { hash, err = auth.HashPassword(f.Password, s.o.HashParams) }); wait > 0 {
+		s.m.signups.WithLabelValues("rate_limited").Inc()
+		w.Header().Set("Retry-After", retryAfter(wait))
+		s.signupPage(w, r, http.StatusTooManyRequests, f, members.Errors{"email": fmt.Sprintf("服务器繁忙，请 %s 后再试。", waitText(wait))})
+		return
+	}
 	if err != nil {
 		s.o.Log.Error("site: hashing password", zap.Error(err))
 		s.errorPage(w, r, http.StatusInternalServerError, "注册失败", "服务器暂时无法完成注册，请稍后再试。")
@@ -180,7 +187,11 @@ var (
 func (s *Server) authenticate(ctx context.Context, ip, email, password string) (*members.Member, error) {
 	now := s.o.Now()
 	account := members.NormalizeEmail(email)
-	if ok, wait := s.o.Limits.Begin(ip, account, now); !ok {
+	// Limits key on the address range (an IPv6 /64 counts as one address), and failures on
+	// the account *from that range*: guessing from elsewhere never locks the owner out.
+	addr := auth.AddrKey(ip)
+	acctKey := account + " " + addr
+	if ok, wait := s.o.Limits.Begin(addr, acctKey, now); !ok {
 		return nil, errLimited{wait}
 	}
 	m, err := s.o.Store.MemberByEmail(ctx, account)
@@ -191,12 +202,15 @@ func (s *Server) authenticate(ctx context.Context, ip, email, password string) (
 	if m != nil {
 		hash = m.PasswordHash
 	}
-	ok, err := auth.CheckPassword(hash, password)
+	var ok bool
+	if wait := s.withHashSlot(ctx, func() { ok, err = auth.CheckPassword(hash, password) }); wait > 0 {
+		return nil, errLimited{wait}
+	}
 	if err != nil {
 		s.o.Log.Error("site: stored password hash unusable", zap.Uint64("user", idOf(m)), zap.Error(err))
 	}
 	if !ok || m == nil {
-		s.o.Limits.Failed(account, now)
+		s.o.Limits.Failed(acctKey, now)
 		return nil, errBadLogin
 	}
 	if !m.Verified {
@@ -325,8 +339,16 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 	errs := members.Errors{}
 	if len(cur) > members.PasswordMax*4 {
 		errs["current"] = "当前密码不正确。"
-	} else if ok, _ := auth.CheckPassword(m.PasswordHash, cur); !ok {
-		errs["current"] = "当前密码不正确。"
+	} else {
+		var ok bool
+		if wait := s.withHashSlot(r.Context(), func() { ok, _ = auth.CheckPassword(m.PasswordHash, cur) }); wait > 0 {
+			w.Header().Set("Retry-After", retryAfter(wait))
+			s.errorPage(w, r, http.StatusServiceUnavailable, "服务器繁忙", "请稍后再试。")
+			return
+		}
+		if !ok {
+			errs["current"] = "当前密码不正确。"
+		}
 	}
 	if msg := members.PasswordProblem(pw); msg != "" {
 		errs["password"] = msg
@@ -338,7 +360,13 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusUnprocessableEntity, "account", &page{Title: "账号安全", User: m, Data: accountData{Errors: errs, Visibility: m.PresenceVisibility}})
 		return
 	}
-	hash, err := auth.HashPassword(pw, s.o.HashParams)
+	var hash string
+	var err error
+	if wait := s.withHashSlot(r.Context(), func() { hash, err = auth.HashPassword(pw, s.o.HashParams) }); wait > 0 {
+		w.Header().Set("Retry-After", retryAfter(wait))
+		s.errorPage(w, r, http.StatusServiceUnavailable, "服务器繁忙", "请稍后再试，原密码仍然有效。")
+		return
+	}
 	if err == nil {
 		err = s.o.Store.ChangePassword(r.Context(), m.ID, hash, tok)
 	}

@@ -99,7 +99,7 @@ func BenchmarkMembersPage(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	viewerCookie := &http.Cookie{Name: auth.SessionCookie, Value: keys.SessionValue(viewerTok)}
+	viewerCookie := &http.Cookie{Name: keys.SessionName(), Value: keys.SessionValue(viewerTok)}
 	cities := members.Cities()
 	kinds := []struct {
 		name  string

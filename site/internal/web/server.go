@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"time"
 
@@ -57,7 +58,11 @@ type Options struct {
 	// Interval is the heartbeat interval announced to apps (default 10s; WELCOME is authoritative).
 	Interval   time.Duration
 	HashParams auth.HashParams // default auth.DefaultHashParams
-	PageSize   int             // members per page (default 24)
+	// HashConcurrency bounds password hashes running at once (default GOMAXPROCS); an
+	// attempt that finds no free slot within HashWait (default 2s) is answered 429/503.
+	HashConcurrency int
+	HashWait        time.Duration
+	PageSize        int // members per page (default 24)
 	// Ready reports whether presence is being followed (the watcher's first read finished).
 	Ready func() bool
 	// TrustProxy takes the client IP (for rate limits) from the last X-Forwarded-For entry.
@@ -80,6 +85,8 @@ type Server struct {
 	count  memberCount
 	// photoSlots bounds concurrent photo decodes.
 	photoSlots chan struct{}
+	// hashSlots bounds concurrent password hashes (hashslots.go).
+	hashSlots chan struct{}
 }
 
 // New parses the templates and builds the routes.
@@ -105,6 +112,12 @@ func New(o Options) (*Server, error) {
 	if o.PageSize <= 0 {
 		o.PageSize = 24
 	}
+	if o.HashConcurrency <= 0 {
+		o.HashConcurrency = runtime.GOMAXPROCS(0)
+	}
+	if o.HashWait <= 0 {
+		o.HashWait = 2 * time.Second
+	}
 	if o.Ready == nil {
 		o.Ready = func() bool { return true }
 	}
@@ -122,7 +135,8 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{o: o, assets: a, tmpl: t, mux: http.NewServeMux(), m: newMetrics(o.Registry), photoSlots: make(chan struct{}, 2)}
+	s := &Server{o: o, assets: a, tmpl: t, mux: http.NewServeMux(), m: newMetrics(o.Registry), photoSlots: make(chan struct{}, 2),
+		hashSlots: make(chan struct{}, o.HashConcurrency)}
 	o.Hub.SetIdentify(s.identify)
 	m := s.mux
 	m.HandleFunc("GET /{$}", s.landing)

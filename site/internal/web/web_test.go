@@ -65,13 +65,14 @@ func (g fakeGateways) Gateways(context.Context) ([]catalog.Gateway, error) {
 }
 
 type fixture struct {
-	srv   *httptest.Server
-	store *store.Store
-	src   *fakeSource
-	ring  *token.KeyRing
-	now   time.Time
-	view  *privacywatch.View
-	hub   *live.Hub
+	srv    *httptest.Server
+	store  *store.Store
+	src    *fakeSource
+	ring   *token.KeyRing
+	now    time.Time
+	view   *privacywatch.View
+	hub    *live.Hub
+	server *Server
 }
 
 const demoPassword = "demo-pass-1"
@@ -140,7 +141,7 @@ func newFixtureOn(t *testing.T, dsn string, mod func(*Options)) *fixture {
 	}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	return &fixture{srv: srv, store: st, src: src, ring: ring, now: now, view: view, hub: hub}
+	return &fixture{srv: srv, store: st, src: src, ring: ring, now: now, view: view, hub: hub, server: s}
 }
 
 // sessionCookie returns the browser's session cookie for base.
@@ -459,7 +460,11 @@ func TestLoginLogoutAndRateLimit(t *testing.T) {
 		t.Fatal("not logged in")
 	}
 	stolen := sessionCookie(t, c, f.srv.URL)
-	resp, _ = post(t, c, f.srv.URL+"/logout", url.Values{"csrf_token": {tok}})
+	// The CSRF token is bound to the session: the one from before the login is refused.
+	if resp, _ := post(t, c, f.srv.URL+"/logout", url.Values{"csrf_token": {tok}}); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("logout with the pre-login CSRF token: %d, want 403", resp.StatusCode)
+	}
+	resp, _ = post(t, c, f.srv.URL+"/logout", url.Values{"csrf_token": {csrf(t, c, f.srv.URL+"/account")}})
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("logout: %d", resp.StatusCode)
 	}
@@ -485,6 +490,64 @@ func TestLoginLogoutAndRateLimit(t *testing.T) {
 	resp, _ = post(t, c, f.srv.URL+"/login", url.Values{"csrf_token": {tok}, "email": {"nobody@example.com"}, "password": {"x"}})
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("unknown account: %d", resp.StatusCode)
+	}
+}
+
+// TestLoginLimitsByRangeWithoutOwnerLockout: failures lock an account only for the address
+// range they came from (the owner elsewhere still logs in), and an IPv6 /64 is one range
+// (a fresh address in it does not reset the budget).
+func TestLoginLimitsByRangeWithoutOwnerLockout(t *testing.T) {
+	f := newFixture(t, func(o *Options) {
+		o.TrustProxy = true
+		o.Limits = &auth.LoginLimits{IP: auth.NewLimiter(5, time.Minute, 100), Account: auth.NewLimiter(2, time.Minute, 100)}
+	})
+	email := members.DemoEmail(100005)
+	attempt := func(from, password string) int {
+		t.Helper()
+		c := f.browser(t)
+		tok := csrf(t, c, f.srv.URL+"/login")
+		req, _ := http.NewRequest("POST", f.srv.URL+"/login", strings.NewReader(url.Values{"csrf_token": {tok}, "email": {email}, "password": {password}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", from)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i, from := range []string{"2001:db8:1:2::1", "2001:db8:1:2::ffff"} { // one /64
+		if code := attempt(from, "wrong-pass-1"); code != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d", i, code)
+		}
+	}
+	if code := attempt("2001:db8:1:2:aaaa::3", demoPassword); code != http.StatusTooManyRequests {
+		t.Fatalf("right password from the attacker's /64 after its failures: %d, want 429", code)
+	}
+	if code := attempt("2001:db8:9:9::1", demoPassword); code != http.StatusSeeOther {
+		t.Fatalf("the owner from another range: %d, want a login (no lockout)", code)
+	}
+	if code := attempt("198.51.100.7", demoPassword); code != http.StatusSeeOther {
+		t.Fatalf("the owner over IPv4: %d", code)
+	}
+}
+
+// TestHashSlotsBoundConcurrentHashing: with every slot taken, a login waits HashWait and is
+// answered 429 without hashing; once a slot is free, logins work again.
+func TestHashSlotsBoundConcurrentHashing(t *testing.T) {
+	f := newFixture(t, func(o *Options) { o.HashConcurrency = 1; o.HashWait = 50 * time.Millisecond })
+	srv := f.server
+	srv.hashSlots <- struct{}{} // an attacker's hash in progress
+	c := f.browser(t)
+	tok := csrf(t, c, f.srv.URL+"/login")
+	resp, _ := post(t, c, f.srv.URL+"/login", url.Values{"csrf_token": {tok}, "email": {members.DemoEmail(100005)}, "password": {demoPassword}})
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("login with no free hash slot: %d, want 429 with Retry-After", resp.StatusCode)
+	}
+	<-srv.hashSlots
+	f.login(t, c, 100005)
+	if len(srv.hashSlots) != 0 {
+		t.Fatal("a hash slot leaked")
 	}
 }
 
