@@ -211,7 +211,7 @@ func run(ctx context.Context, cfg *config, ln net.Listener, log *zap.Logger) err
 	done := make(chan struct{}, 7)
 	go func() { w.Run(bg); done <- struct{}{} }()    //nolint:errcheck
 	go func() { view.Run(bg); done <- struct{}{} }() //nolint:errcheck
-	go func() { republish(bg, policy, log); done <- struct{}{} }()
+	go func() { republish(bg, policy, hub, log); done <- struct{}{} }()
 	go func() { hub.Run(bg, live.WatcherSubscription{S: sub}); done <- struct{}{} }() //nolint:errcheck
 	go func() { follower.Run(bg, actSub.C, time.Second); done <- struct{}{} }()
 	go func() { sender.Run(bg); done <- struct{}{} }()
@@ -260,9 +260,10 @@ func run(ctx context.Context, cfg *config, ln net.Listener, log *zap.Logger) err
 	return nil
 }
 
-// republish waits for the privacy view's first read, then writes the visibility modes the
+// republish waits for the privacy view's first read, resyncs the SSE streams opened before
+// it (they were shown nobody: the view fails closed), then writes the visibility modes the
 // database holds into Consul where they are missing (a fresh Consul, a lost key).
-func republish(ctx context.Context, p *visibility.Policy, log *zap.Logger) {
+func republish(ctx context.Context, p *visibility.Policy, hub *live.Hub, log *zap.Logger) {
 	for !p.View().Ready() {
 		select {
 		case <-ctx.Done():
@@ -270,6 +271,7 @@ func republish(ctx context.Context, p *visibility.Policy, log *zap.Logger) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	hub.ResyncAll()
 	if n, err := p.Republish(ctx); err != nil {
 		log.Warn("site: republishing visibility modes to Consul", zap.Error(err))
 	} else if n > 0 {

@@ -24,6 +24,8 @@ type Subscriptions interface {
 	// connection. A non-zero CloseReason closes the connection with that reason.
 	Subscribe(c Conn, frame []byte) hl1.CloseReason
 	Unsubscribe(c Conn, frame []byte) hl1.CloseReason
+	// Grant gets the raw GRANT frame of an authenticated connection.
+	Grant(c Conn, frame []byte) hl1.CloseReason
 	// Closed is called once when a connection that subscribed goes away.
 	Closed(c Conn)
 }
@@ -31,6 +33,9 @@ type Subscriptions interface {
 // Conn is what the seam sees of a connection: an id and a way to send frames (EVENT).
 type Conn interface {
 	ID() uint64
+	// User is the member whose token opened the connection (the user id of its HELLOs; 0 when
+	// its HELLOs named different members, which a grant then never matches).
+	User() uint64
 	// SendFrame queues one HL1 frame (without the length prefix) for the connection. Safe
 	// from any goroutine; never blocks. Past Options.MaxOutbound bytes of backlog the
 	// connection is closed (CLOSE slow consumer) instead.
@@ -62,14 +67,14 @@ type Options struct {
 }
 
 // Close reasons counted in Stats.Closes (label values).
-var CloseLabels = []string{"protocol_error", "first_not_hello", "idle_timeout", "slow_consumer", "overload", "peer", "shutdown", "too_many_connections",
+var CloseLabels = []string{"grant_refused", "protocol_error", "first_not_hello", "idle_timeout", "slow_consumer", "overload", "peer", "shutdown", "too_many_connections",
 	"too_many_subscriptions", "not_authenticated"}
 
 // Stats are the server's counters.
 type Stats struct {
 	Open   atomic.Int64
 	Frames atomic.Uint64
-	closes [10]atomic.Uint64
+	closes [11]atomic.Uint64 // one per CloseLabels entry
 }
 
 // Closes returns connections closed for reason label.

@@ -314,6 +314,8 @@ func (h *Hub) Publish(ev watcher.Event) {
 				fSelf = h.frame("presence", presenceFrame{self, now.UnixMilli()})
 			}
 			f = fSelf
+		case allowed && ev.Type == watcher.EventStatus && c.shown[i]:
+			continue // foreground/background is the member's own business: others see no change
 		case allowed:
 			if fCoarse == nil {
 				fCoarse = h.frame("presence", presenceFrame{coarse, now.UnixMilli()})

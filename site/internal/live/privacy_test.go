@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"heartline/agent/privacywatch"
+	"heartline/agent/watcher"
 	"heartline/protocol/privacy"
 )
 
@@ -89,6 +90,19 @@ func TestPrivacyOnTheStream(t *testing.T) {
 	}
 	blocked.noFrame(100 * time.Millisecond)
 	hub.Publish(src.set(7, true, 2000, 12))
+	for _, s := range []*stream{self, member, match} {
+		s.next()
+	}
+	// A status change (foreground/background) while online: only the member itself hears.
+	ev := src.set(7, true, 2000, 13)
+	ev.Type, ev.Status = watcher.EventStatus, watcher.StatusAway
+	hub.Publish(ev)
+	if f := self.next(); !strings.Contains(f.data, `"status":1`) {
+		t.Fatalf("self status change: %s", f.data)
+	}
+	member.noFrame(50 * time.Millisecond)
+	match.noFrame(10 * time.Millisecond)
+	hub.Publish(src.set(7, true, 2000, 14))
 	for _, s := range []*stream{self, member, match} {
 		s.next()
 	}
