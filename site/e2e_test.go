@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"heartline/protocol/client"
+	"heartline/protocol/hl1"
 	"heartline/protocol/token"
 	"heartline/scripts/consultest"
 	"heartline/scripts/proctest"
@@ -52,7 +53,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 	}
 	udp, tcp, admin, agentHTTP := proctest.FreeAddr(t, "udp"), proctest.FreeAddr(t, "tcp"), proctest.FreeAddr(t, "tcp"), proctest.FreeAddr(t, "tcp")
 	sock := filepath.Join(dir, "feed.sock")
-	proctest.Start(t, dir, "gateway", bins[0], nil,
+	proctest.Start(t, dir, "gateway", bins[0], []string{"CONSUL_HTTP_ADDR=" + consul.HTTPAddr}, // app subscriptions on
 		"-udp-addr", udp, "-tcp-addr", tcp, "-admin-addr", admin, "-secret-file", keyFile, "-feed-socket", sock,
 		"-gateway-id", "gw-e2e", "-loops", "1", "-max-sessions", "10000", "-flush-interval", "10ms")
 	proctest.Start(t, dir, "agent", bins[1], []string{"CONSUL_HTTP_ADDR=" + consul.HTTPAddr},
@@ -196,6 +197,16 @@ func TestBrowserEndToEnd(t *testing.T) {
 		t.Fatalf("the page's SSE stream did not open: %v", err)
 	}
 
+	// The same viewers' apps at the gateway: each logs in over the API, fetches a grant for
+	// 100001 and subscribes over TCP.
+	matchApp := gatewayApp(t, site, tcp, match, cfg.DemoPassword, member)
+	blockedApp := gatewayApp(t, site, tcp, blocked, cfg.DemoPassword, member)
+	for _, a := range []*appEvents{matchApp, blockedApp} {
+		if e := a.next(t, 20*time.Second); e.State != hl1.StateOffline || e.LastSeenMS != 0 {
+			t.Fatalf("app of %d: initial %+v, want offline", a.user, e)
+		}
+	}
+
 	c, err := client.New(cred, client.Options{Gateways: []string{sess.Gateways[0].UDP}, Active: true})
 	if err != nil {
 		t.Fatal(err)
@@ -213,6 +224,9 @@ func TestBrowserEndToEnd(t *testing.T) {
 	}
 	green := time.Since(start)
 	t.Logf("dot green %v after HELLO (the match's page)", green)
+	if e := matchApp.next(t, 2*time.Second); e.State != hl1.StateActive || e.Devices != 1 || e.LastSeenMS != 0 {
+		t.Fatalf("the match's app: %+v, want online (coarse)", e)
+	}
 	// The blocked former match still has the card on /matches: grey, "离线", and it stays so.
 	time.Sleep(time.Second)
 	for _, c := range []struct {
@@ -261,17 +275,29 @@ func TestBrowserEndToEnd(t *testing.T) {
 	// Invisible with the app running (heartbeats go on): the match sees grey within 1 s,
 	// then green again within 1 s of switching back.
 	sitePost(t, owner, site, "/account/visibility", url.Values{"visibility": {"nobody"}})
+	switched := time.Now()
 	waitDot(bctx, "offline", "the match, after invisible")
+	if e := matchApp.next(t, time.Second); e.State != hl1.StateOffline || e.LastSeenMS != 0 {
+		t.Errorf("the match's app after invisible: %+v, want offline with no last seen", e)
+	} else {
+		t.Logf("the match's app: offline %v after the switch", time.Since(switched))
+	}
 	sitePost(t, owner, site, "/account/visibility", url.Values{"visibility": {"members"}})
+	switched = time.Now()
 	waitDot(bctx, "online", "the match, after visible again")
+	if e := matchApp.next(t, time.Second); e.State != hl1.StateActive {
+		t.Errorf("the match's app after visible again: %+v, want online", e)
+	} else {
+		t.Logf("the match's app: online %v after the switch back", time.Since(switched))
+	}
 	waitDot(strangerCtx, "online", "another member, after visible again")
 	// The count is pushed at most once a second (live.Options.CountEvery).
 	cctx2, c2cancel := context.WithTimeout(bctx, 3*time.Second)
-	_, err = chromedp.Run(cctx2, chromedp.Poll[bool](`document.querySelector("[data-live-count]").textContent.trim() === "1"`))
+	_, err = chromedp.Run(cctx2, chromedp.Poll[bool](`document.querySelector("[data-live-count]").textContent.trim() === "3"`))
 	c2cancel()
 	if err != nil {
 		count, _ := chromedp.Run(bctx, chromedp.Text(`[data-live-count]`))
-		t.Errorf("online count on the page %q, want 1 within 3 s: %v", count, err)
+		t.Errorf("online count on the page %q, want 3 (100001 and the two viewers' apps) within 3 s: %v", count, err)
 	}
 	artifacts := artifactsDir()
 	if shot, err := chromedp.Run(bctx, chromedp.CaptureScreenshot()); err == nil {
@@ -289,6 +315,12 @@ func TestBrowserEndToEnd(t *testing.T) {
 		t.Fatalf("member %d's dot did not turn grey within 5 s of BYE: %v", member, err)
 	}
 	t.Logf("dot grey %v after BYE", time.Since(start))
+	if e := matchApp.next(t, 5*time.Second); e.State != hl1.StateOffline || e.LastSeenMS%(24*3600*1000) != 0 {
+		t.Errorf("the match's app after BYE: %+v, want offline with a day-granular last seen", e)
+	}
+	// Through all of it (online, match-only, invisible and back, BYE) the blocked viewer's
+	// app got nothing after its initial "offline".
+	blockedApp.none(t, 200*time.Millisecond)
 	seen, err := chromedp.Run(bctx, chromedp.Text(card+" [data-seen]"))
 	if err != nil {
 		t.Fatal(err)
@@ -297,10 +329,10 @@ func TestBrowserEndToEnd(t *testing.T) {
 		t.Errorf("last-seen text after BYE %q, want 今天来过", seen)
 	}
 	cctx3, c3cancel := context.WithTimeout(bctx, 3*time.Second)
-	_, err = chromedp.Run(cctx3, chromedp.Poll[bool](`document.querySelector("[data-live-count]").textContent.trim() === "0"`))
+	_, err = chromedp.Run(cctx3, chromedp.Poll[bool](`document.querySelector("[data-live-count]").textContent.trim() === "2"`))
 	c3cancel()
 	if err != nil {
-		t.Errorf("online count did not return to 0 within 3 s of BYE: %v", err)
+		t.Errorf("online count did not return to 2 (the viewers' apps) within 3 s of BYE: %v", err)
 	}
 	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
 	if err != nil {
@@ -358,4 +390,96 @@ func sitePostTo(t *testing.T, c *http.Client, site, formPage, path string, form 
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("POST %s: %s", path, resp.Status)
 	}
+}
+
+// appEvents is a viewer's app subscribed at the gateway.
+type appEvents struct {
+	user   uint64
+	events chan hl1.Event
+}
+
+func (a *appEvents) next(t *testing.T, within time.Duration) hl1.Event {
+	t.Helper()
+	select {
+	case e := <-a.events:
+		return e
+	case <-time.After(within):
+		t.Fatalf("app of %d: no EVENT within %v", a.user, within)
+	}
+	return hl1.Event{}
+}
+
+func (a *appEvents) none(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case e := <-a.events:
+		t.Errorf("app of %d learned %+v", a.user, e)
+	case <-time.After(d):
+	}
+}
+
+// gatewayApp logs viewer in as an app would (POST /api/session), fetches a grant for
+// subject (POST /api/grant with the api_token) and subscribes to it at the gateway over TCP.
+func gatewayApp(t *testing.T, site, tcpAddr string, viewer uint64, password string, subject uint64) *appEvents {
+	t.Helper()
+	body := fmt.Sprintf(`{"email":"demo%d@heartline.invalid","password":%q,"device_id":7}`, viewer, password)
+	resp, err := http.Post(site+"/api/session", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sess web.SessionResponse
+	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&sess) != nil {
+		t.Fatalf("app login of %d: %s", viewer, resp.Status)
+	}
+	resp.Body.Close()
+	req, _ := http.NewRequest("POST", site+"/api/grant", strings.NewReader(fmt.Sprintf(`{"ids":[%d]}`, subject)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+sess.APIToken)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gr web.GrantResponse
+	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&gr) != nil {
+		t.Fatalf("grant for %d: %s", viewer, resp.Status)
+	}
+	resp.Body.Close()
+	sealed, err := base64.RawURLEncoding.DecodeString(gr.Grant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := token.ParseText(sess.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred := client.Credentials{Token: tok.Bytes()}
+	key, _ := base64.RawURLEncoding.DecodeString(sess.SessionKey)
+	copy(cred.Key[:], key)
+	a := &appEvents{user: viewer, events: make(chan hl1.Event, 256)}
+	c, err := client.New(cred, client.Options{Gateways: []string{tcpAddr}, Network: "tcp",
+		OnEvent: func(e hl1.Event) {
+			if e.UserID == subject {
+				a.events <- e
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
+	defer ccancel()
+	if err := c.Connect(cctx); err != nil {
+		cancel()
+		t.Fatalf("app of %d: %v", viewer, err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; c.Close() })
+	if err := c.Grant(sealed); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Subscribe([]uint64{subject}); err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
