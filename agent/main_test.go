@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -173,5 +174,42 @@ func TestFlagsValidateAndEnv(t *testing.T) {
 	cfg, _ = parseConfig([]string{"-gateway-id", "g", "-lanes", "3"})
 	if cfg.Lanes != 3 {
 		t.Fatal("command line does not win over the environment")
+	}
+}
+
+// A -log-level the logger cannot use is an error, as in the gateway and the site (the agent
+// used to fall back to info silently).
+func TestBadLogLevelIsAnError(t *testing.T) {
+	if _, err := parseConfig([]string{"-gateway-id", "g", "-log-level", "loud"}); err == nil || !strings.Contains(err.Error(), "-log-level") {
+		t.Fatalf("-log-level loud: %v; want an error naming the flag", err)
+	}
+	t.Setenv("HEARTLINE_LOG_LEVEL", "loud")
+	if _, err := parseConfig([]string{"-gateway-id", "g"}); err == nil {
+		t.Fatal("HEARTLINE_LOG_LEVEL=loud accepted")
+	}
+}
+
+// -consul-addr unix:///path reaches Consul over the socket: the address goes to consul/api
+// unparsed (the agent used to split the scheme off itself, and asked for "unix://…" over
+// HTTP). A real Consul, listening on a socket beside its TCP port.
+func TestConsulAddrFlagTakesAUnixSocket(t *testing.T) {
+	dir, err := os.MkdirTemp("", "hl") // short: a socket path must fit in 108 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "consul.sock")
+	consultest.Start(t, &consultest.Options{HTTPSocket: sock})
+	t.Setenv("CONSUL_HTTP_ADDR", "127.0.0.1:1") // nothing there: the flag must win
+	cfg, err := parseConfig([]string{"-gateway-id", "g", "-consul-addr", "unix://" + sock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := consulClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leader, err := c.Status().Leader(); err != nil || leader == "" {
+		t.Fatalf("Consul over %s: leader %q, %v", sock, leader, err)
 	}
 }

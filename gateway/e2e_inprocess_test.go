@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"heartline/gateway/internal/clock"
+	"heartline/agent/shared/clock"
 	"heartline/gateway/internal/feedserver"
 	"heartline/gateway/internal/ingest"
 	"heartline/gateway/internal/table"

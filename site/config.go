@@ -4,9 +4,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
+	"heartline/agent/shared/wiring"
 	"heartline/protocol/presencekv"
 )
 
@@ -47,19 +47,6 @@ type config struct {
 	LoginAcctEvery  time.Duration
 }
 
-func envFlags(fs *flag.FlagSet) error {
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		env := "HEARTLINE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok {
-			if err := f.Value.Set(v); err != nil && envErr == nil {
-				envErr = fmt.Errorf("%s=%q: %w", env, v, err)
-			}
-		}
-	})
-	return envErr
-}
-
 func parseConfig(args []string) (*config, error) {
 	c := &config{}
 	port := os.Getenv("PORT")
@@ -96,7 +83,7 @@ func parseConfig(args []string) (*config, error) {
 	fs.DurationVar(&c.LoginIPEvery, "login-ip-every", 6*time.Second, "after the burst, one attempt per client IP per this interval")
 	fs.IntVar(&c.LoginAcctBurst, "login-account-burst", 5, "failed logins per account before the limit applies")
 	fs.DurationVar(&c.LoginAcctEvery, "login-account-every", time.Minute, "after the burst, one failed login per account per this interval")
-	if err := envFlags(fs); err != nil {
+	if err := wiring.ApplyEnv(fs, os.LookupEnv); err != nil {
 		return nil, err
 	}
 	if err := fs.Parse(args); err != nil {
@@ -116,6 +103,9 @@ func parseConfig(args []string) (*config, error) {
 	}
 	if c.PageSize < 1 || c.PageSize > 200 {
 		return nil, fmt.Errorf("-page-size %d: use 1..200", c.PageSize)
+	}
+	if err := wiring.CheckLogLevel(c.LogLevel); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -18,8 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
+	"heartline/agent/shared/wiring"
 	"heartline/agent/watcher"
 	"heartline/protocol/token"
 	"heartline/site/internal/activity"
@@ -54,7 +54,7 @@ func main() {
 		}
 		os.Exit(2)
 	}
-	log, err := newLogger(cfg.LogLevel)
+	log, err := wiring.Logger(cfg.LogLevel)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "site:", err)
 		os.Exit(2)
@@ -71,26 +71,9 @@ func main() {
 	}
 }
 
-func newLogger(level string) (*zap.Logger, error) {
-	lvl, err := zapcore.ParseLevel(level)
-	if err != nil {
-		return nil, fmt.Errorf("-log-level: %w", err)
-	}
-	zc := zap.NewProductionConfig()
-	zc.Level = zap.NewAtomicLevelAt(lvl)
-	return zc.Build()
-}
-
 // consulClient builds the client from consul/api's environment plus the flags.
 func consulClient(cfg *config) (*api.Client, error) {
-	cc := api.DefaultConfig()
-	if cfg.ConsulAddr != "" {
-		cc.Address = cfg.ConsulAddr
-	}
-	if cfg.ConsulToken != "" {
-		cc.Token = cfg.ConsulToken
-	}
-	return api.NewClient(cc)
+	return wiring.Consul(wiring.ConsulOptions{Addr: cfg.ConsulAddr, Token: cfg.ConsulToken})
 }
 
 // watcherSource adapts the watcher to live.Source.

@@ -35,7 +35,7 @@ func TestParseConfigEnvAndFlags(t *testing.T) {
 		t.Fatalf("bad env value: %v", err)
 	}
 	t.Setenv("HEARTLINE_SECURE_COOKIES", "false")
-	for _, args := range [][]string{{"-prefix", "/heartline/"}, {"-page-size", "0"}, {"-demo-members", "-1"}, {"stray"}, {"-login-ip-burst", "0"}} {
+	for _, args := range [][]string{{"-prefix", "/heartline/"}, {"-page-size", "0"}, {"-demo-members", "-1"}, {"stray"}, {"-login-ip-burst", "0"}, {"-log-level", "loud"}} {
 		if _, err := parseConfig(args); err == nil {
 			t.Errorf("%v accepted", args)
 		}

@@ -12,8 +12,8 @@ import (
 	"github.com/hashicorp/consul/api"
 	"go.uber.org/zap"
 
-	"heartline/agent/internal/clock"
 	"heartline/agent/internal/state"
+	"heartline/agent/shared/clock"
 	"heartline/protocol/presencekv"
 )
 

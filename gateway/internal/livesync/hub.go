@@ -8,7 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"heartline/gateway/internal/clock"
+	"heartline/agent/shared/clock"
 	"heartline/gateway/internal/tcp"
 	"heartline/protocol/hl1"
 )

@@ -10,7 +10,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"go.uber.org/zap"
 
-	"heartline/gateway/internal/clock"
+	"heartline/agent/shared/clock"
 	"heartline/gateway/internal/ingest"
 	"heartline/gateway/internal/table"
 	"heartline/protocol/hl1"

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"heartline/gateway/internal/clock"
+	"heartline/agent/shared/clock"
 	"heartline/gateway/internal/table"
 	"heartline/protocol/hl1"
 	"heartline/protocol/token"
