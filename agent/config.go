@@ -45,6 +45,8 @@ type config struct {
 	ShutdownTimeout time.Duration
 	RejoinEvery     time.Duration
 	RejoinAddrs     []string
+	ProbeEvery      time.Duration
+	CutOffAfter     int
 }
 
 func parseConfig(args []string) (*config, error) {
@@ -75,6 +77,8 @@ func parseConfig(args []string) (*config, error) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
 	fs.DurationVar(&c.RejoinEvery, "consul-rejoin-every", 5*time.Second, "how often to check that the local Consul agent has not marked a server failed, and ask it to rejoin those (every 2s while one is); 0 disables")
+	fs.DurationVar(&c.ProbeEvery, "consul-probe-every", time.Second, "how often to ask the Consul servers for their leader through the local agent; after -cut-off-after failures in a row the gateway refuses new sessions (REHELLO 5) until one succeeds; 0 disables")
+	fs.IntVar(&c.CutOffAfter, "cut-off-after", 3, "failed Consul probes in a row that make this host cut off (see -consul-probe-every)")
 	fs.Func("consul-rejoin-addrs", "comma-separated Consul server serf LAN `addresses` (host or host:port, default port 8301) the local Consul agent is asked to join when it lists no live server", func(v string) error {
 		c.RejoinAddrs = nil
 		for _, a := range strings.Split(v, ",") {
@@ -126,6 +130,12 @@ func (c *config) validate() error {
 	}
 	if len(c.RejoinAddrs) > 0 && c.RejoinEvery == 0 {
 		errs = append(errs, errors.New("-consul-rejoin-addrs is set but -consul-rejoin-every is 0 (off)"))
+	}
+	if c.ProbeEvery < 0 {
+		errs = append(errs, fmt.Errorf("-consul-probe-every %s: use 0 (off) or a positive duration", c.ProbeEvery))
+	}
+	if c.CutOffAfter < 1 {
+		errs = append(errs, fmt.Errorf("-cut-off-after %d: use 1 or more", c.CutOffAfter))
 	}
 	if c.FlushWindow <= 0 {
 		errs = append(errs, errors.New("-flush-window must be positive"))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -28,52 +27,9 @@ import (
 func TestWithRealGatewayProcess(t *testing.T) {
 	s := consultest.Start(t, nil)
 	c := s.Client()
-	dir := t.TempDir()
-	bin := proctest.Build(t, "heartline/gateway")[0]
-	secret := make([]byte, 32)
-	for i := range secret {
-		secret[i] = byte(5*i + 3)
-	}
-	keyFile := filepath.Join(dir, "keys")
-	if err := os.WriteFile(keyFile, []byte("3 "+hex.EncodeToString(secret)+" current\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	keys := token.NewKeyRing()
-	if err := keys.Add(3, secret); err != nil {
-		t.Fatal(err)
-	}
-	if err := keys.SetCurrent(3); err != nil {
-		t.Fatal(err)
-	}
-	udpConn, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	udp := udpConn.LocalAddr().String()
-	udpConn.Close()
-	tcpAddr, adminAddr, httpAddr := proctest.FreeAddr(t, "tcp"), proctest.FreeAddr(t, "tcp"), proctest.FreeAddr(t, "tcp")
-	sock := filepath.Join(dir, "feed.sock")
-	gw := exec.Command(bin, "-udp-addr", udp, "-tcp-addr", tcpAddr, "-admin-addr", adminAddr, "-secret-file", keyFile,
-		"-loops", "1", "-max-sessions", "1000", "-gateway-id", "gw-real", "-flush-interval", "10ms", "-feed-socket", sock)
-	logs, err := os.Create(filepath.Join(dir, "gateway.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw.Stdout, gw.Stderr = logs, logs
-	if err := gw.Start(); err != nil {
-		t.Fatal(err)
-	}
-	gwExited := make(chan struct{})
-	go func() { gw.Wait(); close(gwExited) }() //nolint:errcheck
-	defer func() {
-		gw.Process.Kill() //nolint:errcheck
-		<-gwExited
-		if t.Failed() {
-			b, _ := os.ReadFile(logs.Name())
-			t.Logf("gateway log:\n%s", b)
-		}
-	}()
-
+	g := startRealGateway(t, "gw-real")
+	keys, udp, sock, adminAddr, httpAddr := g.keys, g.udp, g.sock, g.admin, proctest.FreeAddr(t, "tcp")
+	gw := g.cmd
 	t.Setenv("CONSUL_HTTP_ADDR", s.HTTPAddr)
 	cfg, err := parseConfig([]string{"-gateway-id", "gw-real", "-feed-socket", sock, "-gateway-admin", "http://" + adminAddr,
 		"-http-addr", httpAddr, "-buckets", "64", "-flush-window", "20ms", "-check-interval", "250ms", "-check-timeout", "1s",
@@ -147,4 +103,41 @@ func TestWithRealGatewayProcess(t *testing.T) {
 		return err == nil && len(pairs) == 0
 	})
 	wait("the watcher to take the dead gateway's user offline", func() bool { p := presence(); return p != nil && p["online"] == false })
+}
+
+// realGateway is the gateway binary running beside an in-process agent.
+type realGateway struct {
+	keys                  *token.KeyRing
+	udp, tcp, admin, sock string
+	cmd                   *exec.Cmd
+}
+
+// startRealGateway builds and starts the gateway binary with a fresh key file; it is stopped
+// (and its log shown if the test failed) when the test ends. Skipped under -short.
+func startRealGateway(t *testing.T, id string) *realGateway {
+	t.Helper()
+	dir := t.TempDir()
+	bin := proctest.Build(t, "heartline/gateway")[0]
+	secret := make([]byte, 32)
+	for i := range secret {
+		secret[i] = byte(5*i + 3)
+	}
+	keyFile := filepath.Join(dir, "keys")
+	if err := os.WriteFile(keyFile, []byte("3 "+hex.EncodeToString(secret)+" current\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keys := token.NewKeyRing()
+	if err := keys.Add(3, secret); err != nil {
+		t.Fatal(err)
+	}
+	if err := keys.SetCurrent(3); err != nil {
+		t.Fatal(err)
+	}
+	g := &realGateway{keys: keys, udp: proctest.FreeAddr(t, "udp"), tcp: proctest.FreeAddr(t, "tcp"),
+		admin: proctest.FreeAddr(t, "tcp"), sock: filepath.Join(dir, "feed.sock")}
+	p := proctest.Start(t, dir, "gateway", bin, nil, "-udp-addr", g.udp, "-tcp-addr", g.tcp, "-admin-addr", g.admin,
+		"-secret-file", keyFile, "-loops", "1", "-max-sessions", "1000", "-gateway-id", id, "-flush-interval", "10ms",
+		"-feed-socket", g.sock)
+	g.cmd = p.Cmd
+	return g
 }

@@ -25,9 +25,11 @@ import (
 	"heartline/agent/internal/metrics"
 	"heartline/agent/internal/queryapi"
 	"heartline/agent/internal/state"
+	"heartline/agent/internal/upstream"
 	"heartline/agent/shared/clock"
 	"heartline/agent/shared/wiring"
 	"heartline/agent/watcher"
+	feedproto "heartline/protocol/feed"
 )
 
 func main() {
@@ -182,6 +184,24 @@ func run(ctx context.Context, cfg *config, log *zap.Logger) error {
 	go func() { httpErr <- httpSrv.ListenAndServe() }()
 	log.Info("agent serving", zap.String("http", cfg.HTTPAddr), zap.String("feed", cfg.FeedSocket))
 
+	// The gateway stops taking members it could not publish while this host cannot reach the
+	// Consul servers (agent/upstream).
+	var prober *upstream.Prober
+	if cfg.ProbeEvery > 0 {
+		prober, err = upstream.New(upstream.Options{Probe: upstream.LeaderProbe(client), Every: cfg.ProbeEvery,
+			FailAfter: cfg.CutOffAfter, Log: log.Named("upstream"), Metrics: m,
+			OnChange: func(cutOff bool) {
+				if cutOff {
+					feed.SetUpstream(feedproto.UpstreamCutOff)
+				} else {
+					feed.SetUpstream(feedproto.UpstreamReachable)
+				}
+			}})
+		if err != nil {
+			return err
+		}
+	}
+
 	// The feed and the watcher run for the whole life of the process; the writer needs a session.
 	feedCtx, stopFeed := context.WithCancel(context.Background())
 	watchCtx, stopWatch := context.WithCancel(context.Background())
@@ -189,6 +209,10 @@ func run(ctx context.Context, cfg *config, log *zap.Logger) error {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); feed.Run(feedCtx) }()
+	if prober != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); prober.Run(feedCtx) }()
+	}
 	go func() { defer wg.Done(); w.Run(watchCtx) }() //nolint:errcheck
 	var writerWG sync.WaitGroup
 	if err := sess.Create(ctx); err == nil {

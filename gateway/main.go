@@ -26,6 +26,7 @@ import (
 	"heartline/gateway/internal/livesync"
 	"heartline/gateway/internal/table"
 	"heartline/gateway/internal/tcp"
+	feedproto "heartline/protocol/feed"
 	"heartline/protocol/token"
 )
 
@@ -74,9 +75,21 @@ func serve(cfg config.Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
+	// The agent says over the feed when it cannot reach Consul; HELLOs are then refused with
+	// REHELLO 5 so apps log in where they can be shown (ingest/upstream.go).
+	upstream := new(ingest.Upstream)
 	feed, err := feedserver.Listen(tb, feedserver.Options{
 		Path: cfg.FeedSocket, GatewayID: cfg.GatewayID, Epoch: epoch, StartedAt: started,
 		FlushInterval: cfg.FlushInterval, Log: log.Named("feed"),
+		OnUpstream: func(u feedproto.Upstream) {
+			if upstream.SetCutOff(u == feedproto.UpstreamCutOff) {
+				if u == feedproto.UpstreamCutOff {
+					log.Warn("agent cannot reach Consul: refusing HELLOs (REHELLO 5) so apps log in where they can be shown; live sessions stay")
+				} else {
+					log.Info("agent reaches Consul again: HELLOs welcome")
+				}
+			}
+		},
 	})
 	if err != nil {
 		return err
@@ -86,11 +99,11 @@ func serve(cfg config.Config, log *zap.Logger) error {
 	drain := new(ingest.Drain)
 	handlers := float64(cfg.Loops)
 	hopts := ingest.HandlerOptions{Keys: keys, Epoch: epoch, MaxClockSkew: cfg.MaxClockSkew, HelloPerSource: cfg.HelloRate, HelloBurst: cfg.HelloBurst,
-		Drain: drain, DrainPace: ingest.DrainPace{PerLoop: cfg.DrainRate / handlers, PerSource: cfg.DrainPerSource / handlers}}
+		Drain: drain, Upstream: upstream, DrainPace: ingest.DrainPace{PerLoop: cfg.DrainRate / handlers, PerSource: cfg.DrainPerSource / handlers}}
 
 	var group *ingest.Group
 	var tcpSrv *tcp.Server
-	metrics := admin.NewMetrics(admin.Sources{Table: tb, Feed: feed, Loops: func() []*ingest.Stats {
+	metrics := admin.NewMetrics(admin.Sources{Table: tb, Feed: feed, Upstream: upstream, Loops: func() []*ingest.Stats {
 		var out []*ingest.Stats
 		if group != nil {
 			out = group.Stats()

@@ -209,12 +209,16 @@ func (c *Client) hello(ctx context.Context, gw string) error {
 				waiting = false
 			case f := <-c.frames:
 				if t, _ := hl1.PeekType(f); t == hl1.TypeRehello {
-					// Slot 0 answers our HELLO: full (3) or draining (4) means try the next
-					// gateway now rather than after every attempt timed out.
-					if r, err := hl1.ParseRehello(f); err == nil && r.Slot == 0 && (r.Reason == hl1.RehelloFull || r.Reason == hl1.RehelloDraining) {
+					// Slot 0 answers our HELLO: full (3), draining (4) or cut off from
+					// Consul (5) means try the next gateway now rather than after every
+					// attempt timed out.
+					if r, err := hl1.ParseRehello(f); err == nil && r.Slot == 0 && (r.Reason == hl1.RehelloFull || r.Reason == hl1.RehelloDraining || r.Reason == hl1.RehelloUnavailable) {
 						deadline.Stop()
-						if r.Reason == hl1.RehelloDraining {
-							c.avoidGateway(gw)
+						switch r.Reason {
+						case hl1.RehelloDraining:
+							c.avoidGateway(gw, hl1.DrainAvoid)
+						case hl1.RehelloUnavailable:
+							c.avoidGateway(gw, hl1.UnavailableAvoid)
 						}
 						return fmt.Errorf("%s answered HELLO with REHELLO %d", gw, r.Reason)
 					}
@@ -436,7 +440,7 @@ func (c *Client) Run(ctx context.Context) error {
 				if err == nil && r.Slot == c.Session().Slot {
 					c.log.Debug("rehello", zap.Uint8("reason", uint8(r.Reason)))
 					if r.Reason == hl1.RehelloDraining {
-						c.avoidGateway(c.Session().Gateway)
+						c.avoidGateway(c.Session().Gateway, hl1.DrainAvoid)
 					}
 					if err := c.reconnect(ctx); err != nil {
 						return err

@@ -30,7 +30,9 @@ type testGateway struct {
 	beats    []accepted
 	rejected int
 	draining bool // answer heartbeats and HELLOs with REHELLO 4 (drain_test.go)
+	cutOff   bool // answers HELLOs with REHELLO 5 (its agent cannot reach Consul)
 	refused  int  // HELLOs answered with REHELLO 4
+	logouts  int  // HELLOs with hl1.FlagLogout (they end the member's sessions, answer nothing)
 }
 
 type testSession struct {
@@ -98,9 +100,23 @@ func (g *testGateway) handle(f []byte, from *net.UDPAddr) {
 			g.rejected++
 			return
 		}
+		if h.Logout() {
+			g.logouts++
+			for slot, s := range g.sessions {
+				if s.key == mac {
+					delete(g.sessions, slot)
+				}
+			}
+			return
+		}
 		if g.draining {
 			g.refused++
 			g.conn.WriteToUDP(hl1.AppendRehello(nil, hl1.Rehello{Slot: 0, Reason: hl1.RehelloDraining}), from) //nolint:errcheck
+			return
+		}
+		if g.cutOff {
+			g.refused++
+			g.conn.WriteToUDP(hl1.AppendRehello(nil, hl1.Rehello{Slot: 0, Reason: hl1.RehelloUnavailable}), from) //nolint:errcheck
 			return
 		}
 		g.hellos++

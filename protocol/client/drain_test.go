@@ -91,3 +91,47 @@ func TestClientSkipsAGatewayThatRefusesHelloWhileDraining(t *testing.T) {
 		t.Fatalf("a second Connect asked the draining gateway again (%d HELLOs)", n)
 	}
 }
+
+func (g *testGateway) setCutOff(on bool) {
+	g.mu.Lock()
+	g.cutOff = on
+	g.mu.Unlock()
+}
+
+// TestClientSkipsACutOffGatewayAndStillTriesItWhenAllAre: a HELLO answered with REHELLO 5
+// (the gateway's agent cannot reach Consul) moves on to the next gateway at once, and the
+// next connect skips that gateway; when every gateway refuses (a Consul outage) the client
+// asks them all again and gets in as soon as one is back.
+func TestClientSkipsACutOffGatewayAndStillTriesItWhenAllAre(t *testing.T) {
+	keys, _ := testCredentials(t, 1)
+	a, b := newTestGateway(t, keys), newTestGateway(t, keys)
+	a.setCutOff(true)
+	gws := []string{a.addr(), b.addr()}
+	c, _ := New(credentialsFor(t, keys, userPreferring(a.addr(), gws)), Options{
+		Gateways: gws, HelloTimeout: time.Hour, HelloAttempts: 3,
+	})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Session().Gateway; got != b.addr() || a.refusedHellos() != 1 {
+		t.Fatalf("connected to %s after %d refusals, want %s after 1", got, a.refusedHellos(), b.addr())
+	}
+	if err := c.Connect(ctx); err != nil || a.refusedHellos() != 1 {
+		t.Fatalf("second connect: %v, refusals %d; want the cut-off gateway skipped", err, a.refusedHellos())
+	}
+
+	b.setCutOff(true)
+	if err := c.Connect(ctx); err == nil {
+		t.Fatal("connected while every gateway refuses")
+	}
+	a.setCutOff(false)
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Session().Gateway; got != a.addr() {
+		t.Fatalf("connected to %s, want %s (back from its cut-off)", got, a.addr())
+	}
+}

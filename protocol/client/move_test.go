@@ -133,11 +133,16 @@ func TestClientByeAfterAMoveEndsTheSessionLeftBehind(t *testing.T) {
 			t.Fatalf("%s gateway rejected %d frames", name, rejected)
 		}
 	}
+	// And a logout HELLO, which ends the session there even if the client's slot is stale.
+	proctest.WaitFor(t, 5*time.Second, "a logout HELLO to the gateway left behind", func() bool { a.mu.Lock(); defer a.mu.Unlock(); return a.logouts == 1 })
 	// Bye forgets the previous session: a second Bye sends nothing more to it.
 	c.Bye() //nolint:errcheck // no session now: the error is expected
 	probe(t, a)
-	if got := byes(a); len(got) != 1 {
-		t.Fatalf("a second Bye sent the gateway left behind %d BYEs in all, want 1", len(got))
+	a.mu.Lock()
+	logouts := a.logouts
+	a.mu.Unlock()
+	if got := byes(a); len(got) != 1 || logouts != 1 {
+		t.Fatalf("a second Bye sent the gateway left behind %d BYEs and %d logouts in all, want 1 and 1", len(got), logouts)
 	}
 }
 

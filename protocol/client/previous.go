@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"heartline/protocol/hl1"
 )
 
 // Moving between gateways is make before break: a client that re-HELLOs onto another
@@ -90,16 +92,24 @@ func (c *Client) takePrevious() []previousSession {
 	return live
 }
 
-// byePrevious sends BYE on each remembered session: one datagram to its gateway, from a
-// fresh socket (the gateway accepts a session's frames from any source address). Errors are
-// logged, not returned: the session expires by itself anyway.
+// byePrevious ends each remembered session: a BYE on its slot and a HELLO with the logout
+// flag, two datagrams to its gateway from a fresh socket (the gateway accepts a session's
+// frames from any source address). The BYE is cheap and usually enough; the logout HELLO
+// ends the session even if a HELLO the client gave up on re-found it there under a slot the
+// client never learnt (its WELCOME was lost). Errors are logged, not returned: the session
+// expires by itself anyway.
 func (c *Client) byePrevious(prev []previousSession, active bool) {
 	d := net.Dialer{Timeout: c.opts.HelloTimeout}
 	for _, p := range prev {
-		frame := c.beatFrame(p.Session, p.seq+1, p.welcomeAt, active, true)
+		bye := c.beatFrame(p.Session, p.seq+1, p.welcomeAt, active, true)
+		h := hl1.Hello{Flags: hl1.FlagLogout, ClientTimeMS: c.helloClock(), Nonce: randomUint32(), Token: c.cred.Token}
+		logout := hl1.AppendHello(nil, h.Seal(c.mac))
 		conn, err := d.Dial("udp", p.Gateway)
 		if err == nil {
-			_, err = conn.Write(frame)
+			_, err = conn.Write(bye)
+			if err == nil {
+				_, err = conn.Write(logout)
+			}
 			conn.Close()
 		}
 		if err != nil {

@@ -57,6 +57,14 @@ func AppendSnapshotRequest(dst []byte) []byte {
 	return finish(dst, start)
 }
 
+// AppendUpstream appends the agent's UPSTREAM frame (send it only to a gateway whose HELLO
+// version is at least UpstreamVersion).
+func AppendUpstream(dst []byte, u Upstream) []byte {
+	dst, start := begin(dst, FrameUpstream)
+	dst = append(dst, byte(u))
+	return finish(dst, start)
+}
+
 // AppendRecords appends a RECORDS frame. recs[i].Seq must equal recs[0].Seq+i and
 // len(recs) must be at most MaxRecords. It allocates scratch space; a long-lived writer
 // should keep an Encoder instead.

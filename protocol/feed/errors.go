@@ -14,4 +14,5 @@ var (
 	ErrTooMany       = errors.New("feed: more than MaxRecords records in one frame; split them")
 	ErrSeqGap        = errors.New("feed: record sequences in a RECORDS frame must be contiguous")
 	ErrBadHello      = errors.New("feed: malformed HELLO (gateway id too long or unsupported version)")
+	ErrBadUpstream   = errors.New("feed: UPSTREAM state must be 1 (reachable) or 2 (cut off)")
 )

@@ -67,6 +67,8 @@ func TestRoundTripEveryFrame(t *testing.T) {
 		t.Fatal(err)
 	}
 	b = AppendSnapshotRequest(b)
+	b = AppendUpstream(b, UpstreamCutOff)
+	b = AppendUpstream(b, UpstreamReachable)
 
 	got := readAll(t, b)
 	want := []Frame{
@@ -76,6 +78,8 @@ func TestRoundTripEveryFrame(t *testing.T) {
 		{Type: FrameSnapshotEnd, Seq: 76},
 		{Type: FrameRecords, Records: recs},
 		{Type: FrameSnapshotRequest},
+		{Type: FrameUpstream, Upstream: UpstreamCutOff},
+		{Type: FrameUpstream, Upstream: UpstreamReachable},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d frames, want %d", len(got), len(want))
@@ -151,6 +155,39 @@ func TestReaderRejectsBadLengths(t *testing.T) {
 	}
 }
 
+func TestUpstreamAndHelloVersions(t *testing.T) {
+	var d Decoder
+	var f Frame
+	for _, c := range []struct {
+		body []byte
+		want error
+	}{
+		{[]byte{byte(FrameUpstream), byte(UpstreamCutOff)}, nil},
+		{[]byte{byte(FrameUpstream)}, ErrTruncated},
+		{[]byte{byte(FrameUpstream), 1, 0}, ErrTrailing},
+		{[]byte{byte(FrameUpstream), 0}, ErrBadUpstream},
+		{[]byte{byte(FrameUpstream), 3}, ErrBadUpstream},
+	} {
+		if err := d.Decode(c.body, &f); !errors.Is(err, c.want) {
+			t.Errorf("% x: got %v, want %v", c.body, err, c.want)
+		}
+	}
+	// A gateway of the previous version (1) is still read; versions outside the range are not.
+	for v, ok := range map[uint8]bool{0: false, MinVersion: true, Version: true, Version + 1: false} {
+		b := AppendHello(nil, Hello{Version: v, GatewayID: "gw", Epoch: 1})
+		if v == 0 {
+			b[5] = 0 // AppendHello writes 0 as the current version
+		}
+		err := d.Decode(b[4:], &f)
+		if ok != (err == nil) || (!ok && !errors.Is(err, ErrBadHello)) {
+			t.Errorf("HELLO version %d: got %v", v, err)
+		}
+		if ok && f.Hello.Version != v {
+			t.Errorf("HELLO version %d decoded as %d", v, f.Hello.Version)
+		}
+	}
+}
+
 func TestDecodeRejectsOutOfRangeFields(t *testing.T) {
 	// A device id above 32 bits and a sequence that would overflow must be rejected.
 	var d Decoder
@@ -218,6 +255,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(AppendSnapshotBegin(nil, 1, 2)[4:])
 	f.Add(AppendSnapshotEnd(nil, 1)[4:])
 	f.Add(AppendSnapshotRequest(nil)[4:])
+	f.Add(AppendUpstream(nil, UpstreamCutOff)[4:])
 	f.Add([]byte{byte(FrameRecords), 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var d Decoder

@@ -73,7 +73,7 @@ func (d *Decoder) Decode(b []byte, f *Frame) error {
 	}
 	f.Type = FrameType(b[0])
 	f.Hello = Hello{}
-	f.Seq, f.Count = 0, 0
+	f.Seq, f.Count, f.Upstream = 0, 0, 0
 	f.Records = f.Records[:0]
 	body := b[1:]
 	switch f.Type {
@@ -103,6 +103,18 @@ func (d *Decoder) Decode(b []byte, f *Frame) error {
 			return ErrTrailing
 		}
 		return nil
+	case FrameUpstream:
+		if len(body) < 1 {
+			return ErrTruncated
+		}
+		if len(body) > 1 {
+			return ErrTrailing
+		}
+		f.Upstream = Upstream(body[0])
+		if f.Upstream != UpstreamReachable && f.Upstream != UpstreamCutOff {
+			return ErrBadUpstream
+		}
+		return nil
 	case FrameRecords, FrameSnapshotChunk:
 		return d.decodeRecords(body, f)
 	}
@@ -115,7 +127,7 @@ func decodeHello(b []byte, h *Hello) error {
 		return ErrTruncated
 	}
 	h.Version = b[0]
-	if h.Version != Version {
+	if h.Version < MinVersion || h.Version > Version {
 		return ErrBadHello
 	}
 	h.Epoch = binary.BigEndian.Uint32(b[1:])

@@ -1,7 +1,15 @@
 package feed
 
-// Version is the feed format version carried in HELLO.
-const Version = 1
+// Version is the feed format version a gateway of this code writes in HELLO. Version 2
+// adds UPSTREAM (agent -> gateway); readers accept MinVersion..Version, and an agent sends
+// UPSTREAM only to a gateway whose HELLO says 2 or more, so an upgraded agent works beside
+// a gateway not yet upgraded (upgrade the agent first: an agent of version 1 refuses a
+// gateway of version 2).
+const (
+	Version         = 2
+	MinVersion      = 1
+	UpstreamVersion = 2 // the first version whose gateways read UPSTREAM
+)
 
 // Kind is what happened to a session.
 type Kind uint8

@@ -18,6 +18,13 @@ const (
 	// bits are reserved: v1 senders set them to 0, receivers ignore them (they are covered
 	// by the tag, so they cannot be altered in flight).
 	FlagActive = 0x01
+	// FlagLogout is HELLO flags bit 1: end the (user, device) session this gateway holds,
+	// whatever its slot, and start none; nothing is answered. A client logging out sends it
+	// to a gateway it moved away from: a BYE there names the slot it knew, and that slot is
+	// gone if a HELLO it gave up on re-found the session under a new one. A gateway that
+	// predates the flag treats it as a plain HELLO (the session stays until it expires, as
+	// it would have anyway).
+	FlagLogout = 0x02
 
 	// DefaultMaxClockSkew is the default bound on |client_time - server_time| for HELLO.
 	DefaultMaxClockSkew = 5 * time.Minute
@@ -35,6 +42,9 @@ type Hello struct {
 
 // Active reports flags bit 0.
 func (h Hello) Active() bool { return h.Flags&FlagActive != 0 }
+
+// Logout reports flags bit 1 (FlagLogout).
+func (h Hello) Logout() bool { return h.Flags&FlagLogout != 0 }
 
 // Seal returns h with Tag computed under the session key that came with its token.
 func (h Hello) Seal(key MACKey) Hello {

@@ -24,7 +24,18 @@ const (
 	// session here until welcomed there (make before break): the gateway goes on accepting
 	// its heartbeats, and reports the member online, until the session expires.
 	RehelloDraining RehelloReason = 4
+	// RehelloUnavailable: the gateway cannot publish presence right now (its agent cannot
+	// reach the Consul servers: a partition of its host, or a Consul outage). It answers
+	// HELLOs only (slot 0); its live sessions stay. Say HELLO to the next gateway in the
+	// rendezvous order and skip this one for UnavailableAvoid; when every gateway answers
+	// so (a Consul outage), keep retrying them with backoff.
+	RehelloUnavailable RehelloReason = 5
 )
+
+// UnavailableAvoid is how long a client keeps away from a gateway that answered REHELLO 5
+// (unless no other gateway answers). Short: the gateway says it again as long as it is
+// cut off, and most cut-offs (a partition, a Consul election) last seconds.
+const UnavailableAvoid = 15 * time.Second
 
 // DrainAvoid is how long a client keeps away from a gateway that answered REHELLO 4 (unless
 // no other gateway answers): long enough for a restart, short enough that the gateway's

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +38,12 @@ type Client struct {
 	synced    atomic.Bool // a snapshot has been applied on the current connection
 	connected atomic.Bool
 	hello     atomic.Pointer[feed.Hello]
+
+	// upMu guards what the gateway must hear about the agent's path to Consul: the state
+	// (told again on every new connection) and the connection that can take UPSTREAM.
+	upMu     sync.Mutex
+	upstream feed.Upstream
+	upConn   net.Conn // nil until a HELLO of version >= feed.UpstreamVersion
 }
 
 // New returns a client; Run starts it.
@@ -57,6 +64,44 @@ func New(o Options) *Client {
 		o.Metrics = metrics.New(nil)
 	}
 	return &Client{o: o}
+}
+
+// upstreamWriteTimeout bounds one UPSTREAM write: the gateway reads its feed socket all the
+// time, so a write that blocks means the connection is dying (the reader will see it).
+const upstreamWriteTimeout = time.Second
+
+// SetUpstream tells the gateway whether this agent reaches Consul (agent/upstream decides),
+// now if the gateway reads UPSTREAM, and again on every new connection while cut off.
+func (c *Client) SetUpstream(u feed.Upstream) {
+	c.upMu.Lock()
+	defer c.upMu.Unlock()
+	if u == c.upstream {
+		return
+	}
+	c.upstream = u
+	c.sendUpstreamLocked()
+}
+
+func (c *Client) sendUpstreamLocked() {
+	if c.upConn == nil {
+		return
+	}
+	_ = c.upConn.SetWriteDeadline(time.Now().Add(upstreamWriteTimeout))
+	if _, err := c.upConn.Write(feed.AppendUpstream(nil, c.upstream)); err != nil {
+		c.o.Log.Warn("telling the gateway about Consul reachability failed; the next connection will", zap.Stringer("upstream", c.upstream), zap.Error(err))
+	}
+	_ = c.upConn.SetWriteDeadline(time.Time{})
+}
+
+// upstreamConn records the connection UPSTREAM goes to (nil when it ends), and says cut off
+// at once if that is the state: a new connection starts out reachable in the gateway.
+func (c *Client) upstreamConn(nc net.Conn) {
+	c.upMu.Lock()
+	defer c.upMu.Unlock()
+	c.upConn = nc
+	if nc != nil && c.upstream == feed.UpstreamCutOff {
+		c.sendUpstreamLocked()
+	}
 }
 
 // Synced reports whether the current connection has delivered its snapshot.
@@ -105,6 +150,7 @@ func (c *Client) session(ctx context.Context) error {
 	defer stop()
 	c.connected.Store(true)
 	c.o.Metrics.FeedReconnects.Inc()
+	defer c.upstreamConn(nil)
 	err = c.consume(feed.NewReader(conn), conn)
 	if c.synced.Load() {
 		return fmt.Errorf("%w: %v", errHealthy, err)
@@ -114,6 +160,15 @@ func (c *Client) session(ctx context.Context) error {
 
 type conn interface {
 	Write([]byte) (int, error)
+}
+
+// upstreamTarget is the connection UPSTREAM frames go to; consume hands it over once the
+// gateway's HELLO says it reads them (a net.Conn; tests may pass a conn that is not one,
+// and then nothing is said).
+func (c *Client) upstreamTarget(w conn, h *feed.Hello) {
+	if nc, ok := w.(net.Conn); ok && h.Version >= feed.UpstreamVersion {
+		c.upstreamConn(nc)
+	}
 }
 
 // consume reads frames until an error. It is the whole feed state machine.
@@ -140,6 +195,7 @@ func (c *Client) consume(r *feed.Reader, w conn) error {
 			h := f.Hello
 			c.hello.Store(&h)
 			helloSeen = true
+			c.upstreamTarget(w, &h)
 			c.o.Log.Info("gateway feed connected", zap.String("gateway", h.GatewayID), zap.Uint32("epoch", h.Epoch))
 		case feed.FrameSnapshotBegin:
 			if !helloSeen {

@@ -140,3 +140,60 @@ func TestFeedRefusesAnotherGatewaysSocket(t *testing.T) {
 		t.Fatalf("agent applied %d sessions from another gateway's feed", table.Count())
 	}
 }
+
+// TestUpstreamIsToldAndRetoldOnEveryConnection: a gateway that reads UPSTREAM hears the
+// agent's cut-off at once, hears it again at the start of the next connection (it assumes
+// reachable on a new one), and hears when Consul is back; a gateway of feed version 1 is
+// never sent UPSTREAM (it would close the connection on an unknown frame).
+func TestUpstreamIsToldAndRetoldOnEveryConnection(t *testing.T) {
+	gw, path := newFakeGateway(t)
+	table := state.New(64, 1, 0)
+	cl := New(Options{Path: path, Table: table, GatewayID: "gw-1", BackoffMin: 5 * time.Millisecond, BackoffMax: 20 * time.Millisecond, Log: zaptest.NewLogger(t)})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); cl.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	next := func(c net.Conn) *feed.Frame {
+		t.Helper()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck
+		f, err := feed.NewReader(c).Next()
+		if err != nil {
+			t.Fatalf("gateway read: %v", err)
+		}
+		return f
+	}
+	gap := func(c net.Conn) { // makes the agent send SNAPSHOT_REQUEST
+		b, err := feed.AppendRecords(nil, []feed.Record{{Seq: 50, Kind: feed.KindOnline, User: 9, Device: 1, Status: feed.StatusActive, At: 2000}})
+		send(t, c, b, err)
+	}
+
+	// Version 1: the cut-off is kept, not sent; the agent's next frame is its snapshot request.
+	c := gw.accept()
+	send(t, c, feed.AppendHello(nil, feed.Hello{Version: 1, GatewayID: "gw-1", Epoch: 7, StartedAt: 1}), nil)
+	snapshot(t, c, 10, []feed.Record{on(1, 1)})
+	proctest.WaitFor(t, 10*time.Second, "the snapshot", cl.Synced)
+	cl.SetUpstream(feed.UpstreamCutOff)
+	gap(c)
+	if f := next(c); f.Type != feed.FrameSnapshotRequest {
+		t.Fatalf("a version-1 gateway was sent %v", f.Type)
+	}
+	c.Close()
+
+	// A version-2 gateway hears the cut-off first thing on its connection.
+	c = gw.accept()
+	send(t, c, hello("gw-1"), nil)
+	if f := next(c); f.Type != feed.FrameUpstream || f.Upstream != feed.UpstreamCutOff {
+		t.Fatalf("new connection while cut off: gateway got %v %v, want UPSTREAM cut-off", f.Type, f.Upstream)
+	}
+	cl.SetUpstream(feed.UpstreamReachable)
+	if f := next(c); f.Type != feed.FrameUpstream || f.Upstream != feed.UpstreamReachable {
+		t.Fatalf("gateway got %v %v, want UPSTREAM reachable", f.Type, f.Upstream)
+	}
+	cl.SetUpstream(feed.UpstreamReachable) // no change: nothing sent
+	snapshot(t, c, 10, []feed.Record{on(1, 1)})
+	proctest.WaitFor(t, 10*time.Second, "the snapshot", cl.Synced)
+	gap(c)
+	if f := next(c); f.Type != feed.FrameSnapshotRequest {
+		t.Fatalf("after an unchanged state the gateway got %v, want the snapshot request", f.Type)
+	}
+}

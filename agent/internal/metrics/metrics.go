@@ -21,6 +21,8 @@ type Agent struct {
 	FeedReconnects    prometheus.Counter
 	FeedLagSeconds    prometheus.Gauge
 	ConsulRejoins     *prometheus.CounterVec // result: ok, failed
+	ConsulCutOff      prometheus.Gauge
+	ConsulProbeFails  prometheus.Counter
 }
 
 // New creates the metrics and registers them with reg (nil: not registered, for tests).
@@ -54,13 +56,18 @@ func New(reg prometheus.Registerer) *Agent {
 			Help: "Age of the newest feed record when it was applied (gateway clock vs agent clock)."}),
 		ConsulRejoins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "heartline_agent_consul_rejoins_total",
 			Help: "Joins the agent asked its local Consul agent to make to servers it had marked failed, by result (ok, failed)."}, []string{"result"}),
+		ConsulCutOff: prometheus.NewGauge(prometheus.GaugeOpts{Name: "heartline_agent_consul_cut_off",
+			Help: "1 while the agent has not reached the Consul servers for -cut-off-after probes (its gateway refuses HELLOs meanwhile)."}),
+		ConsulProbeFails: prometheus.NewCounter(prometheus.CounterOpts{Name: "heartline_agent_consul_probe_failures_total",
+			Help: "Reachability probes of the Consul servers (GET /v1/status/leader through the local agent) that failed or found no leader."}),
 	}
 	// Both results exist from the start, so dashboards and alerts see 0 rather than no series.
 	m.ConsulRejoins.WithLabelValues("ok")
 	m.ConsulRejoins.WithLabelValues("failed")
 	if reg != nil {
 		reg.MustRegister(m.Txns, m.TxnOps, m.TxnSeconds, m.TxnBytes, m.TransitionsOut, m.CASConflicts, m.DirtyBuckets,
-			m.SessionRenewFails, m.SessionsCreated, m.FeedRecords, m.FeedGaps, m.FeedReconnects, m.FeedLagSeconds, m.ConsulRejoins)
+			m.SessionRenewFails, m.SessionsCreated, m.FeedRecords, m.FeedGaps, m.FeedReconnects, m.FeedLagSeconds, m.ConsulRejoins,
+			m.ConsulCutOff, m.ConsulProbeFails)
 	}
 	return m
 }

@@ -17,6 +17,8 @@ type Sources struct {
 	Loops func() []*ingest.Stats // UDP loops and the TCP worker
 	Feed  *feedserver.Server     // may be nil
 	TCP   *tcp.Server            // may be nil
+	// Upstream is the agent's word on its path to Consul (may be nil).
+	Upstream *ingest.Upstream
 }
 
 // Metrics holds the collectors that are fed directly (the batch-fill histogram).
@@ -64,6 +66,7 @@ func NewMetrics(src Sources) *Metrics {
 	counter("frames_received_total", "HL1 frames received (UDP datagrams and TCP frames).", func(s *ingest.Stats) uint64 { return s.Datagrams.Load() })
 	counter("heartbeats_total", "Heartbeats accepted (authenticated, in order).", func(s *ingest.Stats) uint64 { return s.Heartbeats.Load() })
 	counter("byes_total", "BYEs accepted.", func(s *ingest.Stats) uint64 { return s.Byes.Load() })
+	counter("logouts_total", "HELLOs with the logout flag that ended a session (also in byes_total).", func(s *ingest.Stats) uint64 { return s.Logouts.Load() })
 	counter("hellos_total", "HELLOs answered with WELCOME.", func(s *ingest.Stats) uint64 { return s.Hellos.Load() })
 	counter("rehellos_total", "REHELLOs sent (not counting drain_rehellos_total).", func(s *ingest.Stats) uint64 { return s.Rehellos.Load() })
 	counter("drain_rehellos_total", "REHELLO 4s sent to live sessions while draining (apps asked to move).", func(s *ingest.Stats) uint64 { return s.DrainRehellos.Load() })
@@ -94,6 +97,16 @@ func NewMetrics(src Sources) *Metrics {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "feed_records_unsent_total", Help: "Records drained while no agent was connected (covered by the next snapshot)."}, func() float64 { return float64(f.Stats.Dropped.Load()) }))
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "feed_snapshots_total", Help: "Snapshots sent to the agent."}, func() float64 { return float64(f.Stats.Snapshots.Load()) }))
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "feed_connects_total", Help: "Agent connections accepted."}, func() float64 { return float64(f.Stats.Connects.Load()) }))
+	}
+	if src.Upstream != nil {
+		up := src.Upstream
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "agent_cut_off", Help: "1 while the agent says it cannot reach the Consul servers: HELLOs are answered with REHELLO 5 (dropped as cut_off)."},
+			func() float64 {
+				if up.CutOff() {
+					return 1
+				}
+				return 0
+			}))
 	}
 	if src.TCP != nil {
 		m.AddTCP(src.TCP)

@@ -25,7 +25,11 @@ type Options struct {
 	FlushInterval time.Duration // default 50ms
 	FlushBytes    int           // write sooner once this much is buffered; default 256 KiB
 	WriteTimeout  time.Duration // an agent that does not read for this long is dropped; default 10s
-	Log           *zap.Logger
+	// OnUpstream gets what the agent says of its path to Consul (UPSTREAM frames), and
+	// UpstreamReachable when the connection that said it ends: a gateway without an agent
+	// keeps welcoming apps (it cannot tell an agent restart from anything worse). Nil: ignored.
+	OnUpstream func(feed.Upstream)
+	Log        *zap.Logger
 }
 
 // Stats are the server's counters, read atomically.
@@ -140,23 +144,33 @@ func (s *Server) accept(ctx context.Context) {
 	}
 }
 
-// read consumes the agent's frames: SNAPSHOT_REQUEST is passed to the writer; anything
-// unreadable ends the connection.
+// read consumes the agent's frames: SNAPSHOT_REQUEST is passed to the writer, UPSTREAM to
+// OnUpstream; anything unreadable ends the connection.
 func (s *Server) read(c *net.UnixConn) {
 	r := feed.NewReader(c)
+	said := false
 	for {
 		f, err := r.Next()
 		if err != nil {
+			if said && s.opts.OnUpstream != nil {
+				s.opts.OnUpstream(feed.UpstreamReachable)
+			}
 			select {
 			case s.dead <- c:
 			case <-s.stopped:
 			}
 			return
 		}
-		if f.Type == feed.FrameSnapshotRequest {
+		switch f.Type {
+		case feed.FrameSnapshotRequest:
 			select {
 			case s.snapReq <- c:
 			default: // one already queued
+			}
+		case feed.FrameUpstream:
+			if s.opts.OnUpstream != nil {
+				s.opts.OnUpstream(f.Upstream)
+				said = true
 			}
 		}
 	}

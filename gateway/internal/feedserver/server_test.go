@@ -117,9 +117,13 @@ func (a *agentView) readUntil(t *testing.T, cond func() bool) {
 }
 
 func newServer(t *testing.T, tb *table.Table) (*Server, string, context.CancelFunc) {
+	return newServerWith(t, tb, nil)
+}
+
+func newServerWith(t *testing.T, tb *table.Table, onUpstream func(feed.Upstream)) (*Server, string, context.CancelFunc) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "feed.sock")
-	srv, err := Listen(tb, Options{Path: path, GatewayID: "gw-test", Epoch: 7, StartedAt: time.Now(), FlushInterval: 5 * time.Millisecond})
+	srv, err := Listen(tb, Options{Path: path, GatewayID: "gw-test", Epoch: 7, StartedAt: time.Now(), FlushInterval: 5 * time.Millisecond, OnUpstream: onUpstream})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,4 +276,45 @@ func TestSnapshotDuringChurnEndsOnLatestState(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// TestUpstreamReachesTheGatewayAndEndsWithTheConnection: the gateway says a version that
+// reads UPSTREAM; what the agent says is passed on in order, and when the connection that
+// said "cut off" ends the gateway hears "reachable" (no agent is no reason to refuse apps).
+func TestUpstreamReachesTheGatewayAndEndsWithTheConnection(t *testing.T) {
+	tb, err := table.New(table.Options{Shards: 1, SessionsPerShard: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	heard := make(chan feed.Upstream, 8)
+	_, path, stop := newServerWith(t, tb, func(u feed.Upstream) { heard <- u })
+	defer stop()
+	next := func() feed.Upstream {
+		t.Helper()
+		select {
+		case u := <-heard:
+			return u
+		case <-time.After(10 * time.Second):
+			t.Fatal("the gateway heard nothing")
+		}
+		return 0
+	}
+
+	a := dialAgent(t, path)
+	a.readUntil(t, func() bool { return a.hello.Version != 0 })
+	if a.hello.Version < feed.UpstreamVersion {
+		t.Fatalf("gateway feed version %d, want >= %d (reads UPSTREAM)", a.hello.Version, feed.UpstreamVersion)
+	}
+	for _, u := range []feed.Upstream{feed.UpstreamCutOff, feed.UpstreamReachable, feed.UpstreamCutOff} {
+		if _, err := a.c.Write(feed.AppendUpstream(nil, u)); err != nil {
+			t.Fatal(err)
+		}
+		if got := next(); got != u {
+			t.Fatalf("gateway heard %v, want %v", got, u)
+		}
+	}
+	a.c.Close()
+	if got := next(); got != feed.UpstreamReachable {
+		t.Fatalf("after the agent left the gateway heard %v, want reachable", got)
+	}
 }

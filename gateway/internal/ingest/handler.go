@@ -60,6 +60,7 @@ type HandlerOptions struct {
 	RehelloPerLoop float64   // REHELLOs per second per loop; default 20000 (every app of a restarted gateway needs one)
 	LimiterEntries int       // per-source table size; default 65536
 	Drain          *Drain    // shared by every loop; nil: this gateway never drains
+	Upstream       *Upstream // shared by every loop; nil: HELLOs never refused for the agent's sake
 	DrainPace      DrainPace // how fast a drain moves apps away
 }
 
@@ -235,10 +236,17 @@ func (h *Handler) hello(b []byte, from *Addr, conn Conn, hops uint8, now Now) {
 		h.Stats.Drop(hl1.ReasonOf(err))
 		return
 	}
-	if h.opts.Drain.Active() {
+	logout := hello.Logout()
+	if h.opts.Drain.Active() && !logout {
 		// No new sessions while draining: the app tries the next gateway at once.
 		h.Stats.Drop(ReasonDraining)
 		h.rehello(0, hl1.RehelloDraining, from, conn, now)
+		return
+	}
+	if h.opts.Upstream.CutOff() && !logout {
+		// The agent cannot reach Consul: a session started here would not be shown.
+		h.Stats.Drop(ReasonCutOff)
+		h.rehello(0, hl1.RehelloUnavailable, from, conn, now)
 		return
 	}
 	tok, sk, err := h.opts.Keys.Open(hello.Token[:], now.Time)
@@ -260,6 +268,10 @@ func (h *Handler) hello(b []byte, from *Addr, conn Conn, hops uint8, now Now) {
 		K0: binary.LittleEndian.Uint64(sk[0:8]), K1: binary.LittleEndian.Uint64(sk[8:16]),
 		Active: hello.Active(), Stamp: uint32(hello.ClientTimeMS / 16),
 	}
+	if logout {
+		h.logout(p, b, from, conn, hops, now)
+		return
+	}
 	slot, base, res, owner := h.shard.Hello(p, now.Tick)
 	switch res {
 	case table.HelloForeign:
@@ -279,6 +291,20 @@ func (h *Handler) hello(b []byte, from *Addr, conn Conn, hops uint8, now Now) {
 	}.Seal(key, hello.Nonce)
 	h.Stats.Hellos.Add(1)
 	h.reply1(hl1.AppendWelcome(h.reply[:0], w), from, conn)
+}
+
+// logout applies a verified HELLO with hl1.FlagLogout: the (user, device) session here ends
+// whatever its slot, and nothing is answered.
+func (h *Handler) logout(p table.HelloParams, b []byte, from *Addr, conn Conn, hops uint8, now Now) {
+	switch res, owner := h.shard.Logout(p, now.Tick); res {
+	case table.LogoutForeign:
+		h.handoff(owner, b, from, conn, hops)
+	case table.LogoutStale:
+		h.Stats.Drop(ReasonHelloReplay)
+	case table.LogoutDone:
+		h.Stats.Byes.Add(1)
+		h.Stats.Logouts.Add(1)
+	}
 }
 
 // rehello answers a frame of at least HeartbeatSize bytes (so never an amplification) with a

@@ -21,11 +21,12 @@ const (
 	ReasonTooManyHops = "handoff_loop"  // a handed-off frame was handed off again
 	ReasonUnsupported = "unsupported"   // SUBSCRIBE/UNSUBSCRIBE while no subscription service is plugged in
 	ReasonDraining    = "draining"      // HELLO while the gateway drains (answered with REHELLO 4)
+	ReasonCutOff      = "cut_off"       // HELLO while the agent cannot reach Consul (answered with REHELLO 5)
 )
 
 var localReasons = []string{ReasonRateLimited, ReasonUnknownSlot, ReasonExpired, ReasonHelloBadTag,
 	ReasonHelloReplay, ReasonGatewayFull, ReasonInboxFull, ReasonUnexpected, ReasonOverflow,
-	ReasonTooManyHops, ReasonUnsupported, ReasonDraining}
+	ReasonTooManyHops, ReasonUnsupported, ReasonDraining, ReasonCutOff}
 
 // DropReasons lists every reason label, for pre-creating metric series.
 var DropReasons = func() []string {
@@ -57,7 +58,8 @@ func reasonIndex(r string) int {
 type Stats struct {
 	Datagrams  atomic.Uint64 // frames received
 	Heartbeats atomic.Uint64 // heartbeats accepted (including BATCH entries)
-	Byes       atomic.Uint64
+	Byes       atomic.Uint64 // BYEs accepted (including logout HELLOs)
+	Logouts    atomic.Uint64 // HELLOs with FlagLogout that ended a session (also counted in Byes)
 	Hellos     atomic.Uint64 // HELLOs answered with WELCOME
 	Rehellos   atomic.Uint64 // REHELLOs sent
 	// DrainRehellos are REHELLO 4s sent to live sessions while draining (not in Rehellos).

@@ -193,6 +193,47 @@ func (s *Shard) Hello(p HelloParams, now uint32) (slot Slot, base uint32, res He
 	return slot, now, HelloNew, 0
 }
 
+// LogoutResult says what Logout did.
+type LogoutResult uint8
+
+const (
+	LogoutDone    LogoutResult = iota // the session was taken offline
+	LogoutNone                        // no live session of (user, device) here: nothing to do
+	LogoutForeign                     // the session lives in another shard: hand the HELLO over
+	LogoutStale                       // not newer than the session's accepted HELLO (a replay): drop
+)
+
+// Logout takes the (user, device) session offline at once, whatever its slot (a verified
+// HELLO with hl1.FlagLogout). Its stamp must be newer than the session's accepted HELLO, and
+// becomes the session's, so the logout cannot be replayed. For LogoutForeign it returns the
+// owning shard.
+func (s *Shard) Logout(p HelloParams, now uint32) (LogoutResult, int) {
+	ix := s.t.index
+	ix.mu.Lock()
+	found, ok := ix.find(p.User, p.Device)
+	if !ok {
+		ix.mu.Unlock()
+		return LogoutNone, 0
+	}
+	sh, idx, _ := s.t.layout.split(found)
+	if sh != s.id {
+		ix.mu.Unlock()
+		return LogoutForeign, sh
+	}
+	sess := &s.sessions[idx]
+	if int32(p.Stamp-sess.HelloStamp) <= 0 {
+		ix.mu.Unlock()
+		return LogoutStale, 0
+	}
+	sess.HelloStamp = p.Stamp
+	ix.mu.Unlock()
+	if sess.state == stateOffline {
+		return LogoutNone, 0
+	}
+	s.Bye(idx, sess.LastSeq, sess.LastTs, now)
+	return LogoutDone, 0
+}
+
 // start (re)initialises session idx for a fresh WELCOME at tick now.
 func (s *Shard) start(idx uint32, p HelloParams, now uint32) {
 	sess := &s.sessions[idx]

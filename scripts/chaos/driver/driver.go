@@ -74,9 +74,9 @@ type Driver struct {
 	// (warning) is out of the site's list but still serves the apps it has, which leave it
 	// when it tells them (REHELLO 4), not all at once.
 	live atomic.Pointer[[]string]
-	// drainingUntil[g] (driver-monotonic ns): g said REHELLO 4; new HELLOs skip it until then
-	// (refreshed by every REHELLO 4; by when it lapses the catalog no longer lists g as
-	// passing, or g has restarted).
+	// drainingUntil[g] (driver-monotonic ns): g said REHELLO 4 (or 5); new HELLOs skip it
+	// until then (refreshed by every REHELLO 4; by when it lapses the catalog no longer
+	// lists g as passing, or g has restarted; REHELLO 5 for hl1.UnavailableAvoid).
 	drainingUntil [8]atomic.Int64
 	ivl           atomic.Int64 // heartbeat interval from the last WELCOME
 
@@ -148,6 +148,8 @@ type Stats struct {
 	DrainMoves     atomic.Uint64 // moves asked for by a draining gateway (REHELLO 4)
 	SendErrors     atomic.Uint64
 	Declined       atomic.Uint64 // late WELCOMEs of abandoned HELLOs answered with BYE
+	Logouts        atomic.Uint64 // logout HELLOs sent with a BYE to a gateway left behind
+	Unavailable    atomic.Uint64 // HELLOs refused with REHELLO 5 (the gateway's agent cannot reach Consul)
 }
 
 // Captured is a legit heartbeat frame as sent (for replay attacks).

@@ -30,7 +30,9 @@ type worker struct {
 	// abandoned remembers HELLOs superseded by a retry (ring), so that a WELCOME arriving
 	// after the session went elsewhere can be declined with a BYE instead of leaving an
 	// orphan session online at that gateway until it expires.
-	abandoned [256]abandonedHello
+	// Sized for a mass move: thousands of a worker's apps may retry within the 10 s a late
+	// WELCOME is still declined, and an entry overwritten early leaves an orphan behind.
+	abandoned [4096]abandonedHello
 	abN       int
 
 	// inFlight[g] lists the sessions whose HELLO went to gateway g, oldest first (entries
@@ -180,14 +182,7 @@ func (w *worker) sendHello(i int, now int64) {
 		w.compactInFlight(g) // retries (a session that keeps asking g) pile up behind a live head
 	}
 	d.note(i, evHello, int8(g), 0, 0)
-	// The HELLO clock is the (possibly skewed) wall clock kept monotonic per session, as
-	// PROTOCOL.md requires of apps: max(wall clock, previous HELLO + 16 ms).
-	ct := time.Now().UnixMilli() + d.skewMS[i]
-	if floor := d.lastHello[i] + 16; d.lastHello[i] != 0 && ct < floor {
-		ct = floor
-	}
-	d.lastHello[i] = ct
-	h := hl1.Hello{Flags: hl1.FlagActive, ClientTimeMS: uint64(ct), Nonce: d.nonce[i], Token: d.tok[i]}
+	h := hl1.Hello{Flags: hl1.FlagActive, ClientTimeMS: w.helloClock(i), Nonce: d.nonce[i], Token: d.tok[i]}
 	w.buf = hl1.AppendHello(w.buf[:0], h.Seal(d.key[i]))
 	if _, err := w.conn.WriteToUDPAddrPort(w.buf, d.o.Gateways[g]); err != nil {
 		d.Stats.SendErrors.Add(1)
@@ -242,6 +237,24 @@ func (w *worker) byePrev(i int) {
 	_, _ = w.conn.WriteToUDPAddrPort(w.buf, d.o.Gateways[p.gw])
 	d.note(i, evByePrev, p.gw, p.slot, uint32(p.seq+1))
 	d.Stats.ByesSent.Add(1)
+	// And a logout HELLO, as the reference client sends: a HELLO this session gave up on may
+	// have re-found the session there under a slot it never learnt (its WELCOME was lost).
+	h := hl1.Hello{Flags: hl1.FlagLogout, ClientTimeMS: w.helloClock(i), Nonce: w.rng.Uint32(), Token: d.tok[i]}
+	w.buf = hl1.AppendHello(w.buf[:0], h.Seal(d.key[i]))
+	_, _ = w.conn.WriteToUDPAddrPort(w.buf, d.o.Gateways[p.gw])
+	d.Stats.Logouts.Add(1)
+}
+
+// helloClock is session i's HELLO clock: the (possibly skewed) wall clock kept monotonic per
+// session, as PROTOCOL.md requires of apps: max(wall clock, previous HELLO + 16 ms).
+func (w *worker) helloClock(i int) uint64 {
+	d := w.d
+	ct := time.Now().UnixMilli() + d.skewMS[i]
+	if floor := d.lastHello[i] + 16; d.lastHello[i] != 0 && ct < floor {
+		ct = floor
+	}
+	d.lastHello[i] = ct
+	return uint64(ct)
 }
 
 func (w *worker) loop(ctx context.Context) {
@@ -344,8 +357,13 @@ func (w *worker) read() {
 // reason 4 (draining) makes it a move away from g, make before break.
 func (w *worker) rehelloed(g int, r hl1.Rehello) {
 	d := w.d
-	if r.Reason == hl1.RehelloDraining {
+	switch r.Reason {
+	case hl1.RehelloDraining:
 		d.drainingUntil[g].Store(d.mono() + int64(drainAvoid))
+	case hl1.RehelloUnavailable:
+		// g's agent cannot reach Consul: HELLO elsewhere, as the reference client does.
+		d.drainingUntil[g].Store(d.mono() + int64(hl1.UnavailableAvoid))
+		d.Stats.Unavailable.Add(1)
 	}
 	if r.Slot == 0 {
 		return // a refused HELLO: its retry goes to the next gateway (order)
