@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -13,6 +12,7 @@ import (
 	"github.com/hashicorp/consul/api"
 	"go.uber.org/zap"
 
+	"heartline/agent/shared/clock"
 	"heartline/protocol/presencekv"
 )
 
@@ -79,6 +79,10 @@ type Watcher struct {
 	pruneAt    time.Time
 	pruneIndex uint64
 
+	// backoff paces retries after failed Consul reads; every successful read resets it, so
+	// one failure after hours of success waits as little as the first failure did.
+	backoff clock.Backoff
+
 	subMu sync.Mutex
 	subs  map[*Subscription]struct{}
 
@@ -143,11 +147,18 @@ func (w *Watcher) inScope(user uint64) bool {
 
 var errResync = errors.New("resync needed")
 
+// Retries after a failed Consul read wait a random time below retryMin·2^n (n failures in a
+// row), at most retryMax.
+const (
+	retryMin = 50 * time.Millisecond
+	retryMax = 5 * time.Second
+)
+
 // Run follows Consul until ctx ends: a full read, then blocking queries on the change
 // records. Errors (Consul down, leader lost) are logged and retried with backoff; an index
 // that goes backwards (Consul state restored or rebuilt) triggers a full re-read.
 func (w *Watcher) Run(ctx context.Context) error {
-	backoff := 50 * time.Millisecond
+	w.backoff = clock.Backoff{Min: retryMin, Max: retryMax}
 	synced := false
 	for ctx.Err() == nil {
 		var err error
@@ -155,6 +166,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 			err = w.sync(ctx)
 			synced = err == nil
 			if synced {
+				w.backoff.Reset()
 				w.ready.Store(true)
 			}
 		}
@@ -170,8 +182,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
-		wait := time.Duration(rand.Int64N(int64(backoff))) + time.Millisecond
-		backoff = min(2*backoff, 5*time.Second)
+		wait := w.backoff.Next()
 		w.o.Log.Warn("watcher: Consul read failed; retrying", zap.Error(err), zap.Duration("in", wait))
 		select {
 		case <-ctx.Done():
@@ -385,6 +396,7 @@ func (w *Watcher) follow(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("blocking query on %s: %w", prefix, err)
 		}
+		w.backoff.Reset()
 		if meta.LastIndex < w.index {
 			w.o.Log.Warn("watcher: Consul index went backwards; re-reading everything",
 				zap.Uint64("had", w.index), zap.Uint64("now", meta.LastIndex))
