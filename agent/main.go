@@ -92,7 +92,7 @@ func retry(ctx context.Context, log *zap.Logger, what string, f func() error) er
 		if err == nil {
 			return nil
 		}
-		if strings.Contains(err.Error(), "this agent was started with") {
+		if errors.Is(err, consulwriter.ErrBucketMismatch) {
 			return err // configuration mismatch: retrying cannot fix it
 		}
 		wait := b.Next()

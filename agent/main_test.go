@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"github.com/hashicorp/consul/api"
 	"go.uber.org/zap/zaptest"
 
+	"heartline/agent/internal/consulwriter"
 	"heartline/protocol/feed"
 	"heartline/protocol/presencekv"
 	"heartline/scripts/consultest"
@@ -146,14 +148,17 @@ func TestConfigRefusesBucketMismatch(t *testing.T) {
 		errc := make(chan error, 1)
 		go func() { errc <- run(ctx, cfg, zaptest.NewLogger(t)) }()
 		if i == 0 {
-			time.Sleep(500 * time.Millisecond)
+			proctest.WaitFor(t, 10*time.Second, "the first agent to create the cluster config", func() bool {
+				p, _, err := s.Client().KV().Get(presencekv.ConfigKey("hlm"), nil)
+				return err == nil && p != nil
+			})
 			cancel()
 			<-errc
 			continue
 		}
 		err = <-errc
 		cancel()
-		if err == nil || !strings.Contains(err.Error(), "says 128 buckets") || !strings.Contains(err.Error(), "-buckets=128") {
+		if !errors.Is(err, consulwriter.ErrBucketMismatch) || !strings.Contains(err.Error(), "says 128 buckets") || !strings.Contains(err.Error(), "-buckets=128") {
 			t.Fatalf("second agent with another bucket count: %v; want a refusal naming both counts", err)
 		}
 	}
@@ -211,5 +216,20 @@ func TestConsulAddrFlagTakesAUnixSocket(t *testing.T) {
 	}
 	if leader, err := c.Status().Leader(); err != nil || leader == "" {
 		t.Fatalf("Consul over %s: leader %q, %v", sock, leader, err)
+	}
+}
+
+// A start-up step that fails with a bucket mismatch is not retried, however the error is
+// wrapped or worded (the agent used to match the message text).
+func TestRetryStopsAtABucketMismatch(t *testing.T) {
+	calls := 0
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := retry(ctx, zaptest.NewLogger(t), "reading the cluster config", func() error {
+		calls++
+		return fmt.Errorf("prefix hl: %w", consulwriter.ErrBucketMismatch)
+	})
+	if !errors.Is(err, consulwriter.ErrBucketMismatch) || calls != 1 {
+		t.Fatalf("%d calls, error %v; want one call and the mismatch back", calls, err)
 	}
 }
