@@ -262,27 +262,26 @@ func (w *Watcher) sync(ctx context.Context) error {
 // highest index of its keys, which can be below what the watcher already saw.)
 func (w *Watcher) readBuckets(ctx context.Context, seen uint64) error {
 	w.resyncs.Add(1)
-	var prefixes []string
+	// Each listing carries the scope it covers: every user, or the users of one bucket.
+	type listing struct {
+		prefix string
+		scope  func(user uint64, gateway string) bool
+	}
+	var listings []listing
 	if w.interest == nil {
-		prefixes = []string{presencekv.PresencePrefix(w.o.Prefix)}
+		listings = []listing{{presencekv.PresencePrefix(w.o.Prefix), func(uint64, string) bool { return true }}}
 	} else {
 		for b := range w.interest {
-			prefixes = append(prefixes, presencekv.PresenceBucketPrefix(w.o.Prefix, b))
+			listings = append(listings, listing{presencekv.PresenceBucketPrefix(w.o.Prefix, b),
+				func(u uint64, _ string) bool { return presencekv.Bucket(u, w.buckets) == b }})
 		}
 	}
-	for _, prefix := range prefixes {
-		pairs, meta, err := w.o.Client.KV().List(prefix, w.q(ctx))
+	for _, l := range listings {
+		pairs, meta, err := w.o.Client.KV().List(l.prefix, w.q(ctx))
 		if err != nil {
-			return fmt.Errorf("listing %s: %w", prefix, err)
+			return fmt.Errorf("listing %s: %w", l.prefix, err)
 		}
-		var scope func(uint64, string) bool
-		if w.interest == nil {
-			scope = func(uint64, string) bool { return true }
-		} else {
-			bucket, _ := strconv.ParseUint(prefix[len(prefix)-6:len(prefix)-1], 10, 32)
-			scope = func(u uint64, _ string) bool { return presencekv.Bucket(u, w.buckets) == uint32(bucket) }
-		}
-		w.applyRead(pairs, max(meta.LastIndex, seen), scope)
+		w.applyRead(pairs, max(meta.LastIndex, seen), l.scope)
 	}
 	return w.readLastSeen(ctx)
 }
