@@ -152,7 +152,7 @@ func (c *dropCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, s := range c.src.Loops() {
 			n += s.Drops(r)
 		}
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(n), r)
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(n), r.String())
 	}
 }
 

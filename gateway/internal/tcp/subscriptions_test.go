@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"heartline/agent/shared/clock"
+	"heartline/gateway/internal/ingest"
 	"heartline/gateway/internal/table"
 	"heartline/protocol/hl1"
 	"heartline/protocol/token"
@@ -240,9 +241,9 @@ func TestSubscribeWithoutSeamIsIgnored(t *testing.T) {
 	c := welcomed(t, keys, clk, addr, 5, false)
 	send(t, c, sub(t, 1, 2))
 	deadline := time.Now().Add(5 * time.Second)
-	for s.HandlerStats().Drops("unsupported") != 1 {
+	for s.HandlerStats().Drops(ingest.ReasonUnsupported) != 1 {
 		if time.Now().After(deadline) {
-			t.Fatalf("unsupported drops %d", s.HandlerStats().Drops("unsupported"))
+			t.Fatalf("unsupported drops %d", s.HandlerStats().Drops(ingest.ReasonUnsupported))
 		}
 		time.Sleep(time.Millisecond)
 	}
