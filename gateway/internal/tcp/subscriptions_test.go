@@ -121,7 +121,7 @@ func TestSubscribeNeedsWelcome(t *testing.T) {
 	c := welcomed(t, keys, clk, addr, 5, true)
 	send(t, c, sub(t, 1))
 	expectClose(t, c, hl1.CloseAuthFailed)
-	waitClose(t, s, "not_authenticated", 1)
+	waitClose(t, s, CauseNotAuthenticated, 1)
 	if len(subs.conns) != 0 {
 		t.Fatal("an unauthenticated connection reached Subscribe")
 	}
@@ -144,7 +144,7 @@ func TestSubscriptionsSeam(t *testing.T) {
 	}
 	sc.Close(hl1.CloseSlowConsumer)
 	expectClose(t, c, hl1.CloseSlowConsumer)
-	waitClose(t, s, "slow_consumer", 1)
+	waitClose(t, s, CauseSlowConsumer, 1)
 
 	subs.mu.Lock()
 	subs.reply = hl1.CloseTooManySubscribed
@@ -152,7 +152,7 @@ func TestSubscriptionsSeam(t *testing.T) {
 	c2 := welcomed(t, keys, clk, addr, 6, false)
 	send(t, c2, sub(t, 3))
 	expectClose(t, c2, hl1.CloseTooManySubscribed)
-	waitClose(t, s, "too_many_subscriptions", 1)
+	waitClose(t, s, CauseTooManySubscriptions, 1)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		subs.mu.Lock()
@@ -231,7 +231,7 @@ func TestCloseLingersBehindUnreadData(t *testing.T) {
 	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("after CLOSE: %v, want EOF", err)
 	}
-	waitClose(t, s, "slow_consumer", 1)
+	waitClose(t, s, CauseSlowConsumer, 1)
 }
 
 // Without a Subscriptions seam (no Consul configured) SUBSCRIBE is dropped and counted, and
