@@ -296,11 +296,10 @@ func (w *Watcher) applyRead(pairs api.KVPairs, index uint64, scope func(user uin
 	id := "resync/" + strconv.FormatUint(index, 10)
 	w.mu.Lock()
 	for _, p := range pairs {
-		b, gw, ok := presencekv.ParsePresenceKey(w.o.Prefix, p.Key)
+		b, gw, sessions, ok, err := decodePresencePair(&w.codec, w.o.Prefix, p)
 		if !ok || (w.interest != nil && !w.interest[b]) {
 			continue
 		}
-		sessions, err := w.codec.DecodeSessions(nil, p.Value)
 		if err != nil {
 			w.decodeErrors.Add(1)
 			continue
