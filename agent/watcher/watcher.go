@@ -447,58 +447,80 @@ func (w *Watcher) applyChanges(pairs api.KVPairs, index uint64) (resync bool) {
 		}
 		k := laneKey{gw, lane}
 		seen[k] = true
-		if err := w.codec.DecodeChangeRecord(&w.rec, p.Value); err != nil || len(w.rec.Entries) == 0 {
-			w.decodeErrors.Add(1)
-			continue
-		}
-		st := w.lanes[k]
-		if st != nil && st.epoch != w.rec.Epoch {
-			// The writer restarted or got a new session between two of our reads: its
-			// records do not say what changed in between.
-			st.epoch, st.seq = w.rec.Epoch, w.rec.Entries[len(w.rec.Entries)-1].Seq
+		if w.applyLaneRecord(k, p) {
 			resync = true
-			continue
-		}
-		if st == nil {
-			// A lane we have not followed: a new gateway, or one whose keys we saw vanish
-			// (its sessions are already offline here). If the record still holds its first
-			// flush (seq 1), it has everything since the writer started from empty.
-			st = &laneState{epoch: w.rec.Epoch}
-			w.lanes[k] = st
-		}
-		for _, e := range w.rec.Entries {
-			if e.Seq <= st.seq {
-				continue
-			}
-			if e.Seq != st.seq+1 || e.Incomplete {
-				resync = true
-				st.seq = w.rec.Entries[len(w.rec.Entries)-1].Seq
-				break
-			}
-			st.seq = e.Seq
-			version := e.Index
-			if version == 0 {
-				version = p.ModifyIndex
-			}
-			id := gw + "/" + strconv.Itoa(lane) + "/" + strconv.FormatUint(w.rec.Epoch, 16) + "/" + strconv.FormatUint(e.Seq, 10)
-			for _, t := range e.Transitions {
-				if !w.inScope(t.User) {
-					continue
-				}
-				w.transitions.Add(1)
-				w.apply(Update{Gateway: gw, User: t.User, Device: t.Device, Online: t.Kind != presencekv.KindOffline,
-					Status: t.Status, At: t.At, Version: version, ID: id})
-			}
 		}
 	}
-	// Lanes whose keys vanished: that gateway's session ended and Consul deleted its keys.
-	// If the gateway has no change key left in this listing, it has no presence key either
-	// (every presence write carries its lane's change key in the same transaction): its
-	// sessions are offline as of index. If some of its lanes are present, a new session is
-	// rewriting them one transaction at a time; which buckets the missing lanes own is the
-	// writer's business, so re-read: the read applies what is there and sweeps what is not,
-	// both as of the read's index. (Sweeping the whole gateway here would mark offline, at
-	// index, sessions that the present lanes rewrote below index.)
+	if w.dropVanishedLanes(seen, index) {
+		resync = true
+	}
+	w.index = index
+	evs := w.takePending()
+	w.mu.Unlock()
+	w.publish(evs)
+	return resync
+}
+
+// applyLaneRecord applies the new entries of one lane's change record, in sequence. It
+// reports a resync when the record cannot be followed: a new epoch (the writer restarted or
+// got a new session between two reads), a gap in the sequence, or an Incomplete entry.
+// Called with w.mu held.
+func (w *Watcher) applyLaneRecord(k laneKey, p *api.KVPair) (resync bool) {
+	if err := w.codec.DecodeChangeRecord(&w.rec, p.Value); err != nil || len(w.rec.Entries) == 0 {
+		w.decodeErrors.Add(1)
+		return false
+	}
+	last := w.rec.Entries[len(w.rec.Entries)-1].Seq
+	st := w.lanes[k]
+	if st != nil && st.epoch != w.rec.Epoch {
+		// The writer restarted or got a new session between two of our reads: its
+		// records do not say what changed in between.
+		st.epoch, st.seq = w.rec.Epoch, last
+		return true
+	}
+	if st == nil {
+		// A lane we have not followed: a new gateway, or one whose keys we saw vanish
+		// (its sessions are already offline here). If the record still holds its first
+		// flush (seq 1), it has everything since the writer started from empty.
+		st = &laneState{epoch: w.rec.Epoch}
+		w.lanes[k] = st
+	}
+	for _, e := range w.rec.Entries {
+		if e.Seq <= st.seq {
+			continue
+		}
+		if e.Seq != st.seq+1 || e.Incomplete {
+			st.seq = last
+			return true
+		}
+		st.seq = e.Seq
+		version := e.Index
+		if version == 0 {
+			version = p.ModifyIndex
+		}
+		id := k.gw + "/" + strconv.Itoa(k.lane) + "/" + strconv.FormatUint(w.rec.Epoch, 16) + "/" + strconv.FormatUint(e.Seq, 10)
+		for _, t := range e.Transitions {
+			if !w.inScope(t.User) {
+				continue
+			}
+			w.transitions.Add(1)
+			w.apply(Update{Gateway: k.gw, User: t.User, Device: t.Device, Online: t.Kind != presencekv.KindOffline,
+				Status: t.Status, At: t.At, Version: version, ID: id})
+		}
+	}
+	return false
+}
+
+// dropVanishedLanes forgets the lanes whose keys are not in this listing (seen): that
+// gateway's session ended and Consul deleted its keys. If the gateway has no change key left
+// in the listing, it has no presence key either (every presence write carries its lane's
+// change key in the same transaction): its sessions are offline as of index. If some of its
+// lanes are present, a new session is rewriting them one transaction at a time; which buckets
+// the missing lanes own is the writer's business, so it reports a resync: the re-read applies
+// what is there and sweeps what is not, both as of the read's index. (Sweeping the whole
+// gateway here would mark offline, at index, sessions that the present lanes rewrote below
+// index.) Called with w.mu held.
+func (w *Watcher) dropVanishedLanes(seen map[laneKey]bool, index uint64) (resync bool) {
 	hasKeys := map[string]bool{}
 	for k := range seen {
 		hasKeys[k.gw] = true
@@ -520,9 +542,5 @@ func (w *Watcher) applyChanges(pairs api.KVPairs, index uint64) (resync bool) {
 		w.cache.Sweep(func(u uint64, g string) bool { return g == gw }, nil, index,
 			"gone/"+gw+"/"+strconv.FormatUint(index, 10), now, w.emit)
 	}
-	w.index = index
-	evs := w.takePending()
-	w.mu.Unlock()
-	w.publish(evs)
 	return resync
 }
