@@ -171,3 +171,56 @@ func TestReHelloThatLandsElsewhereIsAMove(t *testing.T) {
 		t.Fatalf("logout after the re-HELLO BYEd %v, want slot 222 at the preferred and 111 at the one left behind", byes)
 	}
 }
+
+// TestLogoutAfterTwoMovesEndsTheSessionLeftOnTheDrainingGateway: an app drained off gw1
+// lands on gw2 and then re-HELLOs gw2 (a move that re-finds its own session there). Its logout
+// must still end the session it left on gw1, which the draining gateway keeps reporting until
+// it expires: a BYE on that slot and a logout HELLO to gw1, besides the BYE on the current one.
+func TestLogoutAfterTwoMovesEndsTheSessionLeftOnTheDrainingGateway(t *testing.T) {
+	d, w, fc := newFakeDriver(t)
+	gw1 := d.o.Gateways[0]
+	welcome := func(slot uint32) hl1.Welcome {
+		return hl1.Welcome{Slot: slot, Epoch: 7, IntervalMS: 5000, ServerTimeMS: 1}.Seal(d.key[0], d.nonce[0])
+	}
+	hello := func(g int) {
+		w.mu.Lock()
+		d.attempts[0] = 3 * uint8(indexOf(w.order(0), g))
+		w.sendHello(0, d.mono())
+		w.mu.Unlock()
+	}
+	hello(0)
+	w.welcomed(0, welcome(0x101)) // on gw1
+	w.mu.Lock()
+	w.leave(0) // REHELLO 4 from gw1
+	w.mu.Unlock()
+	hello(1)
+	w.welcomed(1, welcome(0x202)) // on gw2; gw1's session left behind
+	w.mu.Lock()
+	w.leave(0) // a move that lands on gw2 again
+	w.mu.Unlock()
+	hello(1)
+	w.welcomed(1, welcome(0x203)) // gw2 re-found its own session
+
+	n := len(fc.sent)
+	w.mu.Lock()
+	w.sendBeat(0, true)
+	w.byePrev(0)
+	w.mu.Unlock()
+	var byeGW1, logoutGW1 bool
+	for _, f := range fc.sent[n:] {
+		if f.to != gw1 {
+			continue
+		}
+		switch typ, _ := hl1.PeekType(f.frame); typ {
+		case hl1.TypeBye:
+			hb, _ := hl1.ParseHeartbeat(f.frame)
+			byeGW1 = hb.Slot == 0x101
+		case hl1.TypeHello:
+			h, _ := hl1.ParseHello(f.frame)
+			logoutGW1 = h.Logout() && h.Verify(d.key[0])
+		}
+	}
+	if !byeGW1 || !logoutGW1 {
+		t.Fatalf("logout sent gw1 BYE=%v logout HELLO=%v; want both (frames %d)", byeGW1, logoutGW1, len(fc.sent)-n)
+	}
+}

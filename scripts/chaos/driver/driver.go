@@ -107,6 +107,10 @@ type Driver struct {
 	skewMS    []int64 // added to HELLO client time
 	lastHello []int64 // client_time of the session's last HELLO (kept monotonic)
 	prev      []prevSession
+	// older is the session left behind by the move before prev's, kept while a logout must
+	// still end it: a drained app that moves again (even back to the gateway it is on) must
+	// not forget the session it left on the draining gateway.
+	older     []prevSession
 	phase     []int64  // the session's confirm instants are phase + k*ConfirmEvery (driver-monotonic ns)
 	confirmAt []int64  // the confirm instant it will move back at (0: not waiting)
 	pref      []int8   // cached preferred gateway (first of order), valid while prefGen matches
@@ -210,7 +214,7 @@ func New(o Options) (*Driver, error) {
 		state: make([]uint8, n), gw: make([]int8, n), target: make([]int8, n), slot: make([]uint32, n), epoch: make([]uint32, n),
 		seq: make([]uint64, n), welcome: make([]int64, n), nextAt: make([]int64, n), nonce: make([]uint32, n),
 		helloAt: make([]int64, n), attempts: make([]uint8, n), tsJump: make([]int64, n), skewMS: make([]int64, n), lastHello: make([]int64, n),
-		prev: make([]prevSession, n), phase: make([]int64, n), confirmAt: make([]int64, n), pref: make([]int8, n), prefGen: make([]uint32, n), tookHello: make([]uint8, n), moves: make([]uint16, n), trace: make([][traceLen]traceEv, n), traceN: make([]uint8, n), ring: make([]Captured, 1024)}
+		prev: make([]prevSession, n), older: make([]prevSession, n), phase: make([]int64, n), confirmAt: make([]int64, n), pref: make([]int8, n), prefGen: make([]uint32, n), tookHello: make([]uint8, n), moves: make([]uint16, n), trace: make([][traceLen]traceEv, n), traceN: make([]uint8, n), ring: make([]Captured, 1024)}
 	for i, a := range o.Gateways {
 		d.gwIndex[a] = i
 	}
@@ -232,7 +236,7 @@ func New(o Options) (*Driver, error) {
 		}
 		d.tok[i] = t.Bytes()
 		d.key[i] = hl1.NewMACKey(sk)
-		d.gw[i], d.prev[i].gw = -1, -1
+		d.gw[i], d.prev[i].gw, d.older[i].gw = -1, -1, -1
 		if o.ConfirmEvery > 0 {
 			d.phase[i] = rand.Int64N(int64(o.ConfirmEvery)) // the app's login phase
 		}
@@ -400,7 +404,7 @@ func (d *Driver) Churn(act Action, n int, arg int64, rng *rand.Rand) int {
 					w.byePrev(i) // a logout right after a move logs out both sessions
 					d.kind[i] = Byed
 				}
-				d.prev[i].gw = -1
+				d.prev[i].gw, d.older[i].gw = -1, -1
 				if d.state[i] == stHello {
 					w.abandon(i, d.mono()) // a late WELCOME for it gets a BYE
 				}

@@ -83,6 +83,9 @@ func slotKey(gw int8, slot uint32) uint64 { return uint64(uint8(gw))<<32 | uint6
 // (Caller holds mu.)
 func (w *worker) leave(i int) {
 	d := w.d
+	if p := d.prev[i]; p.gw >= 0 && p.movedAt != 0 && d.mono()-p.movedAt <= int64(prevMemory) {
+		d.older[i] = p // still to be ended by a logout: keep it (the reference client keeps 4)
+	}
 	d.prev[i] = prevSession{gw: d.gw[i], slot: d.slot[i], epoch: d.epoch[i], seq: d.seq[i], welcome: d.welcome[i]}
 	w.forget(i)
 }
@@ -221,16 +224,24 @@ func (w *worker) sendBeat(i int, bye bool) {
 	d.ringMu.Unlock()
 }
 
-// byePrev logs out the session a move left behind, if the move was recent enough for that
-// session to be still alive at its gateway (caller holds mu).
+// byePrev logs out the sessions moves left behind, if the moves were recent enough for them
+// to be still alive at their gateways (caller holds mu).
 func (w *worker) byePrev(i int) {
 	d := w.d
-	p := d.prev[i]
-	if p.gw < 0 || p.movedAt == 0 || d.mono()-p.movedAt > int64(prevMemory) {
-		d.prev[i].gw = -1
+	p, o := d.prev[i], d.older[i]
+	d.prev[i].gw, d.older[i].gw = -1, -1
+	w.byeLeft(i, p)
+	if o.gw != p.gw || o.slot != p.slot {
+		w.byeLeft(i, o)
+	}
+}
+
+// byeLeft sends BYE and a logout HELLO for session p that i left behind, if it may be alive.
+func (w *worker) byeLeft(i int, p prevSession) {
+	d := w.d
+	if p.gw < 0 || p.movedAt == 0 || d.mono()-p.movedAt > int64(prevMemory) || p.gw == d.gw[i] {
 		return
 	}
-	d.prev[i].gw = -1
 	ts := (d.mono() - p.welcome) / int64(hl1.TickMS*time.Millisecond)
 	b := hl1.Beat{Slot: p.slot, Epoch: p.epoch, Seq: p.seq + 1, TS: uint64(ts), Active: true, Bye: true}
 	w.buf = hl1.AppendHeartbeat(w.buf[:0], b.Seal(d.key[i]))
@@ -419,6 +430,9 @@ func (w *worker) welcomed(g int, wl hl1.Welcome) {
 		d.ivl.Store(int64(wl.Interval()))
 		w.slots[slotKey(int8(g), wl.Slot)] = i32
 		d.nextAt[i] = now // the first beat right after WELCOME confirms the session (PROTOCOL.md)
+		if int(d.older[i].gw) == g {
+			d.older[i].gw = -1 // the gateway re-found that session: the current one's BYE ends it
+		}
 		if int(d.prev[i].gw) == g {
 			d.prev[i].gw = -1 // the same session re-found: nothing left behind
 		} else if d.prev[i].gw >= 0 {
