@@ -21,7 +21,10 @@
 //     loses against an older sweep or update.
 //
 // Every update carries a version: the Consul index at which it was committed (for a bucket
-// re-read, the read's index; for a sweep, the index at which the keys were seen gone). The
+// re-read, the read's index; for a sweep, the index at which the keys were seen gone), plus
+// the watcher's base, which grows by the index reached each time Consul's index goes
+// backwards (a reset), so one watcher's versions never go backwards. Watchers that lived
+// through different resets have different bases: versions compare within one watcher. The
 // cache keeps, per (user, device, gateway), the highest version applied, so applying an
 // update twice or out of order never regresses it (Cache is a pure data structure; see its
 // property test).

@@ -69,6 +69,12 @@ type Watcher struct {
 
 	lanes map[laneKey]*laneState
 	index uint64
+	// versionBase is added to every Consul index the watcher turns into a version. Consul's
+	// index can go backwards (tombstones reaped, a cluster restored or restarted: the
+	// blocking-query docs tell clients to reset); each time it does, the base grows by the
+	// index the watcher had reached, so this watcher's versions never go backwards and a
+	// subscriber keeping the highest version per user never ignores the truth after a reset.
+	versionBase uint64
 	// mustReRead: follow skipped change entries for a bucket re-read that has not
 	// succeeded yet (only the Run goroutine touches it; a full sync also covers it).
 	mustReRead bool
@@ -193,6 +199,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 	return nil
 }
 
+// version is the version of an update committed at Consul index idx (see versionBase).
+func (w *Watcher) version(idx uint64) uint64 { return idx + w.versionBase }
+
 func (w *Watcher) q(ctx context.Context) *api.QueryOptions {
 	return (&api.QueryOptions{RequireConsistent: w.o.Consistent}).WithContext(ctx)
 }
@@ -243,7 +252,7 @@ func (w *Watcher) sync(ctx context.Context) error {
 	w.mu.Lock()
 	var evs []Event
 	if w.target != w.cache {
-		evs = Diff(w.cache, w.target, meta.LastIndex, "reset/"+strconv.FormatUint(meta.LastIndex, 10))
+		evs = Diff(w.cache, w.target, w.version(meta.LastIndex), "reset/"+strconv.FormatUint(meta.LastIndex, 10))
 		w.events.Add(uint64(len(evs)))
 		w.cache = w.target
 		w.reset = false
@@ -306,10 +315,10 @@ func (w *Watcher) applyRead(pairs api.KVPairs, index uint64, scope func(user uin
 		}
 		for _, s := range sessions {
 			present[SessionID{User: s.User, Device: s.Device, Gateway: gw}] = struct{}{}
-			w.apply(Update{Gateway: gw, User: s.User, Device: s.Device, Online: true, Status: s.Status, At: s.Since, Version: index, ID: id})
+			w.apply(Update{Gateway: gw, User: s.User, Device: s.Device, Online: true, Status: s.Status, At: s.Since, Version: w.version(index), ID: id})
 		}
 	}
-	w.target.Sweep(scope, present, index, id, time.Now().UnixMilli(), w.emit)
+	w.target.Sweep(scope, present, w.version(index), id, time.Now().UnixMilli(), w.emit)
 	evs := w.takePending()
 	w.mu.Unlock()
 	w.publish(evs)
@@ -399,8 +408,10 @@ func (w *Watcher) follow(ctx context.Context) error {
 			w.o.Log.Warn("watcher: Consul index went backwards; re-reading everything",
 				zap.Uint64("had", w.index), zap.Uint64("now", meta.LastIndex))
 			w.mu.Lock()
+			w.versionBase += w.index // versions continue above every one given so far
 			w.index = 0
-			w.reset = true // versions from before the reset say nothing about the new indexes
+			w.pruneAt = time.Time{}
+			w.reset = true // the cache is rebuilt from the new indexes
 			w.mu.Unlock()
 			return errResync
 		}
@@ -429,7 +440,7 @@ func (w *Watcher) maybePrune() {
 		return
 	}
 	w.mu.Lock()
-	w.cache.Prune(w.pruneIndex)
+	w.cache.Prune(w.version(w.pruneIndex))
 	w.mu.Unlock()
 	w.pruneAt, w.pruneIndex = now, w.index
 }
@@ -498,6 +509,7 @@ func (w *Watcher) applyLaneRecord(k laneKey, p *api.KVPair) (resync bool) {
 		if version == 0 {
 			version = p.ModifyIndex
 		}
+		version = w.version(version)
 		id := k.gw + "/" + strconv.Itoa(k.lane) + "/" + strconv.FormatUint(w.rec.Epoch, 16) + "/" + strconv.FormatUint(e.Seq, 10)
 		for _, t := range e.Transitions {
 			if !w.inScope(t.User) {
@@ -539,7 +551,7 @@ func (w *Watcher) dropVanishedLanes(seen map[laneKey]bool, index uint64) (resync
 	}
 	now := time.Now().UnixMilli()
 	for gw := range gone {
-		w.cache.Sweep(func(u uint64, g string) bool { return g == gw }, nil, index,
+		w.cache.Sweep(func(u uint64, g string) bool { return g == gw }, nil, w.version(index),
 			"gone/"+gw+"/"+strconv.FormatUint(index, 10), now, w.emit)
 	}
 	return resync
