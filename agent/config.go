@@ -72,7 +72,7 @@ func parseConfig(args []string) (*config, error) {
 	fs.IntVar(&c.FlushBuckets, "flush-buckets", 0, "flush before the window ends once this many buckets are dirty (default: a quarter of -buckets)")
 	fs.IntVar(&c.Lanes, "lanes", 4, "writer lanes: transactions in flight at once")
 	fs.IntVar(&c.MaxOps, "max-ops", 128, "operations per transaction (Consul's limit is 128)")
-	fs.DurationVar(&c.Retention, "lastseen-retention", 30*24*time.Hour, "how long last-seen times of offline users are kept")
+	fs.DurationVar(&c.Retention, "lastseen-retention", 7*24*time.Hour, "how long last-seen times of offline users are kept (personal data: others see only 'today' / 'this week')")
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:9102", "address of the query API, /healthz, /readyz and /metrics")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")

@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"heartline/agent/privacywatch"
 	"heartline/agent/shared/clock"
 	"heartline/agent/shared/wiring"
 	"heartline/agent/watcher"
@@ -125,7 +126,7 @@ func serve(cfg config.Config, log *zap.Logger) error {
 	defer stopLive()
 	var hub *livesync.Hub
 	if cfg.TCPAddr != "" {
-		if hub, err = startLiveSync(liveCtx, cfg, log.Named("livesync")); err != nil {
+		if hub, err = startLiveSync(liveCtx, cfg, keys, log.Named("livesync")); err != nil {
 			group.Stop()
 			return err
 		}
@@ -215,7 +216,7 @@ func serve(cfg config.Config, log *zap.Logger) error {
 // startLiveSync runs the presence watcher and the subscription hub when Consul is
 // configured; without Consul it returns nil and SUBSCRIBE frames are dropped (counted as
 // unsupported) while heartbeats keep working. See livesync/doc.go.
-func startLiveSync(ctx context.Context, cfg config.Config, log *zap.Logger) (*livesync.Hub, error) {
+func startLiveSync(ctx context.Context, cfg config.Config, keys *token.KeyRing, log *zap.Logger) (*livesync.Hub, error) {
 	if !cfg.Subscriptions {
 		log.Info("app subscriptions disabled: set -consul-addr or CONSUL_HTTP_ADDR to serve SUBSCRIBE")
 		return nil, nil
@@ -229,8 +230,16 @@ func startLiveSync(ctx context.Context, cfg config.Config, log *zap.Logger) (*li
 	if err != nil {
 		return nil, fmt.Errorf("gateway: presence watcher: %w", err)
 	}
-	hub := livesync.NewHub(livesync.Options{Source: livesync.WatcherSource{W: w}, MaxPerConn: cfg.MaxSubscriptions,
-		Grace: cfg.SlowGrace, Log: log})
+	// Presence privacy: apps see others only through a site-sealed GRANT (opened with the
+	// key file, no database), under the privacy records the site writes to Consul.
+	view, err := privacywatch.New(privacywatch.Options{Client: client, Prefix: cfg.Prefix, Log: log.Named("privacy")})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: privacy view: %w", err)
+	}
+	hub := livesync.NewHub(livesync.Options{Source: livesync.WatcherSource{W: w}, Privacy: view, Keys: keys,
+		MaxPerConn: cfg.MaxSubscriptions, Grace: cfg.SlowGrace, Log: log})
+	view.Subscribe(func(c privacywatch.Change) { hub.PrivacyChanged(c.Subjects, c.Index) })
+	go func() { _ = view.Run(ctx) }()
 	go func() { _ = w.Run(ctx) }()
 	go hub.Run(ctx)
 	go livesync.Pump(ctx, w, hub)

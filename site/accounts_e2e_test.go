@@ -21,12 +21,14 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"heartline/agent/privacywatch"
 	"heartline/agent/watcher"
 	"heartline/scripts/proctest"
 	"heartline/site/internal/auth"
 	"heartline/site/internal/live"
 	"heartline/site/internal/members"
 	"heartline/site/internal/store"
+	"heartline/site/internal/visibility"
 	"heartline/site/internal/web"
 )
 
@@ -71,8 +73,13 @@ func TestBrowserAccountJourney(t *testing.T) {
 	const crush = members.FirstDemoID + 1 // online now; will like the new member back
 	src := &onlineSet{on: map[uint64]bool{crush: true}}
 	cheap := auth.HashParams{Time: 1, Memory: 64, Threads: 1}
-	srv, err := web.New(web.Options{Store: st, Keys: auth.RandomKeys(false), Hub: live.NewHub(live.Options{Source: src}), Presence: src,
-		DevOutbox: true, HashParams: cheap})
+	view := privacywatch.NewStatic() // presence is a fixed set here; TestBrowserEndToEnd has the Consul path
+	policy, err := visibility.New(visibility.Options{Store: st, View: view, Records: &visibility.MemoryRecords{View: view}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := web.New(web.Options{Store: st, Keys: auth.RandomKeys(false), Hub: live.NewHub(live.Options{Source: src, Privacy: view}), Presence: src,
+		Privacy: policy, DevOutbox: true, HashParams: cheap})
 	if err != nil {
 		t.Fatal(err)
 	}

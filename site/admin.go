@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"heartline/agent/privacywatch"
 	"heartline/agent/watcher"
 	"heartline/site/internal/live"
 )
@@ -26,7 +27,7 @@ func adminMux(reg *prometheus.Registry, ready func() bool) http.Handler {
 }
 
 // registerLiveMetrics exports the SSE hub's and the watcher's counters, read at scrape time.
-func registerLiveMetrics(reg prometheus.Registerer, hub *live.Hub, w *watcher.Watcher) {
+func registerLiveMetrics(reg prometheus.Registerer, hub *live.Hub, w *watcher.Watcher, view *privacywatch.View) {
 	g := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "heartline", Subsystem: "site", Name: name, Help: help}, f)
 	}
@@ -40,5 +41,7 @@ func registerLiveMetrics(reg prometheus.Registerer, hub *live.Hub, w *watcher.Wa
 		g("online_users", "Members online according to the watcher's cache.", func() float64 { return float64(w.Stats().OnlineUsers) }),
 		c("watcher_events_total", "Presence events produced by the watcher.", func() float64 { return float64(w.Stats().Events) }),
 		c("watcher_resyncs_total", "Full bucket re-reads by the watcher.", func() float64 { return float64(w.Stats().Resyncs) }),
+		c("privacy_changes_total", "Members whose presence privacy (mode, revocations) changed, as followed from Consul.", func() float64 { return float64(view.Stats().Changes) }),
+		c("privacy_decode_errors_total", "Privacy records in Consul that could not be decoded (their bucket kept its state).", func() float64 { return float64(view.Stats().DecodeErrors) }),
 	)
 }

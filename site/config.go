@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"time"
 
 	"heartline/agent/shared/wiring"
@@ -45,6 +46,11 @@ type config struct {
 	LoginIPEvery    time.Duration
 	LoginAcctBurst  int
 	LoginAcctEvery  time.Duration
+	GrantTTL        time.Duration
+	HashConcurrency int
+	SSEMax          int
+	SSEPerAddr      int
+	SSEPerMember    int
 }
 
 func parseConfig(args []string) (*config, error) {
@@ -57,7 +63,7 @@ func parseConfig(args []string) (*config, error) {
 	fs.StringVar(&c.Addr, "addr", ":"+port, "listen address (default :$PORT, PORT default 8080)")
 	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:9103", "address of /metrics, /healthz and /readyz for operators (empty: off)")
 	fs.StringVar(&c.DB, "db", "heartline.db", "member database: a SQLite file path (created when missing) or a postgres:// URL (PostgreSQL)")
-	fs.IntVar(&c.DemoMembers, "demo-members", 200, "demo members to generate when the database has no members (0: start empty)")
+	fs.IntVar(&c.DemoMembers, "demo-members", 0, "demo members (published password!) to generate when the database has no members; demos only (0: none)")
 	fs.StringVar(&c.BaseURL, "base-url", "", "public URL of the site for links in e-mails (e.g. https://example.com); empty: from each request's Host")
 	fs.BoolVar(&c.DevOutbox, "dev-outbox", false, "serve GET /outbox with the newest e-mails and their links (local demos only)")
 	fs.StringVar(&c.SMTPAddr, "smtp-addr", "", "SMTP relay host:port for verification mails; empty: mails are written to the log")
@@ -83,6 +89,11 @@ func parseConfig(args []string) (*config, error) {
 	fs.DurationVar(&c.LoginIPEvery, "login-ip-every", 6*time.Second, "after the burst, one attempt per client IP per this interval")
 	fs.IntVar(&c.LoginAcctBurst, "login-account-burst", 5, "failed logins per account before the limit applies")
 	fs.DurationVar(&c.LoginAcctEvery, "login-account-every", time.Minute, "after the burst, one failed login per account per this interval")
+	fs.DurationVar(&c.GrantTTL, "grant-ttl", 10*time.Minute, "lifetime of presence grants for apps (POST /api/grant); revocations are kept this long in Consul")
+	fs.IntVar(&c.HashConcurrency, "hash-concurrency", runtime.GOMAXPROCS(0), "password hashes (argon2id, 19 MiB each) running at once, for all clients together; a login that waits over 2 s for a slot gets 429")
+	fs.IntVar(&c.SSEMax, "sse-max", 10000, "live (SSE) streams in total; beyond: 503")
+	fs.IntVar(&c.SSEPerAddr, "sse-max-per-addr", 20, "live (SSE) streams per client address (IPv4 address, IPv6 /64); beyond: 429")
+	fs.IntVar(&c.SSEPerMember, "sse-max-per-member", 10, "live (SSE) streams per signed-in member; beyond: 429")
 	if err := wiring.ApplyEnv(fs, os.LookupEnv); err != nil {
 		return nil, err
 	}
@@ -100,6 +111,15 @@ func parseConfig(args []string) (*config, error) {
 	}
 	if c.DemoMembers < 0 || c.DemoMembers > 1_000_000 {
 		return nil, fmt.Errorf("-demo-members %d: use 0..1000000", c.DemoMembers)
+	}
+	if c.HashConcurrency < 1 {
+		return nil, fmt.Errorf("-hash-concurrency %d: use >= 1", c.HashConcurrency)
+	}
+	if c.SSEMax < 1 || c.SSEPerAddr < 1 || c.SSEPerMember < 1 {
+		return nil, fmt.Errorf("-sse-max, -sse-max-per-addr and -sse-max-per-member must be >= 1")
+	}
+	if c.GrantTTL < time.Minute || c.GrantTTL > 24*time.Hour {
+		return nil, fmt.Errorf("-grant-ttl %v: use 1m..24h (revocations are kept this long)", c.GrantTTL)
 	}
 	if c.PageSize < 1 || c.PageSize > 200 {
 		return nil, fmt.Errorf("-page-size %d: use 1..200", c.PageSize)

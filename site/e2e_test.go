@@ -6,10 +6,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +22,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"heartline/protocol/client"
+	"heartline/protocol/hl1"
 	"heartline/protocol/token"
 	"heartline/scripts/consultest"
 	"heartline/scripts/proctest"
@@ -48,7 +53,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 	}
 	udp, tcp, admin, agentHTTP := proctest.FreeAddr(t, "udp"), proctest.FreeAddr(t, "tcp"), proctest.FreeAddr(t, "tcp"), proctest.FreeAddr(t, "tcp")
 	sock := filepath.Join(dir, "feed.sock")
-	proctest.Start(t, dir, "gateway", bins[0], nil,
+	proctest.Start(t, dir, "gateway", bins[0], []string{"CONSUL_HTTP_ADDR=" + consul.HTTPAddr}, // app subscriptions on
 		"-udp-addr", udp, "-tcp-addr", tcp, "-admin-addr", admin, "-secret-file", keyFile, "-feed-socket", sock,
 		"-gateway-id", "gw-e2e", "-loops", "1", "-max-sessions", "10000", "-flush-interval", "10ms")
 	proctest.Start(t, dir, "agent", bins[1], []string{"CONSUL_HTTP_ADDR=" + consul.HTTPAddr},
@@ -134,24 +139,72 @@ func TestBrowserEndToEnd(t *testing.T) {
 	}
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx)
-	defer bcancel()
-	card := fmt.Sprintf("#m-%d", member)
-	// The first action starts the browser, which lives as long as bctx: no timeout on it.
-	if err := chromedp.Do(bctx, chromedp.Navigate(site+"/members")); err != nil {
-		t.Fatalf("members page in Chromium: %v", err)
+	root, rootCancel := chromedp.NewContext(actx)
+	defer rootCancel()
+	// The first action starts the browser, which lives as long as root: no timeout on it.
+	if err := chromedp.Do(root, chromedp.Navigate(site+"/login")); err != nil {
+		t.Fatalf("Chromium: %v", err)
 	}
+	// Viewers, each in its own browser context (own cookies): 100002 is 100001's match;
+	// 100003 was a match, then 100001 blocked it; 100004 is neither. Each logs in through the
+	// login form; 100001 (over HTTP) makes the matches and the block first.
+	const match, blocked, stranger = 100002, 100003, 100004
+	owner := siteLogin(t, site, member, cfg.DemoPassword)
+	for _, v := range []uint64{match, blocked} {
+		other := siteLogin(t, site, v, cfg.DemoPassword)
+		sitePost(t, owner, site, "/likes", url.Values{"member_id": {fmt.Sprint(v)}})
+		sitePost(t, other, site, "/likes", url.Values{"member_id": {fmt.Sprint(member)}})
+	}
+	sitePost(t, owner, site, "/block", url.Values{"member_id": {fmt.Sprint(blocked)}})
+	viewer := func(id uint64, page string) context.Context {
+		ctx, cancel := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
+		t.Cleanup(cancel)
+		// The first action creates the tab, which lives as long as the context it ran on.
+		if err := chromedp.Do(ctx, chromedp.Navigate(site+"/login")); err != nil {
+			t.Fatalf("viewer %d: %v", id, err)
+		}
+		lctx, lcancel := context.WithTimeout(ctx, 20*time.Second)
+		defer lcancel()
+		if err := chromedp.Do(lctx,
+			chromedp.SetValue(`input[name=email]`, fmt.Sprintf("demo%d@heartline.invalid", id)),
+			chromedp.SetValue(`input[name=password]`, cfg.DemoPassword),
+			chromedp.Submit(`input[name=password]`),
+			pollTrue(`!location.pathname.startsWith("/login") && document.readyState === "complete"`),
+			chromedp.Navigate(site+page),
+			chromedp.WaitVisible(`main[data-live-state="open"]`),
+		); err != nil {
+			t.Fatalf("viewer %d on %s: %v", id, page, err)
+		}
+		return ctx
+	}
+	bctx := viewer(match, "/members")
+	blockedCtx := viewer(blocked, "/matches")
+	strangerCtx := viewer(stranger, "/members")
+	card := fmt.Sprintf("#m-%d", member)
 	within := func(d time.Duration, a chromedp.Action[chromedp.Void]) error {
 		ctx, cancel := context.WithTimeout(bctx, d)
 		defer cancel()
 		return chromedp.Do(ctx, a)
 	}
 	if err := within(10*time.Second, chromedp.WaitVisible(card+" [data-dot].offline")); err != nil {
-		t.Fatalf("member %d's grey dot on the members page: %v", member, err)
+		ectx, ecancel := context.WithTimeout(bctx, 5*time.Second)
+		html, herr := chromedp.Run(ectx, chromedp.Evaluate[string](`location.href + " " + document.querySelector("main").outerHTML.slice(0, 3000)`))
+		ecancel()
+		t.Fatalf("member %d's grey dot on the members page: %v\n%s %v", member, err, html, herr)
 	}
 	// Give EventSource a moment to connect (its snapshot sets the count element).
 	if err := within(10*time.Second, chromedp.WaitVisible(`main[data-live-state="open"]`)); err != nil {
 		t.Fatalf("the page's SSE stream did not open: %v", err)
+	}
+
+	// The same viewers' apps at the gateway: each logs in over the API, fetches a grant for
+	// 100001 and subscribes over TCP.
+	matchApp := gatewayApp(t, site, tcp, match, cfg.DemoPassword, member)
+	blockedApp := gatewayApp(t, site, tcp, blocked, cfg.DemoPassword, member)
+	for _, a := range []*appEvents{matchApp, blockedApp} {
+		if e := a.next(t, 20*time.Second); e.State != hl1.StateOffline || e.LastSeenMS != 0 {
+			t.Fatalf("app of %d: initial %+v, want offline", a.user, e)
+		}
 	}
 
 	c, err := client.New(cred, client.Options{Gateways: []string{sess.Gateways[0].UDP}, Active: true})
@@ -167,20 +220,86 @@ func TestBrowserEndToEnd(t *testing.T) {
 	}
 	go c.Run(cctx) //nolint:errcheck
 	if err := within(2*time.Second, chromedp.WaitVisible(card+" [data-dot].online")); err != nil {
-		t.Fatalf("member %d's dot did not turn green within 2 s of HELLO: %v", member, err)
+		t.Fatalf("member %d's dot did not turn green within 2 s of HELLO for its match: %v", member, err)
 	}
 	green := time.Since(start)
-	t.Logf("dot green %v after HELLO", green)
+	t.Logf("dot green %v after HELLO (the match's page)", green)
+	if e := matchApp.next(t, 2*time.Second); e.State != hl1.StateActive || e.Devices != 1 || e.LastSeenMS != 0 {
+		t.Fatalf("the match's app: %+v, want online (coarse)", e)
+	}
+	// The blocked former match still has the card on /matches: grey, "离线", and it stays so.
+	time.Sleep(time.Second)
+	for _, c := range []struct {
+		ctx  context.Context
+		name string
+	}{{blockedCtx, "blocked viewer"}, {strangerCtx, "another member"}} {
+		attr, err := chromedp.Run(c.ctx, chromedp.AttributeValue(card+" [data-dot]", "class"))
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		seen, err := chromedp.Run(c.ctx, chromedp.Text(card+" [data-seen]"))
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		cls := attr.Value
+		if c.name == "blocked viewer" && (!strings.Contains(cls, "offline") || seen != "离线") {
+			t.Errorf("%s sees member %d as %q %q while online, want a grey dot and 离线", c.name, member, cls, seen)
+		}
+		if c.name == "another member" && !strings.Contains(cls, "online") {
+			t.Errorf("%s: dot %q, want green (member %d is visible to members)", c.name, cls, member)
+		}
+	}
+	if shot, err := chromedp.Run(blockedCtx, chromedp.CaptureScreenshot()); err == nil {
+		p := filepath.Join(artifactsDir(), "blocked-viewer-grey.png")
+		if os.WriteFile(p, shot, 0o644) == nil {
+			t.Logf("screenshot (blocked viewer while the member is online): %s", p)
+		}
+	}
+	// Match-only: the other member's dot turns grey within a second; the match's stays green.
+	sitePost(t, owner, site, "/account/visibility", url.Values{"visibility": {"matches"}})
+	if err := within(time.Second, chromedp.WaitVisible(card+" [data-dot].offline")); err == nil {
+		t.Error("the match lost sight of a match-only member")
+	}
+	waitDot := func(ctx context.Context, state, what string) {
+		t.Helper()
+		start := time.Now()
+		wctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		if err := chromedp.Do(wctx, chromedp.WaitVisible(card+" [data-dot]."+state)); err != nil {
+			t.Errorf("%s: the dot is not %s within 1 s: %v", what, state, err)
+			return
+		}
+		t.Logf("%s: %s after %v", what, state, time.Since(start))
+	}
+	waitDot(strangerCtx, "offline", "another member, after match-only")
+	// Invisible with the app running (heartbeats go on): the match sees grey within 1 s,
+	// then green again within 1 s of switching back.
+	sitePost(t, owner, site, "/account/visibility", url.Values{"visibility": {"nobody"}})
+	switched := time.Now()
+	waitDot(bctx, "offline", "the match, after invisible")
+	if e := matchApp.next(t, time.Second); e.State != hl1.StateOffline || e.LastSeenMS != 0 {
+		t.Errorf("the match's app after invisible: %+v, want offline with no last seen", e)
+	} else {
+		t.Logf("the match's app: offline %v after the switch", time.Since(switched))
+	}
+	sitePost(t, owner, site, "/account/visibility", url.Values{"visibility": {"members"}})
+	switched = time.Now()
+	waitDot(bctx, "online", "the match, after visible again")
+	if e := matchApp.next(t, time.Second); e.State != hl1.StateActive {
+		t.Errorf("the match's app after visible again: %+v, want online", e)
+	} else {
+		t.Logf("the match's app: online %v after the switch back", time.Since(switched))
+	}
+	waitDot(strangerCtx, "online", "another member, after visible again")
 	// The count is pushed at most once a second (live.Options.CountEvery).
 	cctx2, c2cancel := context.WithTimeout(bctx, 3*time.Second)
-	_, err = chromedp.Run(cctx2, chromedp.Poll[bool](`document.querySelector("[data-live-count]").textContent.trim() === "1"`))
+	_, err = chromedp.Run(cctx2, chromedp.Poll[bool](`document.querySelector("[data-live-count]").textContent.trim() === "3"`))
 	c2cancel()
 	if err != nil {
 		count, _ := chromedp.Run(bctx, chromedp.Text(`[data-live-count]`))
-		t.Errorf("online count on the page %q, want 1 within 3 s: %v", count, err)
+		t.Errorf("online count on the page %q, want 3 (100001 and the two viewers' apps) within 3 s: %v", count, err)
 	}
-	artifacts, _ := filepath.Abs(filepath.Join("testdata", "artifacts"))
-	os.MkdirAll(artifacts, 0o755) //nolint:errcheck
+	artifacts := artifactsDir()
 	if shot, err := chromedp.Run(bctx, chromedp.CaptureScreenshot()); err == nil {
 		p := filepath.Join(artifacts, "members-online.png")
 		if os.WriteFile(p, shot, 0o644) == nil {
@@ -196,18 +315,24 @@ func TestBrowserEndToEnd(t *testing.T) {
 		t.Fatalf("member %d's dot did not turn grey within 5 s of BYE: %v", member, err)
 	}
 	t.Logf("dot grey %v after BYE", time.Since(start))
+	if e := matchApp.next(t, 5*time.Second); e.State != hl1.StateOffline || e.LastSeenMS%(24*3600*1000) != 0 {
+		t.Errorf("the match's app after BYE: %+v, want offline with a day-granular last seen", e)
+	}
+	// Through all of it (online, match-only, invisible and back, BYE) the blocked viewer's
+	// app got nothing after its initial "offline".
+	blockedApp.none(t, 200*time.Millisecond)
 	seen, err := chromedp.Run(bctx, chromedp.Text(card+" [data-seen]"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if seen != "刚刚在线" {
-		t.Errorf("last-seen text after BYE %q, want 刚刚在线", seen)
+	if seen != "今天来过" { // others see coarse recency, never minutes
+		t.Errorf("last-seen text after BYE %q, want 今天来过", seen)
 	}
 	cctx3, c3cancel := context.WithTimeout(bctx, 3*time.Second)
-	_, err = chromedp.Run(cctx3, chromedp.Poll[bool](`document.querySelector("[data-live-count]").textContent.trim() === "0"`))
+	_, err = chromedp.Run(cctx3, chromedp.Poll[bool](`document.querySelector("[data-live-count]").textContent.trim() === "2"`))
 	c3cancel()
 	if err != nil {
-		t.Errorf("online count did not return to 0 within 3 s of BYE: %v", err)
+		t.Errorf("online count did not return to 2 (the viewers' apps) within 3 s of BYE: %v", err)
 	}
 	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
 	if err != nil {
@@ -218,4 +343,143 @@ func TestBrowserEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot (after BYE): %s", p)
+}
+
+func artifactsDir() string {
+	p, _ := filepath.Abs(filepath.Join("testdata", "artifacts"))
+	os.MkdirAll(p, 0o755) //nolint:errcheck
+	return p
+}
+
+var csrfField = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+
+// siteLogin logs demo member id in through the login form and returns its browser-like client.
+func siteLogin(t *testing.T, site string, id uint64, password string) *http.Client {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	sitePostTo(t, c, site, "/login", "/login", url.Values{"email": {fmt.Sprintf("demo%d@heartline.invalid", id)}, "password": {password}})
+	return c
+}
+
+// sitePost submits a form as c, with the CSRF token of c's /account page.
+func sitePost(t *testing.T, c *http.Client, site, path string, form url.Values) {
+	t.Helper()
+	sitePostTo(t, c, site, "/account", path, form)
+}
+
+func sitePostTo(t *testing.T, c *http.Client, site, formPage, path string, form url.Values) {
+	t.Helper()
+	resp, err := c.Get(site + formPage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 1<<20)
+	n, _ := io.ReadFull(resp.Body, b)
+	resp.Body.Close()
+	m := csrfField.FindSubmatch(b[:n])
+	if m == nil {
+		t.Fatalf("no CSRF token on %s (%s)", formPage, resp.Status)
+	}
+	form.Set("csrf_token", string(m[1]))
+	resp, err = c.PostForm(site+path, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("POST %s: %s", path, resp.Status)
+	}
+}
+
+// appEvents is a viewer's app subscribed at the gateway.
+type appEvents struct {
+	user   uint64
+	events chan hl1.Event
+}
+
+func (a *appEvents) next(t *testing.T, within time.Duration) hl1.Event {
+	t.Helper()
+	select {
+	case e := <-a.events:
+		return e
+	case <-time.After(within):
+		t.Fatalf("app of %d: no EVENT within %v", a.user, within)
+	}
+	return hl1.Event{}
+}
+
+func (a *appEvents) none(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case e := <-a.events:
+		t.Errorf("app of %d learned %+v", a.user, e)
+	case <-time.After(d):
+	}
+}
+
+// gatewayApp logs viewer in as an app would (POST /api/session), fetches a grant for
+// subject (POST /api/grant with the api_token) and subscribes to it at the gateway over TCP.
+func gatewayApp(t *testing.T, site, tcpAddr string, viewer uint64, password string, subject uint64) *appEvents {
+	t.Helper()
+	body := fmt.Sprintf(`{"email":"demo%d@heartline.invalid","password":%q,"device_id":7}`, viewer, password)
+	resp, err := http.Post(site+"/api/session", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sess web.SessionResponse
+	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&sess) != nil {
+		t.Fatalf("app login of %d: %s", viewer, resp.Status)
+	}
+	resp.Body.Close()
+	req, _ := http.NewRequest("POST", site+"/api/grant", strings.NewReader(fmt.Sprintf(`{"ids":[%d]}`, subject)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+sess.APIToken)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gr web.GrantResponse
+	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&gr) != nil {
+		t.Fatalf("grant for %d: %s", viewer, resp.Status)
+	}
+	resp.Body.Close()
+	sealed, err := base64.RawURLEncoding.DecodeString(gr.Grant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := token.ParseText(sess.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred := client.Credentials{Token: tok.Bytes()}
+	key, _ := base64.RawURLEncoding.DecodeString(sess.SessionKey)
+	copy(cred.Key[:], key)
+	a := &appEvents{user: viewer, events: make(chan hl1.Event, 256)}
+	c, err := client.New(cred, client.Options{Gateways: []string{tcpAddr}, Network: "tcp",
+		OnEvent: func(e hl1.Event) {
+			if e.UserID == subject {
+				a.events <- e
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
+	defer ccancel()
+	if err := c.Connect(cctx); err != nil {
+		cancel()
+		t.Fatalf("app of %d: %v", viewer, err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; c.Close() })
+	if err := c.Grant(sealed); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Subscribe([]uint64{subject}); err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

@@ -19,8 +19,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 
+	"heartline/agent/privacywatch"
 	"heartline/agent/shared/wiring"
 	"heartline/agent/watcher"
+	"heartline/protocol/privacy"
 	"heartline/protocol/token"
 	"heartline/site/internal/activity"
 	"heartline/site/internal/auth"
@@ -29,6 +31,7 @@ import (
 	"heartline/site/internal/mail"
 	"heartline/site/internal/members"
 	"heartline/site/internal/store"
+	"heartline/site/internal/visibility"
 	"heartline/site/internal/web"
 )
 
@@ -145,11 +148,26 @@ func run(ctx context.Context, cfg *config, ln net.Listener, log *zap.Logger) err
 	if err != nil {
 		return err
 	}
-	src := watcherSource{w}
-	hub := live.NewHub(live.Options{Source: src, Ping: cfg.SSEPing, Log: log.Named("live")})
+	view, err := privacywatch.New(privacywatch.Options{Client: cc, Prefix: cfg.Prefix, Log: log.Named("privacy")})
+	if err != nil {
+		return err
+	}
+	var grantKeys privacy.Keys
+	if ring != nil {
+		grantKeys = ring
+	}
+	policy, err := visibility.New(visibility.Options{Store: st, View: view, Keys: grantKeys, GrantTTL: cfg.GrantTTL,
+		Records: &privacywatch.Writer{Client: cc, Prefix: cfg.Prefix, Keep: cfg.GrantTTL}, Log: log.Named("visibility")})
+	if err != nil {
+		return err
+	}
+	src := live.HidingSource{Source: watcherSource{w}, View: view} // the count leaves invisible members out
+	hub := live.NewHub(live.Options{Source: src, Privacy: view, Ping: cfg.SSEPing, MaxClients: cfg.SSEMax,
+		MaxPerAddr: cfg.SSEPerAddr, MaxPerMember: cfg.SSEPerMember, Log: log.Named("live")})
+	view.Subscribe(func(c privacywatch.Change) { hub.PrivacyChanged(c.Subjects) })
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	registerLiveMetrics(reg, hub, w)
+	registerLiveMetrics(reg, hub, w, view)
 	limits := &auth.LoginLimits{IP: auth.NewLimiter(cfg.LoginIPBurst, cfg.LoginIPEvery, 100_000),
 		Account: auth.NewLimiter(cfg.LoginAcctBurst, cfg.LoginAcctEvery, 100_000)}
 	if cfg.DevOutbox {
@@ -157,11 +175,11 @@ func run(ctx context.Context, cfg *config, ln net.Listener, log *zap.Logger) err
 	}
 	sender := mail.New(mail.Options{Store: st, SMTP: mail.SMTP{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, User: cfg.SMTPUser, Password: cfg.SMTPPassword},
 		Log: log.Named("mail")})
-	srv, err := web.New(web.Options{Registry: reg, Limits: limits, Store: st, Keys: keys, Hub: hub, Presence: src, KeyRing: ring,
+	srv, err := web.New(web.Options{Registry: reg, Limits: limits, Store: st, Keys: keys, Hub: hub, Presence: src, Privacy: policy, KeyRing: ring,
 		Gateways: catalog.New(catalog.Options{Client: cc, Service: cfg.ServiceName}), TokenTTL: cfg.TokenTTL,
-		Interval: cfg.Interval, PageSize: cfg.PageSize, Ready: w.Ready, TrustProxy: cfg.TrustProxy,
+		Interval: cfg.Interval, PageSize: cfg.PageSize, Ready: func() bool { return w.Ready() && view.Ready() }, TrustProxy: cfg.TrustProxy,
 		Mail: sender, BaseURL: cfg.BaseURL, DevOutbox: cfg.DevOutbox,
-		DemoHint: demoHint(ctx, st), Log: log.Named("http")})
+		DemoHint: demoHint(ctx, st, cfg.DemoMembers), HashConcurrency: cfg.HashConcurrency, Log: log.Named("http")})
 	if err != nil {
 		return err
 	}
@@ -172,8 +190,11 @@ func run(ctx context.Context, cfg *config, ln net.Listener, log *zap.Logger) err
 	// Presence transitions move members' last-active times (the list's sort order).
 	actSub := w.Subscribe(1<<16, nil)
 	follower := activity.New(st, log.Named("activity"))
-	done := make(chan struct{}, 5)
-	go func() { w.Run(bg); done <- struct{}{} }()                                     //nolint:errcheck
+	follower.Hidden = func(u uint64) bool { return view.Subject(u).Mode != privacy.ModeMembers }
+	done := make(chan struct{}, 7)
+	go func() { w.Run(bg); done <- struct{}{} }()    //nolint:errcheck
+	go func() { view.Run(bg); done <- struct{}{} }() //nolint:errcheck
+	go func() { republish(bg, policy, hub, log); done <- struct{}{} }()
 	go func() { hub.Run(bg, live.WatcherSubscription{S: sub}); done <- struct{}{} }() //nolint:errcheck
 	go func() { follower.Run(bg, actSub.C, time.Second); done <- struct{}{} }()
 	go func() { sender.Run(bg); done <- struct{}{} }()
@@ -215,11 +236,30 @@ func run(ctx context.Context, cfg *config, ln net.Listener, log *zap.Logger) err
 	}
 	w.Unsubscribe(sub)
 	w.Unsubscribe(actSub)
-	for range 5 {
+	for range 7 {
 		<-done
 	}
 	log.Info("site stopped")
 	return nil
+}
+
+// republish waits for the privacy view's first read, resyncs the SSE streams opened before
+// it (they were shown nobody: the view fails closed), then writes the visibility modes the
+// database holds into Consul where they are missing (a fresh Consul, a lost key).
+func republish(ctx context.Context, p *visibility.Policy, hub *live.Hub, log *zap.Logger) {
+	for !p.View().Ready() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	hub.ResyncAll()
+	if n, err := p.Republish(ctx); err != nil {
+		log.Warn("site: republishing visibility modes to Consul", zap.Error(err))
+	} else if n > 0 {
+		log.Info("site: republished visibility modes to Consul", zap.Int("members", n))
+	}
 }
 
 // purgeSessions deletes expired login sessions hourly until ctx ends.
@@ -240,7 +280,12 @@ func purgeSessions(ctx context.Context, st *store.Store, log *zap.Logger) {
 	}
 }
 
-func demoHint(ctx context.Context, st *store.Store) string {
+// demoHint is the demo e-mail the login page shows: only when this start asked for demo
+// members (-demo-members > 0), never on a production site that happens to hold some.
+func demoHint(ctx context.Context, st *store.Store, demoMembers int) string {
+	if demoMembers <= 0 {
+		return ""
+	}
 	if m, err := st.MemberByID(ctx, members.FirstDemoID); err == nil && m.Demo {
 		return m.Email
 	}

@@ -27,7 +27,7 @@ func TestParseConfigEnvAndFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Addr != ":9999" || c.Prefix != "hl-test" || c.PageSize != 12 || !c.SecureCookies {
+	if c.Addr != ":9999" || c.Prefix != "hl-test" || c.PageSize != 12 || !c.SecureCookies || c.DemoMembers != 0 {
 		t.Fatalf("config %+v", c)
 	}
 	t.Setenv("HEARTLINE_SECURE_COOKIES", "maybe")
@@ -35,7 +35,8 @@ func TestParseConfigEnvAndFlags(t *testing.T) {
 		t.Fatalf("bad env value: %v", err)
 	}
 	t.Setenv("HEARTLINE_SECURE_COOKIES", "false")
-	for _, args := range [][]string{{"-prefix", "/heartline/"}, {"-page-size", "0"}, {"-demo-members", "-1"}, {"stray"}, {"-login-ip-burst", "0"}, {"-log-level", "loud"}} {
+	for _, args := range [][]string{{"-prefix", "/heartline/"}, {"-page-size", "0"}, {"-demo-members", "-1"}, {"stray"}, {"-login-ip-burst", "0"},
+		{"-sse-max-per-addr", "0"}, {"-hash-concurrency", "0"}, {"-grant-ttl", "1s"}, {"-log-level", "loud"}} {
 		if _, err := parseConfig(args); err == nil {
 			t.Errorf("%v accepted", args)
 		}
@@ -122,7 +123,7 @@ func TestRunShutsDownWithOpenSSEStream(t *testing.T) {
 	base := "http://" + ln.Addr().String()
 	var resp *http.Response
 	for i := 0; i < 100; i++ {
-		if resp, err = http.Get(base + "/events?ids=100001"); err == nil {
+		if resp, err = http.Get(base + "/events"); err == nil {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)

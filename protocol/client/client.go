@@ -90,6 +90,7 @@ type Client struct {
 	readerErr chan error
 	buf       []byte
 	subs      map[uint64]struct{}  // users subscribed to (sent again after a reconnect)
+	grant     []byte               // the presence grant (sent again, before subs, after a reconnect)
 	lastHello uint64               // client_time_ms of the last HELLO sent
 	events    []hl1.Event          // decode buffer for OnEvent
 	previous  []previousSession    // sessions moved away from, for Bye (previous.go)
@@ -502,6 +503,28 @@ func (c *Client) Close() error {
 // than its limit (default 1000; CLOSE too many subscriptions).
 func (c *Client) Subscribe(users []uint64) error { return c.changeSubs(false, users) }
 
+// Grant sends a presence grant (the sealed bytes of the site's POST /api/grant, base64url
+// decoded) to the gateway (TCP only, after Connect): the gateway shows this app other members
+// only as the grant allows (PROTOCOL.md, "Presence grants"). The client keeps it and sends it
+// again, before the subscriptions, after a reconnect; fetch and send a fresh one before
+// it expires.
+func (c *Client) Grant(sealed []byte) error {
+	if c.opts.Network != "tcp" {
+		return errors.New("client: grants need Options.Network \"tcp\"")
+	}
+	if len(sealed) == 0 || len(sealed) >= hl1.MaxFrame {
+		return fmt.Errorf("client: a grant is 1..%d bytes", hl1.MaxFrame-1)
+	}
+	c.mu.Lock()
+	c.grant = slices.Clone(sealed)
+	conn := c.conn
+	c.mu.Unlock()
+	if conn == nil {
+		return errors.New("client: no connection: call Connect first")
+	}
+	return c.write(conn, hl1.AppendGrant(nil, sealed))
+}
+
 // Unsubscribe stops the gateway's events for users.
 func (c *Client) Unsubscribe(users []uint64) error { return c.changeSubs(true, users) }
 
@@ -534,6 +557,14 @@ func (c *Client) changeSubs(unsub bool, users []uint64) error {
 // resubscribe sends the kept subscriptions on a fresh connection.
 func (c *Client) resubscribe() error {
 	c.mu.Lock()
+	if g := c.grant; g != nil && c.opts.Network == "tcp" && c.conn != nil {
+		conn := c.conn
+		c.mu.Unlock()
+		if err := c.write(conn, hl1.AppendGrant(nil, g)); err != nil {
+			return err
+		}
+		c.mu.Lock()
+	}
 	if len(c.subs) == 0 || c.opts.Network != "tcp" {
 		c.mu.Unlock()
 		return nil

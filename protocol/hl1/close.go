@@ -15,6 +15,7 @@ const (
 	CloseTooManySubscribed CloseReason = 4 // subscription limit per connection exceeded
 	CloseIdleTimeout       CloseReason = 5 // no frame within the idle timeout
 	CloseServerShutdown    CloseReason = 6 // the gateway is stopping: reconnect elsewhere
+	CloseGrantRefused      CloseReason = 7 // GRANT not opened (forged, expired, another member's): fetch a new one
 )
 
 // AppendClose appends the 2-byte frame to dst.

@@ -23,13 +23,14 @@ const (
 	TypeUnsubscribe Type = 0x18 // app -> gateway, TCP only
 	TypeEvent       Type = 0x19 // gateway -> app: presence changes
 	TypeClose       Type = 0x1A // gateway -> app: reason before closing a TCP connection
+	TypeGrant       Type = 0x1B // app -> gateway, TCP only: a site-sealed presence grant
 )
 
 var typeNames = [...]string{"", "HELLO", "WELCOME", "HEARTBEAT", "BYE", "REHELLO", "BATCH",
-	"SUBSCRIBE", "UNSUBSCRIBE", "EVENT", "CLOSE"}
+	"SUBSCRIBE", "UNSUBSCRIBE", "EVENT", "CLOSE", "GRANT"}
 
 // Known reports whether t is an HL1 v1 frame type.
-func (t Type) Known() bool { return t >= TypeHello && t <= TypeClose }
+func (t Type) Known() bool { return t >= TypeHello && t <= TypeGrant }
 
 func (t Type) String() string {
 	if t.Known() {

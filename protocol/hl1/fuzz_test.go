@@ -145,7 +145,7 @@ func FuzzNextTCP(f *testing.F) {
 }
 
 func FuzzPeekType(f *testing.F) {
-	for vt := byte(0x10); vt <= 0x1B; vt++ {
+	for vt := byte(0x10); vt <= 0x1C; vt++ {
 		f.Add([]byte{vt})
 	}
 	f.Add([]byte{0x23})
@@ -157,6 +157,23 @@ func FuzzPeekType(f *testing.F) {
 		}
 		if !typ.Known() || byte(typ) != in[0] {
 			t.Fatalf("PeekType(%x) = %v", in, typ)
+		}
+	})
+}
+
+// FuzzParseGrant: the GRANT framing never panics and returns a slice of its input; what is
+// inside is fuzzed by protocol/privacy (FuzzOpenGrant, FuzzDecodeGrantPlaintext).
+func FuzzParseGrant(f *testing.F) {
+	f.Add(AppendGrant(nil, []byte{1, 2, 3}))
+	f.Add([]byte{byte(TypeGrant)})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		g, err := ParseGrant(in)
+		if err != nil {
+			checkTyped(t, err)
+			return
+		}
+		if len(g) != len(in)-1 || len(g) == 0 {
+			t.Fatalf("ParseGrant(%x) = %x", in, g)
 		}
 	})
 }

@@ -312,3 +312,18 @@ func (r *KeyRing) open(b []byte, now time.Time, derive bool) (Token, SessionKey,
 func IsAuthError(err error) bool {
 	return errors.Is(err, ErrMalformed) || errors.Is(err, ErrUnknownKey) || errors.Is(err, ErrBadMAC) || errors.Is(err, ErrExpired)
 }
+
+// DeriveKey returns HMAC-SHA256(secret[id], label) — a 32-byte key for another use of the
+// cluster secret (e.g. presence grants, protocol/privacy), domain-separated by label
+// (ASCII, ending in a zero byte, at most 64 bytes).
+func (r *KeyRing) DeriveKey(id uint16, label string) ([32]byte, bool) {
+	var out [32]byte
+	k, ok := r.load().keys[id]
+	if !ok || len(label) > 64 {
+		return out, false
+	}
+	s := k.macs.get()
+	s.mac(label, nil, out[:])
+	s.mu.Unlock()
+	return out, true
+}

@@ -418,14 +418,20 @@ func finalChecks(c *cluster, w *watcher.Watcher, pr *prober) bool {
 			fmt.Sprintf(" (%s: %d/%d)", base, seen, len(online)))
 	}
 	seen := 0
+	// Presence at the site is for signed-in members: ask as the first online probe (an app's
+	// api_token from POST /api/session); the other probes are members it may see.
+	var apiToken string
+	if len(online) > 0 {
+		apiToken = siteAPIToken(c.site, online[0])
+	}
 	for _, u := range online {
-		if siteSaysOnline(c.site, u) {
+		if siteSaysOnline(c.site, apiToken, u) {
 			seen++
 		}
 	}
 	check("the site's /api/presence shows the online probes", len(online) > 0 && seen == len(online),
 		fmt.Sprintf(" (%d/%d)", seen, len(online)))
-	check("the site's members page renders", pageContains(c.site+"/members", "遇见对的人"), "")
+	check("the site's landing page renders", pageContains(c.site+"/", "遇见对的人"), "")
 	off := pr.offlineSeen()
 	check("BYE propagated as OFFLINE with a last-seen time", off > 0, fmt.Sprintf(" (%d logouts seen)", off))
 	st := w.Stats()
@@ -454,8 +460,27 @@ func agentSaysOnline(base string, user uint64) bool {
 	return p.Online
 }
 
-func siteSaysOnline(base string, user uint64) bool {
-	resp, err := scrapeClient.Get(fmt.Sprintf("%s/api/presence?ids=%d", base, user))
+// siteAPIToken logs demo member user in as an app does and returns its api_token ("" on error).
+func siteAPIToken(base string, user uint64) string {
+	body := fmt.Sprintf(`{"email":"demo%d@heartline.invalid","password":"heartline-demo-1","device_id":4242}`, user)
+	resp, err := scrapeClient.Post(base+"/api/session", "application/json", strings.NewReader(body))
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var r struct {
+		APIToken string `json:"api_token"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&r) != nil {
+		return ""
+	}
+	return r.APIToken
+}
+
+func siteSaysOnline(base, apiToken string, user uint64) bool {
+	req, _ := http.NewRequest("GET", fmt.Sprintf("%s/api/presence?ids=%d", base, user), nil)
+	req.Header.Set("Authorization", "Bearer "+apiToken)
+	resp, err := scrapeClient.Do(req)
 	if err != nil {
 		return false
 	}

@@ -93,6 +93,7 @@ func TestACLPoliciesAndMetrics(t *testing.T) {
 	var login struct {
 		Token      string `json:"token"`
 		SessionKey string `json:"session_key"`
+		APIToken   string `json:"api_token"`
 		Gateways   []struct {
 			UDP string `json:"udp"`
 			TCP string `json:"tcp"`
@@ -137,8 +138,25 @@ func TestACLPoliciesAndMetrics(t *testing.T) {
 	})
 
 	proctest.WaitFor(t, 10*time.Second, "member online on the site", func() bool {
-		return strings.Contains(httpBody("http://"+siteAddr+"/api/presence?ids=100001"), `"online":true`)
+		req, _ := http.NewRequest("GET", "http://"+siteAddr+"/api/presence?ids=100001", nil)
+		req.Header.Set("Authorization", "Bearer "+login.APIToken) // presence is for signed-in members
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), `"online":true`)
 	})
+	// The site writes privacy records with its token (check-and-set on <prefix>/privacy/).
+	grantReq, _ := http.NewRequest("POST", "http://"+siteAddr+"/api/grant", strings.NewReader(`{"ids":[100002]}`))
+	grantReq.Header.Set("Content-Type", "application/json")
+	grantReq.Header.Set("Authorization", "Bearer "+login.APIToken)
+	if resp, err := http.DefaultClient.Do(grantReq); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST /api/grant: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 
 	// A second device subscribes over TCP: the gateway's watcher reads KV with its token.
 	events := make(chan hl1.Event, 16)

@@ -38,7 +38,7 @@ type Options struct {
 	// ConsulMaxTxnBytes (the margin covers JSON framing the estimate does not count).
 	MaxBytes int
 	// LastSeenRetention drops last-seen entries older than this when a bucket is written.
-	LastSeenRetention time.Duration // default 30 days
+	LastSeenRetention time.Duration // default 7 days (the agent flag -lastseen-retention)
 	BackoffMin        time.Duration // default 50ms
 	BackoffMax        time.Duration // default 5s
 	// MaxChangeTransitions caps the transitions one change record carries (all window
@@ -87,7 +87,7 @@ func New(o Options) (*Writer, error) {
 		o.MaxBytes = ConsulMaxTxnBytes * 3 / 4
 	}
 	if o.LastSeenRetention == 0 {
-		o.LastSeenRetention = 30 * 24 * time.Hour
+		o.LastSeenRetention = 7 * 24 * time.Hour
 	}
 	if o.BackoffMin == 0 {
 		o.BackoffMin = 50 * time.Millisecond

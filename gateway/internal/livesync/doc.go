@@ -28,5 +28,15 @@
 // connection whose backlog exceeds its hard bound (tcp.Options.MaxOutbound). Nothing here
 // waits for a client: the gnet event loops and the watcher only take short mutexes.
 //
+// Privacy (PROTOCOL.md, "Presence grants and privacy records"). Each connection has the
+// member of its HELLO token and the grant of its last GRANT frame (sealed by the site, opened
+// with the cluster key file: no database). Every entry about another member passes
+// privacy.Allowed under the privacy view (agent/privacywatch, followed from Consul) and is
+// coarsened (online / offline with a day-granular last seen; no devices, no foreground
+// state, no entry for a status change); a member the connection may not see is sent once as
+// offline with no last seen and then never again. PrivacyChanged re-evaluates the
+// connections subscribed to members whose records changed and sends an entry only where
+// permission changed. Pump waits for the privacy view's first read as for the watcher's.
+//
 // This package must not touch the presence table, the feed or Consul directly.
 package livesync

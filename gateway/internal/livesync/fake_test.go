@@ -11,6 +11,7 @@ import (
 // frame until the test calls drain.
 type fakeConn struct {
 	id      uint64
+	user    uint64 // the member of the connection's HELLO
 	mu      sync.Mutex
 	frames  [][]byte
 	backlog int
@@ -18,7 +19,8 @@ type fakeConn struct {
 	keep    bool // keep copies of frames (off for the allocation test)
 }
 
-func (c *fakeConn) ID() uint64 { return c.id }
+func (c *fakeConn) ID() uint64   { return c.id }
+func (c *fakeConn) User() uint64 { return c.user }
 func (c *fakeConn) SendFrame(f []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -70,7 +70,7 @@ func Pump(ctx context.Context, w *watcher.Watcher, h *Hub) {
 		case <-ctx.Done():
 			return
 		case <-readyC:
-			if w.Ready() {
+			if w.Ready() && (h.o.Privacy == nil || h.o.Privacy.Ready()) {
 				h.o.Log.Info("presence watcher ready: sending initial states", zap.Int64("subscriptions", h.Stats.Active.Load()))
 				h.SetReady()
 				readyTick.Stop()

@@ -17,7 +17,7 @@ func TestCloseCausesHaveDistinctLabelsAndTheirWireCodes(t *testing.T) {
 	// A CLOSE reason handed over by the subscriptions seam is counted under the cause that
 	// sends that very reason.
 	for _, r := range []hl1.CloseReason{hl1.CloseSlowConsumer, hl1.CloseProtocolError, hl1.CloseAuthFailed,
-		hl1.CloseTooManySubscribed, hl1.CloseIdleTimeout, hl1.CloseServerShutdown} {
+		hl1.CloseTooManySubscribed, hl1.CloseIdleTimeout, hl1.CloseServerShutdown, hl1.CloseGrantRefused} {
 		if got := causeOf(r).Code(); got != r {
 			t.Errorf("CLOSE %d from the seam is counted as %v, which sends %d", r, causeOf(r), got)
 		}

@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"encoding/binary"
 	"sync/atomic"
 	"time"
 
@@ -21,15 +22,41 @@ type conn struct {
 	cause    atomic.Uint32 // CloseCause+1 once the gateway closed it; 0: the peer did
 	subbed   atomic.Bool
 	welcomed atomic.Bool // the gateway sent this connection a WELCOME: it is authenticated
-	from     ingest.Addr
-	outbound atomic.Int64 // bytes handed to AsyncWrite, not yet in gnet's buffer
-	buffered atomic.Int64 // gnet's outbound buffer (not yet taken by the socket) at the last look
-	probing  atomic.Bool  // a Wake to refresh buffered is in flight
-	linger   atomic.Int64 // unix nanos: a CLOSE frame waits in gnet's buffer until then (0: none)
+	// user is the user id of the connection's HELLO tokens; userConflict is set when two
+	// HELLOs named different members (User then reports 0).
+	user         atomic.Uint64
+	userConflict atomic.Bool
+	from         ingest.Addr
+	outbound     atomic.Int64 // bytes handed to AsyncWrite, not yet in gnet's buffer
+	buffered     atomic.Int64 // gnet's outbound buffer (not yet taken by the socket) at the last look
+	probing      atomic.Bool  // a Wake to refresh buffered is in flight
+	linger       atomic.Int64 // unix nanos: a CLOSE frame waits in gnet's buffer until then (0: none)
 }
 
 // ID implements Conn.
 func (c *conn) ID() uint64 { return c.id }
+
+// User implements Conn.
+func (c *conn) User() uint64 {
+	if c.userConflict.Load() {
+		return 0
+	}
+	return c.user.Load()
+}
+
+// noteHelloUser records the user id a HELLO's token names (verified or not: the WELCOME,
+// which only a verified HELLO gets, is what authenticates the connection, and a connection
+// whose HELLOs disagree has no user).
+func (c *conn) noteHelloUser(frame []byte) {
+	h, err := hl1.ParseHello(frame)
+	if err != nil {
+		return
+	}
+	u := binary.BigEndian.Uint64(h.Token[3:11])
+	if prev := c.user.Swap(u); prev != 0 && prev != u {
+		c.userConflict.Store(true)
+	}
+}
 
 // SendFrame implements Conn and ingest.Conn: it length-prefixes frame and queues it on the
 // event loop. The copy is needed because gnet writes it later.
@@ -228,6 +255,7 @@ func (s *Server) frame(c *conn, frame []byte) bool {
 		}
 		if t == hl1.TypeHello {
 			c.hello.Store(true)
+			c.noteHelloUser(frame)
 		}
 		w := work{c: c, len: uint8(len(frame))}
 		copy(w.b[:], frame)
@@ -237,7 +265,7 @@ func (s *Server) frame(c *conn, frame []byte) bool {
 			c.close(CauseOverload)
 			return false
 		}
-	case hl1.TypeSubscribe, hl1.TypeUnsubscribe:
+	case hl1.TypeSubscribe, hl1.TypeUnsubscribe, hl1.TypeGrant:
 		sub := s.opts.Subscriptions
 		if sub == nil {
 			s.h.Stats.Drop(ingest.ReasonUnsupported)
@@ -251,9 +279,12 @@ func (s *Server) frame(c *conn, frame []byte) bool {
 		}
 		c.subbed.Store(true)
 		var r hl1.CloseReason
-		if t == hl1.TypeSubscribe {
+		switch t {
+		case hl1.TypeSubscribe:
 			r = sub.Subscribe(c, frame)
-		} else {
+		case hl1.TypeGrant:
+			r = sub.Grant(c, frame)
+		default:
 			r = sub.Unsubscribe(c, frame)
 		}
 		if r != 0 {

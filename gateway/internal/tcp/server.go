@@ -24,6 +24,8 @@ type Subscriptions interface {
 	// connection. A non-zero CloseReason closes the connection with that reason.
 	Subscribe(c Conn, frame []byte) hl1.CloseReason
 	Unsubscribe(c Conn, frame []byte) hl1.CloseReason
+	// Grant gets the raw GRANT frame of an authenticated connection.
+	Grant(c Conn, frame []byte) hl1.CloseReason
 	// Closed is called once when a connection that subscribed goes away.
 	Closed(c Conn)
 }
@@ -31,6 +33,9 @@ type Subscriptions interface {
 // Conn is what the seam sees of a connection: an id and a way to send frames (EVENT).
 type Conn interface {
 	ID() uint64
+	// User is the member whose token opened the connection (the user id of its HELLOs; 0 when
+	// its HELLOs named different members, which a grant then never matches).
+	User() uint64
 	// SendFrame queues one HL1 frame (without the length prefix) for the connection. Safe
 	// from any goroutine; never blocks. Past Options.MaxOutbound bytes of backlog the
 	// connection is closed (CLOSE slow consumer) instead.
@@ -77,6 +82,7 @@ const (
 	CauseTooManyConnections                     // refused at accept: MaxConns reached
 	CauseTooManySubscriptions                   // subscription limit per connection exceeded
 	CauseNotAuthenticated                       // SUBSCRIBE before a valid HELLO, or HELLO rejected
+	CauseGrantRefused                           // a presence grant was refused or revoked
 
 	NumCloseCauses // the number of causes, not a cause
 )
@@ -95,6 +101,7 @@ var closeCauses = [NumCloseCauses]struct {
 	CauseTooManyConnections:   {"too_many_connections", 0},
 	CauseTooManySubscriptions: {"too_many_subscriptions", hl1.CloseTooManySubscribed},
 	CauseNotAuthenticated:     {"not_authenticated", hl1.CloseAuthFailed},
+	CauseGrantRefused:         {"grant_refused", hl1.CloseGrantRefused},
 }
 
 // String is the cause's metric label, e.g. "slow_consumer".
@@ -126,6 +133,8 @@ func causeOf(r hl1.CloseReason) CloseCause {
 		return CauseShutdown
 	case hl1.CloseIdleTimeout:
 		return CauseIdleTimeout
+	case hl1.CloseGrantRefused:
+		return CauseGrantRefused
 	}
 	return CauseProtocolError
 }

@@ -22,6 +22,7 @@ type recordingSubs struct {
 	reply  hl1.CloseReason
 	conns  []Conn
 	closed int
+	grants int
 }
 
 func (r *recordingSubs) Subscribe(c Conn, _ []byte) hl1.CloseReason {
@@ -31,7 +32,14 @@ func (r *recordingSubs) Subscribe(c Conn, _ []byte) hl1.CloseReason {
 	return r.reply
 }
 func (r *recordingSubs) Unsubscribe(Conn, []byte) hl1.CloseReason { return 0 }
-func (r *recordingSubs) Closed(Conn)                              { r.mu.Lock(); r.closed++; r.mu.Unlock() }
+func (r *recordingSubs) Grant(c Conn, _ []byte) hl1.CloseReason {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.grants++
+	r.conns = append(r.conns, c)
+	return r.reply
+}
+func (r *recordingSubs) Closed(Conn) { r.mu.Lock(); r.closed++; r.mu.Unlock() }
 
 func (r *recordingSubs) last(t *testing.T) Conn {
 	t.Helper()
@@ -133,6 +141,23 @@ func TestSubscriptionsSeam(t *testing.T) {
 	c := welcomed(t, keys, clk, addr, 5, false)
 	send(t, c, sub(t, 1, 2))
 	sc := subs.last(t)
+	if sc.User() != 5 {
+		t.Fatalf("the connection's member is %d, want 5 (its HELLO's token)", sc.User())
+	}
+	send(t, c, hl1.AppendGrant(nil, []byte("sealed")))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		subs.mu.Lock()
+		n := subs.grants
+		subs.mu.Unlock()
+		if n == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if subs.grants != 1 {
+		t.Fatal("GRANT did not reach the seam")
+	}
 	ev, _ := hl1.AppendEvents(nil, []hl1.Event{{UserID: 1, State: hl1.StateActive, Devices: 1, Version: 9}})
 	sc.SendFrame(ev)
 	got, err := hl1.ParseEvents(read(t, c), nil)
@@ -153,7 +178,7 @@ func TestSubscriptionsSeam(t *testing.T) {
 	send(t, c2, sub(t, 3))
 	expectClose(t, c2, hl1.CloseTooManySubscribed)
 	waitClose(t, s, CauseTooManySubscriptions, 1)
-	deadline := time.Now().Add(5 * time.Second)
+	deadline = time.Now().Add(5 * time.Second)
 	for {
 		subs.mu.Lock()
 		n := subs.closed

@@ -30,9 +30,10 @@ type worker struct {
 	// abandoned remembers HELLOs superseded by a retry (ring), so that a WELCOME arriving
 	// after the session went elsewhere can be declined with a BYE instead of leaving an
 	// orphan session online at that gateway until it expires.
-	// Sized for a mass move: thousands of a worker's apps may retry within the 10 s a late
-	// WELCOME is still declined, and an entry overwritten early leaves an orphan behind.
-	abandoned [4096]abandonedHello
+	// Each unmatched WELCOME is checked against every entry (a MAC each: a WELCOME does not
+	// show its nonce), so the ring stays small; a logout also sends a logout HELLO to the
+	// gateway left behind, which ends a re-keyed session whose WELCOME the ring forgot.
+	abandoned [256]abandonedHello
 	abN       int
 
 	// inFlight[g] lists the sessions whose HELLO went to gateway g, oldest first (entries

@@ -15,6 +15,10 @@ import (
 type Follower struct {
 	st  *store.Store
 	log *zap.Logger
+	// Hidden, when set, names members whose presence others may not generally see (match-only
+	// or invisible): their activity never moves them in the list's order, which would
+	// otherwise tell everyone when they were last active.
+	Hidden func(user uint64) bool
 
 	mu      sync.Mutex
 	pending map[uint64]int64
@@ -31,7 +35,7 @@ func New(st *store.Store, log *zap.Logger) *Follower {
 // Note records one event: the member was active at ev.At (the time they came online, or
 // were last seen).
 func (f *Follower) Note(ev watcher.Event) {
-	if ev.At <= 0 || ev.User == 0 {
+	if ev.At <= 0 || ev.User == 0 || (f.Hidden != nil && f.Hidden(ev.User)) {
 		return
 	}
 	f.mu.Lock()

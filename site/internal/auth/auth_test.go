@@ -51,6 +51,9 @@ func TestSessionCookie(t *testing.T) {
 	w := httptest.NewRecorder()
 	k.SetSession(w, "tok-abc", now.Add(k.SessionTTL), now)
 	c := w.Result().Cookies()[0]
+	if c.Name != "__Host-hl_session" || c.Path != "/" || c.Domain != "" {
+		t.Fatalf("a Secure session cookie must be a __Host- cookie: %+v", c)
+	}
 	if !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteLaxMode || c.MaxAge != int(k.SessionTTL/time.Second) {
 		t.Fatalf("cookie attributes: %+v", c)
 	}
@@ -66,7 +69,7 @@ func TestSessionCookie(t *testing.T) {
 		tampered := httptest.NewRequest("GET", "/", nil)
 		b := []byte(c.Value)
 		b[i] ^= 1
-		tampered.AddCookie(&http.Cookie{Name: SessionCookie, Value: string(b)})
+		tampered.AddCookie(&http.Cookie{Name: k.SessionName(), Value: string(b)})
 		if tok, err := k.Session(tampered); err != ErrNoSession {
 			t.Fatalf("cookie with byte %d flipped accepted as %q", i, tok)
 		}
@@ -163,5 +166,50 @@ func TestLoginLimitsCountFailuresPerAccount(t *testing.T) {
 	}
 	if ok, _ := l.Begin("5.6.7.8", "b@x", t0); !ok {
 		t.Fatal("other account limited")
+	}
+}
+
+// TestCSRFBoundToSession: a token is valid only with the cookie and the session it was made
+// for; __Host- names when Secure.
+func TestCSRFBoundToSession(t *testing.T) {
+	k, _ := NewKeys([]byte(strings.Repeat("c", 32)), true)
+	now := time.Unix(1_800_000_000, 0)
+	w := httptest.NewRecorder()
+	anon := httptest.NewRequest("GET", "/", nil)
+	tokAnon := k.CSRFToken(w, anon)
+	csrfC := w.Result().Cookies()[0]
+	if csrfC.Name != "__Host-hl_csrf" || !csrfC.Secure || csrfC.Path != "/" {
+		t.Fatalf("CSRF cookie %+v", csrfC)
+	}
+	sw := httptest.NewRecorder()
+	k.SetSession(sw, "session-A", now.Add(time.Hour), now)
+	sessA := sw.Result().Cookies()[0]
+	sw = httptest.NewRecorder()
+	k.SetSession(sw, "session-B", now.Add(time.Hour), now)
+	sessB := sw.Result().Cookies()[0]
+	form := func(token string, cookies ...*http.Cookie) *http.Request {
+		r := httptest.NewRequest("POST", "/", strings.NewReader(CSRFField+"="+token))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for _, c := range cookies {
+			r.AddCookie(c)
+		}
+		r.ParseForm() //nolint:errcheck
+		return r
+	}
+	withA := httptest.NewRequest("GET", "/", nil)
+	withA.AddCookie(csrfC)
+	withA.AddCookie(sessA)
+	tokA := k.CSRFToken(httptest.NewRecorder(), withA)
+	switch {
+	case !k.CheckCSRF(form(tokAnon, csrfC)):
+		t.Error("anonymous token refused on an anonymous form")
+	case !k.CheckCSRF(form(tokA, csrfC, sessA)):
+		t.Error("session token refused in its session")
+	case k.CheckCSRF(form(tokAnon, csrfC, sessA)):
+		t.Error("a token from before the login accepted in the session")
+	case k.CheckCSRF(form(tokA, csrfC, sessB)):
+		t.Error("a token of session A accepted in session B")
+	case k.CheckCSRF(form(tokA, csrfC)):
+		t.Error("a session's token accepted without the session")
 	}
 }

@@ -11,11 +11,28 @@ import (
 	"time"
 )
 
-// Cookie names.
+// Cookie names. With Secure cookies (production) both carry the "__Host-" prefix, so a
+// browser accepts them only from this host over HTTPS with Path=/ and no Domain: a sibling
+// subdomain or a plain-HTTP page cannot plant or overwrite them. Keys.SessionName and
+// CSRFName give the name in use.
 const (
 	SessionCookie = "hl_session"
 	CSRFCookie    = "hl_csrf"
+	HostPrefix    = "__Host-"
 )
+
+// SessionName is the session cookie's name ("__Host-hl_session" when Secure).
+func (k *Keys) SessionName() string { return k.cookieName(SessionCookie) }
+
+// CSRFName is the CSRF cookie's name ("__Host-hl_csrf" when Secure).
+func (k *Keys) CSRFName() string { return k.cookieName(CSRFCookie) }
+
+func (k *Keys) cookieName(base string) string {
+	if k.Secure {
+		return HostPrefix + base
+	}
+	return base
+}
 
 // ErrNoSession means the request carries no valid session cookie.
 var ErrNoSession = errors.New("auth: no valid session")
@@ -65,24 +82,46 @@ const maxTokenLen = 64
 // cookie be refused before any database lookup; the session itself lives in the database,
 // so logging out deletes it and the cookie stops working even if someone kept a copy.
 func (k *Keys) SetSession(w http.ResponseWriter, token string, expires time.Time, now time.Time) {
-	v := token + "." + enc.EncodeToString(k.mac('s', []byte(token))[:16])
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: v, Path: "/", Expires: expires, MaxAge: int(expires.Sub(now) / time.Second),
+	v := k.SessionValue(token)
+	http.SetCookie(w, &http.Cookie{Name: k.SessionName(), Value: v, Path: "/", Expires: expires, MaxAge: int(expires.Sub(now) / time.Second),
 		HttpOnly: true, Secure: k.Secure, SameSite: http.SameSiteLaxMode})
 }
 
 // ClearSession removes the session cookie.
 func (k *Keys) ClearSession(w http.ResponseWriter) {
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: k.Secure, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: k.SessionName(), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: k.Secure, SameSite: http.SameSiteLaxMode})
 }
 
 // Session returns the session token of a cookie this site signed. Whether the session still
 // exists (not logged out, not expired) is the database's answer, not the cookie's.
 func (k *Keys) Session(r *http.Request) (string, error) {
-	c, err := r.Cookie(SessionCookie)
-	if err != nil || len(c.Value) > maxTokenLen+32 {
+	c, err := r.Cookie(k.SessionName())
+	if err != nil {
 		return "", ErrNoSession
 	}
-	tok, sig, ok := strings.Cut(c.Value, ".")
+	return k.parseSessionValue(c.Value)
+}
+
+// SessionValue is the signed form of a session token: the cookie's value, and the api_token
+// apps send as "Authorization: Bearer <api_token>".
+func (k *Keys) SessionValue(token string) string {
+	return token + "." + enc.EncodeToString(k.mac('s', []byte(token))[:16])
+}
+
+// Bearer returns the session token of an "Authorization: Bearer" header this site signed.
+func (k *Keys) Bearer(r *http.Request) (string, error) {
+	v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return "", ErrNoSession
+	}
+	return k.parseSessionValue(v)
+}
+
+func (k *Keys) parseSessionValue(v string) (string, error) {
+	if len(v) > maxTokenLen+32 {
+		return "", ErrNoSession
+	}
+	tok, sig, ok := strings.Cut(v, ".")
 	if !ok || tok == "" || len(tok) > maxTokenLen {
 		return "", ErrNoSession
 	}

@@ -6,10 +6,12 @@ import (
 	"net/http"
 )
 
-// CSRF protection: each browser gets a random, HttpOnly, SameSite=Strict cookie (hl_csrf);
-// forms carry HMAC(site secret, cookie value) in a hidden field named CSRFField. A forged
-// cross-site form cannot read the cookie and so cannot produce the field; a token copied
-// from another browser does not match that browser's cookie.
+// CSRF protection: each browser gets a random, HttpOnly, SameSite=Strict cookie (hl_csrf,
+// "__Host-hl_csrf" when Secure); forms carry HMAC(site secret, cookie value || session
+// token) in a hidden field named CSRFField. A forged cross-site form cannot read the cookie
+// and so cannot produce the field; a token copied from another browser does not match that
+// browser's cookie; and the token is bound to the login session: one taken before a login
+// (or from another session planted in the browser) does not validate after it.
 
 // CSRFField is the form field carrying the token.
 const CSRFField = "csrf_token"
@@ -17,7 +19,7 @@ const CSRFField = "csrf_token"
 // CSRFToken returns the token for this browser's forms, setting the CSRF cookie first if
 // the request has none (call before writing the body).
 func (k *Keys) CSRFToken(w http.ResponseWriter, r *http.Request) string {
-	c, err := r.Cookie(CSRFCookie)
+	c, err := r.Cookie(k.CSRFName())
 	var raw []byte
 	if err == nil {
 		raw, err = enc.DecodeString(c.Value)
@@ -27,16 +29,25 @@ func (k *Keys) CSRFToken(w http.ResponseWriter, r *http.Request) string {
 		if _, err := rand.Read(raw); err != nil {
 			panic(err)
 		}
-		http.SetCookie(w, &http.Cookie{Name: CSRFCookie, Value: enc.EncodeToString(raw), Path: "/",
+		http.SetCookie(w, &http.Cookie{Name: k.CSRFName(), Value: enc.EncodeToString(raw), Path: "/",
 			HttpOnly: true, Secure: k.Secure, SameSite: http.SameSiteStrictMode})
 	}
-	return enc.EncodeToString(k.mac('c', raw))
+	return enc.EncodeToString(k.csrfMAC(raw, r))
+}
+
+// csrfMAC binds the CSRF cookie to the request's session (none: the anonymous forms).
+func (k *Keys) csrfMAC(raw []byte, r *http.Request) []byte {
+	msg := append([]byte(nil), raw...)
+	if tok, err := k.Session(r); err == nil {
+		msg = append(append(msg, 0), tok...)
+	}
+	return k.mac('c', msg)
 }
 
 // CheckCSRF reports whether the request's form token matches its CSRF cookie. Call after
 // ParseForm.
 func (k *Keys) CheckCSRF(r *http.Request) bool {
-	c, err := r.Cookie(CSRFCookie)
+	c, err := r.Cookie(k.CSRFName())
 	if err != nil {
 		return false
 	}
@@ -48,5 +59,5 @@ func (k *Keys) CheckCSRF(r *http.Request) bool {
 	if err != nil {
 		return false
 	}
-	return hmac.Equal(got, k.mac('c', raw))
+	return hmac.Equal(got, k.csrfMAC(raw, r))
 }

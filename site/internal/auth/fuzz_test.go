@@ -47,8 +47,8 @@ func FuzzSessionCookie(f *testing.F) {
 	f.Add("AAAA")
 	f.Fuzz(func(t *testing.T, v string) {
 		r, _ := http.NewRequest("GET", "/", nil)
-		r.AddCookie(&http.Cookie{Name: SessionCookie, Value: v})
-		sent, _ := r.Cookie(SessionCookie) // net/http drops bytes a cookie may not hold
+		r.AddCookie(&http.Cookie{Name: k.SessionName(), Value: v})
+		sent, _ := r.Cookie(k.SessionName()) // net/http drops bytes a cookie may not hold
 		tok, err := k.Session(r)
 		if err == nil && (tok != "tok-42" || sent.Value != c.Value) {
 			t.Fatalf("forged cookie %q accepted as session %q", v, tok)

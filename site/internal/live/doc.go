@@ -13,6 +13,15 @@
 //     when the watcher itself reports dropped events, every client is resynced;
 //   - comment lines (": ping") keep idle connections open through proxies.
 //
+// Privacy (site/README.md, "Presence privacy"): every stream has a viewer (Options.Identify;
+// anonymous viewers get the online count only) and, per watched member, the basis the
+// database gave when the stream opened. Each event goes only to watchers privacy.Allowed
+// admits — the member themself in full, others coarse (online / today / this week) — and
+// nothing, not even the timing, to the others. PrivacyChanged re-evaluates the watchers of
+// members whose mode or revocations changed: those who lost permission get the member
+// offline with no last seen, those who regained it the current state. Streams are capped
+// per address range and per member as well as in total.
+//
 // This package must not touch: the members store, templates, cookies, Consul (it only reads
 // the watcher's cache through the Source interface), or anything under gateway/ or agent/
 // besides the watcher's exported API.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,7 +14,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"heartline/agent/privacywatch"
 	"heartline/agent/watcher"
+	"heartline/protocol/privacy"
 )
 
 // Source is what the hub reads current state from: the watcher's cache.
@@ -22,9 +25,46 @@ type Source interface {
 	OnlineUsers() int
 }
 
+// Privacy is what the hub asks before showing anyone's presence: the site's privacy view
+// (*privacywatch.View: members' modes and recent revocations, followed from Consul).
+type Privacy interface {
+	Subject(subject uint64) privacywatch.Subject
+}
+
+// Viewer is who opened a stream, and what the site's database said about each watched
+// member when the stream opened (privacy.Basis: none for a member who blocks the viewer,
+// member, or match). ID 0 is an anonymous visitor, who sees no presence.
+type Viewer struct {
+	ID       uint64
+	IssuedMS int64
+	Basis    map[uint64]privacy.Basis
+	// Addr is the client's address range (IPv4 address, IPv6 /64) for the per-address cap.
+	Addr string
+}
+
+// Identify tells the hub who a request's viewer is, for the ids it asks to watch. An error
+// is answered with its message and status (IdentifyError), or 500.
+type Identify func(r *http.Request, ids []uint64) (Viewer, error)
+
+// IdentifyError is an error Identify returns to refuse a stream with a status.
+type IdentifyError struct {
+	Status  int
+	Message string
+}
+
+func (e *IdentifyError) Error() string { return e.Message }
+
 // Options configure a Hub.
 type Options struct {
 	Source Source
+	// Privacy decides who sees whom (required: privacywatch.NewStatic() in tests).
+	Privacy Privacy
+	// Identify resolves a request's viewer (default: everyone anonymous).
+	Identify Identify
+	// MaxPerAddr bounds concurrent streams from one address range (default 20); MaxPerMember
+	// bounds those of one signed-in member (default 10). Beyond either: 429.
+	MaxPerAddr   int
+	MaxPerMember int
 	// QueueLen bounds each client's pending frames (default 64).
 	QueueLen int
 	// MaxIDs bounds how many members one client may watch (default 200).
@@ -52,8 +92,12 @@ type Hub struct {
 	seq   atomic.Uint64
 
 	mu       sync.Mutex
-	watching map[uint64]map[*client]struct{}
+	watching map[uint64]map[*client]int // member -> client -> index in client.ids
 	clients  map[*client]struct{}
+	perAddr  map[string]int
+	perUser  map[uint64]int
+	// enforce is false only in the benchmark that measures what the checks cost.
+	enforce bool
 
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -65,7 +109,12 @@ type Hub struct {
 
 // client is one SSE connection.
 type client struct {
+	viewer uint64
+	issued int64
+	addr   string
 	ids    []uint64
+	basis  []privacy.Basis // per ids[i]
+	shown  []bool          // per ids[i]: whether the viewer may see it, as last sent (hub.mu)
 	q      chan []byte
 	kick   chan struct{} // cap 1: wake the writer for a resync
 	resync atomic.Bool
@@ -81,6 +130,18 @@ func NewHub(o Options) *Hub {
 	}
 	if o.MaxClients <= 0 {
 		o.MaxClients = 10000
+	}
+	if o.MaxPerAddr <= 0 {
+		o.MaxPerAddr = 20
+	}
+	if o.MaxPerMember <= 0 {
+		o.MaxPerMember = 10
+	}
+	if o.Identify == nil {
+		o.Identify = func(*http.Request, []uint64) (Viewer, error) { return Viewer{}, nil }
+	}
+	if o.Privacy == nil {
+		panic("live: Options.Privacy is required (privacywatch.NewStatic() in tests)")
 	}
 	if o.Ping <= 0 {
 		o.Ping = 15 * time.Second
@@ -102,10 +163,15 @@ func NewHub(o Options) *Hub {
 	}
 	var e [4]byte
 	rand.Read(e[:]) //nolint:errcheck // never fails
-	h := &Hub{o: o, epoch: hex.EncodeToString(e[:]), watching: map[uint64]map[*client]struct{}{}, clients: map[*client]struct{}{}, closed: make(chan struct{})}
+	h := &Hub{o: o, epoch: hex.EncodeToString(e[:]), watching: map[uint64]map[*client]int{}, clients: map[*client]struct{}{},
+		perAddr: map[string]int{}, perUser: map[uint64]int{}, enforce: true, closed: make(chan struct{})}
 	h.count.Store(-1)
 	return h
 }
+
+// SetIdentify installs the function that resolves viewers (site/web sets it; call before
+// serving).
+func (h *Hub) SetIdentify(f Identify) { h.o.Identify = f }
 
 // Close ends every SSE stream (their handlers return) and refuses new ones: call it when
 // the HTTP server shuts down, since Shutdown waits for handlers and SSE handlers never end
@@ -141,19 +207,26 @@ func (h *Hub) Stats() Stats {
 	return Stats{Clients: n, Resyncs: h.resyncs.Load(), Frames: h.sent.Load()}
 }
 
-// presenceJSON is one member's state in frames and in GET /api/presence.
+// presenceJSON is one member's state in frames and in GET /api/presence. Others see only
+// Online and Recent; the member themself also gets the detail (status, devices, times,
+// version). A member the viewer may not see looks exactly like an offline member not seen
+// for a week: {"id":…,"online":false}.
 type presenceJSON struct {
 	ID       uint64 `json:"id"`
 	Online   bool   `json:"online"`
+	Recent   string `json:"recent,omitempty"` // offline: "today", "week" or absent
 	Status   uint8  `json:"status,omitempty"`
-	Devices  int    `json:"devices"`
+	Devices  int    `json:"devices,omitempty"`
 	Since    int64  `json:"since_ms,omitempty"`
 	LastSeen int64  `json:"last_seen_ms,omitempty"`
 	Version  uint64 `json:"version,omitempty"`
 }
 
-// PresenceOf converts the watcher's view of a user to the site's JSON shape.
-func PresenceOf(p watcher.Presence) presenceJSON {
+// Hidden is what a viewer gets for a member they may not see.
+func Hidden(id uint64) presenceJSON { return presenceJSON{ID: id} }
+
+// SelfView is a member's own full presence.
+func SelfView(p watcher.Presence) presenceJSON {
 	out := presenceJSON{ID: p.User, Online: p.Online, Status: p.Status, Devices: len(p.Devices), LastSeen: p.LastSeen}
 	for _, d := range p.Devices {
 		if out.Since == 0 || d.Since < out.Since {
@@ -165,6 +238,25 @@ func PresenceOf(p watcher.Presence) presenceJSON {
 		out.LastSeen = 0
 	}
 	return out
+}
+
+// CoarseView is what other members allowed to see p get: online, or how recently active.
+func CoarseView(p watcher.Presence, now time.Time) presenceJSON {
+	if p.Online {
+		return presenceJSON{ID: p.User, Online: true}
+	}
+	return presenceJSON{ID: p.User, Recent: privacy.RecencyOf(p.LastSeen, now).String()}
+}
+
+// ViewOf is p as viewer may see it (allowed: privacy.Allowed's answer).
+func ViewOf(p watcher.Presence, viewer uint64, allowed bool, now time.Time) presenceJSON {
+	switch {
+	case !allowed:
+		return Hidden(p.User)
+	case viewer == p.User:
+		return SelfView(p)
+	}
+	return CoarseView(p, now)
 }
 
 func (h *Hub) frame(event string, data any) []byte {
@@ -187,22 +279,96 @@ func formatFrame(id, event string, data any) []byte {
 	return append(out, "\n\n"...)
 }
 
-// Publish sends one watcher event to the clients watching its user.
+type presenceFrame struct {
+	presenceJSON
+	ServerMS int64 `json:"server_ms"`
+}
+
+// Publish sends one watcher event to the clients watching its user who may see it: the
+// member themself gets the detail, others the coarse view, and a viewer who may not see the
+// member gets nothing at all (not even the timing of a change).
 func (h *Hub) Publish(ev watcher.Event) {
-	p := presenceJSON{ID: ev.User, Online: ev.Type != watcher.EventOffline, Status: ev.Status, Devices: ev.Devices, Version: ev.Version}
-	if p.Online {
-		p.Since = ev.At
+	now := h.o.Now()
+	self := presenceJSON{ID: ev.User, Online: ev.Type != watcher.EventOffline, Status: ev.Status, Devices: ev.Devices, Version: ev.Version}
+	coarse := presenceJSON{ID: ev.User, Online: self.Online}
+	if self.Online {
+		self.Since = ev.At
 	} else {
-		p.LastSeen = ev.At
+		self.LastSeen = ev.At
+		coarse.Recent = privacy.RecencyOf(ev.At, now).String()
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	f := h.frame("presence", struct {
-		presenceJSON
-		ServerMS int64 `json:"server_ms"`
-	}{p, h.o.Now().UnixMilli()})
-	for c := range h.watching[ev.User] {
+	watchers := h.watching[ev.User]
+	if len(watchers) == 0 {
+		return
+	}
+	subj := h.o.Privacy.Subject(ev.User)
+	var fSelf, fCoarse, fHidden []byte
+	for c, i := range watchers {
+		allowed := !h.enforce || subj.Allowed(c.viewer, ev.User, c.basis[i], c.issued)
+		var f []byte
+		switch {
+		case allowed && c.viewer == ev.User:
+			if fSelf == nil {
+				fSelf = h.frame("presence", presenceFrame{self, now.UnixMilli()})
+			}
+			f = fSelf
+		case allowed && ev.Type == watcher.EventStatus && c.shown[i]:
+			continue // foreground/background is the member's own business: others see no change
+		case allowed:
+			if fCoarse == nil {
+				fCoarse = h.frame("presence", presenceFrame{coarse, now.UnixMilli()})
+			}
+			f = fCoarse
+		case c.shown[i]:
+			// Lost permission and not told yet (the privacy change is on its way): hide now.
+			if fHidden == nil {
+				fHidden = h.frame("presence", presenceFrame{Hidden(ev.User), now.UnixMilli()})
+			}
+			f = fHidden
+		default:
+			continue
+		}
+		c.shown[i] = allowed
 		c.send(f)
+	}
+}
+
+// PrivacyChanged re-evaluates the watchers of subjects whose mode or revocations changed
+// (privacywatch.View's subscription): a watcher that lost permission gets the member as
+// offline with no last seen; one that gained it gets the current (coarse) state. Watchers
+// whose permission did not change get nothing, so a viewer who may not see a member learns
+// nothing from that member's privacy changes either.
+func (h *Hub) PrivacyChanged(subjects []uint64) {
+	now := h.o.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, u := range subjects {
+		watchers := h.watching[u]
+		if len(watchers) == 0 {
+			continue
+		}
+		subj := h.o.Privacy.Subject(u)
+		var fHidden, fCoarse []byte
+		for c, i := range watchers {
+			allowed := subj.Allowed(c.viewer, u, c.basis[i], c.issued)
+			if allowed == c.shown[i] || c.viewer == u {
+				continue
+			}
+			c.shown[i] = allowed
+			if !allowed {
+				if fHidden == nil {
+					fHidden = h.frame("presence", presenceFrame{Hidden(u), now.UnixMilli()})
+				}
+				c.send(fHidden)
+				continue
+			}
+			if fCoarse == nil {
+				fCoarse = h.frame("presence", presenceFrame{CoarseView(h.o.Source.Lookup(u), now), now.UnixMilli()})
+			}
+			c.send(fCoarse)
+		}
 	}
 }
 

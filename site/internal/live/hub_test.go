@@ -8,11 +8,26 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"heartline/agent/privacywatch"
 	"heartline/agent/watcher"
+	"heartline/protocol/privacy"
 )
+
+// asMember identifies every request as signed-in member id, allowed (basis member) to
+// see every id it asks for.
+func asMember(id uint64) Identify {
+	return func(_ *http.Request, ids []uint64) (Viewer, error) {
+		v := Viewer{ID: id, Basis: map[uint64]privacy.Basis{}}
+		for _, u := range ids {
+			v.Basis[u] = privacy.BasisMember
+		}
+		return v, nil
+	}
+}
 
 // fakeSource is a presence cache the test sets directly.
 type fakeSource struct {
@@ -63,10 +78,11 @@ func (f *fakeSource) set(u uint64, online bool, at int64, version uint64) watche
 type frame struct{ id, event, data string }
 
 type stream struct {
-	t     *testing.T
-	resp  *http.Response
-	r     *bufio.Reader
-	pings int
+	t      *testing.T
+	resp   *http.Response
+	frames chan frame
+	errc   chan error
+	pings  atomic.Int64
 }
 
 func open(t *testing.T, url, lastID string) *stream {
@@ -86,49 +102,47 @@ func open(t *testing.T, url, lastID string) *stream {
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
 		t.Fatalf("content type %q", ct)
 	}
-	return &stream{t: t, resp: resp, r: bufio.NewReader(resp.Body)}
+	s := &stream{t: t, resp: resp, frames: make(chan frame, 256), errc: make(chan error, 1)}
+	go s.read(bufio.NewReader(resp.Body))
+	return s
 }
 
-// next returns the next frame with an event (skipping retry lines and ping comments).
+// read parses frames (skipping retry lines; counting ping comments) until the body ends.
+func (s *stream) read(r *bufio.Reader) {
+	var f frame
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			s.errc <- err
+			return
+		}
+		line = strings.TrimSuffix(line, "\n")
+		switch {
+		case line == "":
+			if f.event != "" {
+				s.frames <- f
+			}
+			f = frame{}
+		case strings.HasPrefix(line, ":"):
+			s.pings.Add(1)
+		case strings.HasPrefix(line, "id: "):
+			f.id = line[4:]
+		case strings.HasPrefix(line, "event: "):
+			f.event = line[7:]
+		case strings.HasPrefix(line, "data: "):
+			f.data = line[6:]
+		}
+	}
+}
+
+// next returns the next frame with an event.
 func (s *stream) next() frame {
 	s.t.Helper()
-	type res struct {
-		f   frame
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		var f frame
-		for {
-			line, err := s.r.ReadString('\n')
-			if err != nil {
-				ch <- res{err: err}
-				return
-			}
-			line = strings.TrimSuffix(line, "\n")
-			switch {
-			case line == "":
-				if f.event != "" {
-					ch <- res{f: f}
-					return
-				}
-			case strings.HasPrefix(line, ":"):
-				s.pings++
-			case strings.HasPrefix(line, "id: "):
-				f.id = line[4:]
-			case strings.HasPrefix(line, "event: "):
-				f.event = line[7:]
-			case strings.HasPrefix(line, "data: "):
-				f.data = line[6:]
-			}
-		}
-	}()
 	select {
-	case r := <-ch:
-		if r.err != nil {
-			s.t.Fatalf("reading SSE: %v", r.err)
-		}
-		return r.f
+	case f := <-s.frames:
+		return f
+	case err := <-s.errc:
+		s.t.Fatalf("reading SSE: %v", err)
 	case <-time.After(5 * time.Second):
 		s.t.Fatal("no SSE frame within 5s")
 	}
@@ -147,7 +161,7 @@ type snapshotData struct {
 func TestEventArrivesAndReconnectGetsCurrentState(t *testing.T) {
 	src := newFake()
 	src.set(7, true, 1000, 10)
-	hub := NewHub(Options{Source: src})
+	hub := NewHub(Options{Privacy: privacywatch.NewStatic(), Identify: asMember(1000), Source: src})
 	srv := httptest.NewServer(hub)
 	t.Cleanup(srv.Close)
 
@@ -185,7 +199,8 @@ func TestEventArrivesAndReconnectGetsCurrentState(t *testing.T) {
 		t.Fatalf("after reconnect: %+v, want one snapshot (current state), not a replay", got)
 	}
 	json.Unmarshal([]byte(got.data), &sd) //nolint:errcheck
-	if sd.Members[0].ID != 7 || sd.Members[0].Online || sd.Members[0].LastSeen != 5000 || sd.Members[1].Online {
+	// Another member never gets a timestamp (coarse view), only online or how recent.
+	if sd.Members[0].ID != 7 || sd.Members[0].Online || sd.Members[0].LastSeen != 0 || sd.Members[1].Online {
 		t.Fatalf("reconnect snapshot %s", got.data)
 	}
 	// Live again after the snapshot.
@@ -197,7 +212,7 @@ func TestEventArrivesAndReconnectGetsCurrentState(t *testing.T) {
 
 func TestReconnectUpToDateSkipsSnapshot(t *testing.T) {
 	src := newFake()
-	hub := NewHub(Options{Source: src, Ping: 20 * time.Millisecond})
+	hub := NewHub(Options{Privacy: privacywatch.NewStatic(), Identify: asMember(1000), Source: src, Ping: 20 * time.Millisecond})
 	srv := httptest.NewServer(hub)
 	t.Cleanup(srv.Close)
 	hub.Publish(src.set(1, true, 1, 1))
@@ -206,8 +221,8 @@ func TestReconnectUpToDateSkipsSnapshot(t *testing.T) {
 	if f := s.next(); f.event != "presence" {
 		t.Fatalf("first frame %+v: an up-to-date client must get no snapshot", f)
 	}
-	if s.pings != 0 {
-		t.Log("pings before the first event:", s.pings)
+	if n := s.pings.Load(); n != 0 {
+		t.Log("pings before the first event:", n)
 	}
 	// A stale id from an earlier hub epoch (site restart) gets a snapshot.
 	s2 := open(t, srv.URL+"?ids=1", "deadbeef.5")
@@ -217,30 +232,24 @@ func TestReconnectUpToDateSkipsSnapshot(t *testing.T) {
 }
 
 func TestPingComments(t *testing.T) {
-	hub := NewHub(Options{Source: newFake(), Ping: 10 * time.Millisecond})
+	hub := NewHub(Options{Privacy: privacywatch.NewStatic(), Identify: asMember(1000), Source: newFake(), Ping: 10 * time.Millisecond})
 	srv := httptest.NewServer(hub)
 	t.Cleanup(srv.Close)
 	s := open(t, srv.URL, hub.Cursor())
 	deadline := time.Now().Add(5 * time.Second)
-	for s.pings < 2 && time.Now().Before(deadline) {
-		line, err := s.r.ReadString('\n')
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.HasPrefix(line, ": ping") {
-			s.pings++
-		}
+	for s.pings.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
 	}
-	if s.pings < 2 {
+	if s.pings.Load() < 2 {
 		t.Fatal("no keep-alive comments")
 	}
 }
 
 func TestSlowClientIsResyncedNotBlocking(t *testing.T) {
 	src := newFake()
-	hub := NewHub(Options{Source: src, QueueLen: 4})
-	c := &client{ids: []uint64{1}, q: make(chan []byte, 4), kick: make(chan struct{}, 1)}
-	if !hub.add(c) {
+	hub := NewHub(Options{Privacy: privacywatch.NewStatic(), Identify: asMember(1000), Source: src, QueueLen: 4})
+	c := &client{viewer: 1000, ids: []uint64{1}, basis: []privacy.Basis{privacy.BasisMember}, shown: []bool{false}, q: make(chan []byte, 4), kick: make(chan struct{}, 1)}
+	if hub.add(c) != nil {
 		t.Fatal("add")
 	}
 	done := make(chan struct{})
@@ -266,7 +275,7 @@ func TestSlowClientIsResyncedNotBlocking(t *testing.T) {
 
 func TestOverflowOverHTTPDeliversSnapshot(t *testing.T) {
 	src := newFake()
-	hub := NewHub(Options{Source: src, QueueLen: 1})
+	hub := NewHub(Options{Privacy: privacywatch.NewStatic(), Identify: asMember(1), Source: src, QueueLen: 1}) // the member themself: full detail
 	srv := httptest.NewServer(hub)
 	t.Cleanup(srv.Close)
 	s := open(t, srv.URL+"?ids=1", hub.Cursor())
@@ -290,7 +299,7 @@ func TestOverflowOverHTTPDeliversSnapshot(t *testing.T) {
 		switch f.event {
 		case "snapshot":
 			sawSnapshot = true
-			final = strings.Contains(f.data, `"id":1,"online":false,"devices":0,"last_seen_ms":49`)
+			final = strings.Contains(f.data, `"id":1,"online":false,"last_seen_ms":49`)
 		case "presence":
 			if strings.Contains(f.data, `"id":1,`) {
 				final = strings.Contains(f.data, `"online":false`) && strings.Contains(f.data, `"last_seen_ms":49`)
@@ -317,7 +326,7 @@ func (s *chanSub) Dropped() uint64 {
 
 func TestRunPublishesEventsCountsAndResyncsOnDrops(t *testing.T) {
 	src := newFake()
-	hub := NewHub(Options{Source: src, CountEvery: 10 * time.Millisecond})
+	hub := NewHub(Options{Privacy: privacywatch.NewStatic(), Identify: asMember(1000), Source: src, CountEvery: 10 * time.Millisecond})
 	srv := httptest.NewServer(hub)
 	t.Cleanup(srv.Close)
 	sub := &chanSub{c: make(chan watcher.Event, 8)}
@@ -349,7 +358,7 @@ func TestRunPublishesEventsCountsAndResyncsOnDrops(t *testing.T) {
 }
 
 func TestBadRequestsAndClientLimit(t *testing.T) {
-	hub := NewHub(Options{Source: newFake(), MaxIDs: 3, MaxClients: 1})
+	hub := NewHub(Options{Privacy: privacywatch.NewStatic(), Identify: asMember(1000), Source: newFake(), MaxIDs: 3, MaxClients: 1})
 	srv := httptest.NewServer(hub)
 	t.Cleanup(srv.Close)
 	for _, q := range []string{"?ids=1,2,3,4", "?ids=a", "?ids=0", "?ids=1,,2"} {
@@ -377,7 +386,7 @@ func TestBadRequestsAndClientLimit(t *testing.T) {
 // long requests (net/http clears the deadline when the request body is done).
 func TestStreamOutlivesReadTimeout(t *testing.T) {
 	src := newFake()
-	hub := NewHub(Options{Source: src, Ping: 50 * time.Millisecond})
+	hub := NewHub(Options{Privacy: privacywatch.NewStatic(), Identify: asMember(1000), Source: src, Ping: 50 * time.Millisecond})
 	srv := httptest.NewUnstartedServer(hub)
 	srv.Config.ReadTimeout = 200 * time.Millisecond
 	srv.Start()

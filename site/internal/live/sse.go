@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"heartline/protocol/privacy"
 )
 
 // ErrBadIDs is returned by ParseIDs for a malformed id list.
@@ -38,7 +40,8 @@ func ParseIDs(s string, max int) ([]uint64, error) {
 }
 
 // ServeHTTP is the SSE endpoint: GET ?ids=1,2,3[&since=<cursor>]. Last-Event-ID (sent by
-// a reconnecting EventSource) takes precedence over since.
+// a reconnecting EventSource) takes precedence over since. Options.Identify says who the
+// viewer is; an anonymous viewer may follow the online count only.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ids, err := ParseIDs(r.URL.Query().Get("ids"), h.o.MaxIDs)
 	if err != nil {
@@ -52,10 +55,38 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 	}
-	c := &client{ids: ids, q: make(chan []byte, h.o.QueueLen), kick: make(chan struct{}, 1)}
-	if !h.add(c) {
+	v, err := h.o.Identify(r, ids)
+	if err != nil {
+		var ie *IdentifyError
+		if errors.As(err, &ie) {
+			http.Error(w, ie.Message, ie.Status)
+			return
+		}
+		h.o.Log.Warn("live: identifying a viewer", zap.Error(err))
+		http.Error(w, "cannot open a live stream right now; retry shortly", http.StatusServiceUnavailable)
+		return
+	}
+	if v.ID == 0 && len(ids) > 0 {
+		http.Error(w, "log in to follow members' presence (anonymous visitors get the online count only)", http.StatusForbidden)
+		return
+	}
+	c := &client{viewer: v.ID, issued: v.IssuedMS, addr: v.Addr, ids: ids, basis: make([]privacy.Basis, len(ids)), shown: make([]bool, len(ids)),
+		q: make(chan []byte, h.o.QueueLen), kick: make(chan struct{}, 1)}
+	for i, u := range ids {
+		c.basis[i] = v.Basis[u]
+	}
+	switch h.add(c) {
+	case errFull:
 		w.Header().Set("Retry-After", "5")
 		http.Error(w, "too many live connections; retry later", http.StatusServiceUnavailable)
+		return
+	case errTooManyFromAddr:
+		w.Header().Set("Retry-After", "10")
+		http.Error(w, "too many live connections from your network: close other tabs, or retry later", http.StatusTooManyRequests)
+		return
+	case errTooManyForMember:
+		w.Header().Set("Retry-After", "10")
+		http.Error(w, "too many live connections for your account: close other tabs, or retry later", http.StatusTooManyRequests)
 		return
 	}
 	defer h.remove(c)
@@ -131,10 +162,15 @@ func (h *Hub) snapshot(c *client) []byte {
 		}
 	}
 	id := h.Cursor()
+	now := h.o.Now()
 	members := make([]presenceJSON, 0, len(c.ids))
-	for _, u := range c.ids {
-		members = append(members, PresenceOf(h.o.Source.Lookup(u)))
+	h.mu.Lock() // c.shown is the hub's
+	for i, u := range c.ids {
+		allowed := !h.enforce || h.o.Privacy.Subject(u).Allowed(c.viewer, u, c.basis[i], c.issued)
+		c.shown[i] = allowed
+		members = append(members, ViewOf(h.o.Source.Lookup(u), c.viewer, allowed, now))
 	}
+	h.mu.Unlock()
 	return formatFrame(id, "snapshot", struct {
 		Online   int            `json:"online"`
 		Members  []presenceJSON `json:"members"`
@@ -142,28 +178,60 @@ func (h *Hub) snapshot(c *client) []byte {
 	}{h.o.Source.OnlineUsers(), members, h.o.Now().UnixMilli()})
 }
 
-func (h *Hub) add(c *client) bool {
+var (
+	errFull             = errors.New("live: the hub is full")
+	errTooManyFromAddr  = errors.New("live: too many streams from one address range")
+	errTooManyForMember = errors.New("live: too many streams for one member")
+)
+
+func (h *Hub) add(c *client) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(h.clients) >= h.o.MaxClients {
-		return false
+	switch {
+	case len(h.clients) >= h.o.MaxClients:
+		return errFull
+	case c.addr != "" && h.perAddr[c.addr] >= h.o.MaxPerAddr:
+		return errTooManyFromAddr
+	case c.viewer != 0 && h.perUser[c.viewer] >= h.o.MaxPerMember:
+		return errTooManyForMember
 	}
 	h.clients[c] = struct{}{}
-	for _, id := range c.ids {
+	if c.addr != "" {
+		h.perAddr[c.addr]++
+	}
+	if c.viewer != 0 {
+		h.perUser[c.viewer]++
+	}
+	for i, id := range c.ids {
 		m := h.watching[id]
 		if m == nil {
-			m = map[*client]struct{}{}
+			m = map[*client]int{}
 			h.watching[id] = m
 		}
-		m[c] = struct{}{}
+		m[c] = i
 	}
-	return true
+	return nil
+}
+
+// dec decrements m[k], deleting it at zero.
+func dec[K comparable](m map[K]int, k K) {
+	if m[k] <= 1 {
+		delete(m, k)
+	} else {
+		m[k]--
+	}
 }
 
 func (h *Hub) remove(c *client) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.clients, c)
+	if c.addr != "" {
+		dec(h.perAddr, c.addr)
+	}
+	if c.viewer != 0 {
+		dec(h.perUser, c.viewer)
+	}
 	for _, id := range c.ids {
 		if m := h.watching[id]; m != nil {
 			delete(m, c)

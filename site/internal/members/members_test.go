@@ -125,3 +125,27 @@ func TestSignupValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestNamesRefuseBidiAndInvisibleCharacters: a nickname with U+202E (right-to-left override)
+// would make "Alice\u202Eecila" render reversed; zero-width and filler characters make two
+// names look alike. All are refused, as in occupation and bio; ordinary CJK, emoji and
+// punctuation are fine.
+func TestNamesRefuseBidiAndInvisibleCharacters(t *testing.T) {
+	for _, bad := range []string{"晴天\u202E", "晴\u200B天", "\u2066晴天\u2069", "晴天\uFEFF", "晴\u3164天", "晴天\u200F", "晴\x07天", "晴\uE000天"} {
+		if nicknameProblem(bad) == "" {
+			t.Errorf("nickname %q accepted", bad)
+		}
+		f := ProfileForm{Nickname: "晴天", City: Cities()[0], Occupation: "设计" + bad, Bio: "你好" + bad}
+		if _, errs := f.Validate(); errs["occupation"] == "" || errs["bio"] == "" {
+			t.Errorf("%q accepted in occupation or bio: %v", bad, errs)
+		}
+	}
+	for _, good := range []string{"晴天", "Anna-Lena", "小雨🌧", "O'Brien", "李 雷"} {
+		if p := nicknameProblem(good); p != "" {
+			t.Errorf("nickname %q refused: %s", good, p)
+		}
+	}
+	if _, errs := (&ProfileForm{Nickname: "晴天", City: Cities()[0], Bio: "第一行\n第二行"}).Validate(); errs["bio"] != "" {
+		t.Errorf("a bio with a newline refused: %s", errs["bio"])
+	}
+}

@@ -52,10 +52,12 @@ func (f *ProfileForm) Validate() (Profile, Errors) {
 	if p.Education != "" && !contains(Educations(), p.Education) {
 		errs["education"] = "请从列表中选择学历。"
 	}
-	if n := utf8.RuneCountInString(p.Occupation); n > OccupationMax || strings.ContainsAny(p.Occupation, "<>\r\n") {
-		errs["occupation"] = "职业最多 20 个字，且不能包含尖括号或换行。"
+	if n := utf8.RuneCountInString(p.Occupation); n > OccupationMax || strings.ContainsAny(p.Occupation, "<>\r\n") || textHasInvisible(p.Occupation) {
+		errs["occupation"] = "职业最多 20 个字，且不能包含尖括号、换行、方向控制符或不可见字符。"
 	}
-	if utf8.RuneCountInString(p.Bio) > BioMax {
+	if textHasInvisible(p.Bio) {
+		errs["bio"] = "自我介绍不能包含方向控制符或不可见字符。"
+	} else if utf8.RuneCountInString(p.Bio) > BioMax {
 		errs["bio"] = "自我介绍最多 300 字。"
 	}
 	if h := strings.TrimSpace(f.HeightCM); h != "" {

@@ -66,7 +66,9 @@ func (f *Signup) Validate(now time.Time) (*Member, Errors) {
 		errs["city"] = "请选择所在城市。"
 	}
 	bio := strings.TrimSpace(f.Bio)
-	if utf8.RuneCountInString(bio) > BioMax {
+	if textHasInvisible(bio) {
+		errs["bio"] = "自我介绍不能包含方向控制符或不可见字符。"
+	} else if utf8.RuneCountInString(bio) > BioMax {
 		errs["bio"] = "自我介绍最多 300 字。"
 	}
 	if len(errs) > 0 {
@@ -96,10 +98,31 @@ func nicknameProblem(nick string) string {
 		return "请填写昵称。"
 	case n < NicknameMin || n > NicknameMax:
 		return "昵称长度需为 2–20 个字符。"
-	case strings.IndexFunc(nick, func(r rune) bool { return unicode.IsControl(r) || r == '<' || r == '>' }) >= 0:
-		return "昵称不能包含控制字符或尖括号。"
+	case strings.IndexFunc(nick, func(r rune) bool { return Invisible(r) || r == '<' || r == '>' }) >= 0:
+		return "昵称不能包含控制字符、方向控制符、不可见字符或尖括号。"
 	}
 	return ""
+}
+
+// Invisible reports control, format and other invisible characters: C0/C1 controls, bidi
+// controls (U+202A–202E, U+2066–2069, U+200E/200F, U+061C), zero-width characters (U+200B–
+// U+200D, U+2060, U+FEFF), other format characters (Unicode Cf), private-use and
+// unassigned code points, line/paragraph separators, and filler characters that render as
+// blanks (U+3164, U+115F, U+1160, U+FFA0). They let a name look like someone else's or
+// reorder the text around it (U+202E), so names and short fields refuse them.
+func Invisible(r rune) bool {
+	switch r {
+	case 0x3164, 0x115F, 0x1160, 0xFFA0, 0x2028, 0x2029, 0x034F, 0x180E:
+		return true
+	}
+	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Co, r) || unicode.Is(unicode.Cs, r) ||
+		!unicode.Is(unicode.L, r) && !unicode.Is(unicode.M, r) && !unicode.Is(unicode.N, r) && !unicode.Is(unicode.P, r) &&
+			!unicode.Is(unicode.S, r) && !unicode.Is(unicode.Zs, r)
+}
+
+// textProblem reports whether free text (a bio: newlines allowed) has invisible characters.
+func textHasInvisible(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return r != '\n' && r != '\r' && r != '\t' && Invisible(r) }) >= 0
 }
 
 func contains(list []string, s string) bool {

@@ -38,11 +38,27 @@ func (s *Store) Likes(ctx context.Context, a, b uint64) (bool, error) {
 
 // LikedAmong returns which of ids member liker likes (to mark cards on a page).
 func (s *Store) LikedAmong(ctx context.Context, liker uint64, ids []uint64) (map[uint64]bool, error) {
+	return s.idsAmong(ctx, `SELECT likee_id FROM likes WHERE liker_id = ? AND likee_id IN (%s)`, liker, ids)
+}
+
+// MatchedAmong returns which of ids are matched with member (mutual likes).
+func (s *Store) MatchedAmong(ctx context.Context, member uint64, ids []uint64) (map[uint64]bool, error) {
+	return s.idsAmong(ctx, `SELECT a.likee_id FROM likes a JOIN likes b ON b.liker_id = a.likee_id AND b.likee_id = a.liker_id
+ WHERE a.liker_id = ? AND a.likee_id IN (%s)`, member, ids)
+}
+
+// BlockersAmong returns which of ids block member.
+func (s *Store) BlockersAmong(ctx context.Context, member uint64, ids []uint64) (map[uint64]bool, error) {
+	return s.idsAmong(ctx, `SELECT blocker_id FROM blocks WHERE blocked_id = ? AND blocker_id IN (%s)`, member, ids)
+}
+
+// idsAmong runs query (one ? for who, then %s for the id list) and returns the ids it selects.
+func (s *Store) idsAmong(ctx context.Context, query string, who uint64, ids []uint64) (map[uint64]bool, error) {
 	out := map[uint64]bool{}
 	if len(ids) == 0 {
 		return out, nil
 	}
-	args := []any{int64(liker)}
+	args := []any{int64(who)}
 	ph := make([]byte, 0, len(ids)*2)
 	for i, id := range ids {
 		if i > 0 {
@@ -51,7 +67,7 @@ func (s *Store) LikedAmong(ctx context.Context, liker uint64, ids []uint64) (map
 		ph = append(ph, '?')
 		args = append(args, int64(id))
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT likee_id FROM likes WHERE liker_id = ? AND likee_id IN (`+string(ph)+`)`), args...)
+	rows, err := s.db.QueryContext(ctx, s.q(fmt.Sprintf(query, ph)), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -87,8 +103,9 @@ func (s *Store) Matches(ctx context.Context, id uint64, limit int) ([]*members.M
 	return out, rows.Err()
 }
 
-// Block records that blocker blocks blocked. Stored for the presence privacy change, which
-// enforces it; nothing reads it yet besides Blocked.
+// Block records that blocker blocks blocked, for ever: the blocked member sees the blocker
+// offline with no last seen on every surface, and no longer finds them in searches
+// (site/privacy enforces it).
 func (s *Store) Block(ctx context.Context, blocker, blocked uint64) error {
 	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO blocks (blocker_id, blocked_id, created_ms) VALUES (?, ?, ?) ON CONFLICT (blocker_id, blocked_id) DO NOTHING`),
 		int64(blocker), int64(blocked), s.now().UnixMilli())

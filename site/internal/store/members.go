@@ -274,7 +274,8 @@ func (s *Store) SetPhoto(ctx context.Context, id uint64, name string) error {
 	return s.execOne(ctx, `UPDATE members SET photo = ? WHERE id = ?`, name, int64(id))
 }
 
-// SetPresenceVisibility stores who may see member id's presence (not yet enforced).
+// SetPresenceVisibility stores who may see member id's presence (site/privacy publishes it
+// to the enforcing processes first).
 func (s *Store) SetPresenceVisibility(ctx context.Context, id uint64, v string) error {
 	switch v {
 	case members.VisibleToMembers, members.VisibleToMatches, members.VisibleToNobody:
@@ -330,3 +331,23 @@ func (s *Store) TouchActive(ctx context.Context, at map[uint64]int64) error {
 
 // touchChunk bounds the members one TouchActive transaction updates.
 var touchChunk = 4096 // a variable so tests can make chunks small
+
+// HiddenMembers returns the members whose presence visibility is not the default, with it
+// (the site republishes them to Consul at start, see site/privacy).
+func (s *Store) HiddenMembers(ctx context.Context) (map[uint64]string, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, presence_visibility FROM members WHERE presence_visibility <> ?`), members.VisibleToMembers)
+	if err != nil {
+		return nil, fmt.Errorf("store: reading presence visibility: %w", err)
+	}
+	defer rows.Close()
+	out := map[uint64]string{}
+	for rows.Next() {
+		var id int64
+		var v string
+		if err := rows.Scan(&id, &v); err != nil {
+			return nil, err
+		}
+		out[uint64(id)] = v
+	}
+	return out, rows.Err()
+}

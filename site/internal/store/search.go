@@ -42,6 +42,8 @@ type SearchOptions struct {
 	After         *Cursor // keyset position of the previous page's last member
 	Limit         int     // page size (default 24)
 	ExcludeID     uint64  // e.g. the viewer
+	// HiddenFrom leaves out the members who block this member (the viewer).
+	HiddenFrom uint64
 	// Keep, when set, is a further filter evaluated in Go for each candidate in activity
 	// order — "online now" against the watcher's cache. Online members are the most
 	// recently active (presence transitions update last_active_ms), so they come first and
@@ -86,6 +88,10 @@ func (s *Store) Search(ctx context.Context, o SearchOptions) (SearchResult, erro
 	}
 	if o.ExcludeID != 0 {
 		where, args = append(where, "id <> ?"), append(args, int64(o.ExcludeID))
+	}
+	if o.HiddenFrom != 0 {
+		where = append(where, "NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = members.id AND b.blocked_id = ?)")
+		args = append(args, int64(o.HiddenFrom))
 	}
 	chunk := o.Limit + 1 // one extra row tells whether a next page exists
 	if o.Keep != nil {

@@ -417,11 +417,46 @@ func testLikes(t *testing.T, e *env) {
 	if err := e.s.Unlike(ctx, b.ID, a.ID); err != nil {
 		t.Fatal(err)
 	}
+	if m, err := e.s.MatchedAmong(ctx, a.ID, []uint64{b.ID, c.ID}); err != nil || len(m) != 0 {
+		t.Fatalf("matched among after the unlike: %v %v", m, err)
+	}
+	if _, err := e.s.Like(ctx, b.ID, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := e.s.MatchedAmong(ctx, b.ID, []uint64{a.ID, c.ID, 7}); err != nil || !m[a.ID] || len(m) != 1 {
+		t.Fatalf("matched among: %v %v", m, err)
+	}
+	if err := e.s.Unlike(ctx, b.ID, a.ID); err != nil {
+		t.Fatal(err)
+	}
 	if ms, _ := e.s.Matches(ctx, a.ID, 10); len(ms) != 0 {
 		t.Fatal("match survived an unlike")
 	}
 	if err := e.s.Block(ctx, a.ID, c.ID); err != nil {
 		t.Fatal(err)
+	}
+	if bl, err := e.s.BlockersAmong(ctx, c.ID, []uint64{a.ID, b.ID}); err != nil || !bl[a.ID] || len(bl) != 1 {
+		t.Fatalf("blockers among: %v %v", bl, err)
+	}
+	if bl, _ := e.s.BlockersAmong(ctx, a.ID, []uint64{c.ID}); len(bl) != 0 {
+		t.Fatal("blockers among is not directional")
+	}
+	// The blocked member no longer finds the blocker; others still do.
+	for _, tc := range []struct {
+		viewer uint64
+		sees   bool
+	}{{c.ID, false}, {b.ID, true}} {
+		res, err := e.s.Search(ctx, SearchOptions{Limit: 1000, HiddenFrom: tc.viewer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, m := range res.Members {
+			found = found || m.ID == a.ID
+		}
+		if found != tc.sees {
+			t.Errorf("viewer %d finds the blocker: %v, want %v", tc.viewer, found, tc.sees)
+		}
 	}
 	if blk, _ := e.s.Blocked(ctx, a.ID, c.ID); !blk {
 		t.Fatal("block not stored")
@@ -437,6 +472,9 @@ func testLikes(t *testing.T, e *env) {
 	}
 	if got, _ := e.s.MemberByID(ctx, a.ID); got.PresenceVisibility != members.VisibleToMatches {
 		t.Fatalf("visibility %q", got.PresenceVisibility)
+	}
+	if h, err := e.s.HiddenMembers(ctx); err != nil || len(h) != 1 || h[a.ID] != members.VisibleToMatches {
+		t.Fatalf("hidden members: %v %v", h, err)
 	}
 }
 

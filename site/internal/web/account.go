@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"heartline/protocol/privacy"
 	"heartline/site/internal/auth"
 	"heartline/site/internal/members"
 	"heartline/site/internal/store"
@@ -56,13 +57,20 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 		s.signupPage(w, r, http.StatusUnprocessableEntity, f, errs)
 		return
 	}
-	if ok, wait := s.o.Limits.IP.Allow(s.clientIP(r), now); !ok {
+	if ok, wait := s.o.Limits.IP.Allow(auth.AddrKey(s.clientIP(r)), now); !ok {
 		s.m.signups.WithLabelValues("rate_limited").Inc()
 		w.Header().Set("Retry-After", retryAfter(wait))
 		s.signupPage(w, r, http.StatusTooManyRequests, f, members.Errors{"email": fmt.Sprintf("操作太频繁，请 %s 后再试。", waitText(wait))})
 		return
 	}
-	hash, err := auth.HashPassword(f.Password, s.o.HashParams)
+	var hash string
+	var err error
+	if wait := s.withHashSlot(r.Context(), func() { hash, err = auth.HashPassword(f.Password, s.o.HashParams) }); wait > 0 {
+		s.m.signups.WithLabelValues("rate_limited").Inc()
+		w.Header().Set("Retry-After", retryAfter(wait))
+		s.signupPage(w, r, http.StatusTooManyRequests, f, members.Errors{"email": fmt.Sprintf("服务器繁忙，请 %s 后再试。", waitText(wait))})
+		return
+	}
 	if err != nil {
 		s.o.Log.Error("site: hashing password", zap.Error(err))
 		s.errorPage(w, r, http.StatusInternalServerError, "注册失败", "服务器暂时无法完成注册，请稍后再试。")
@@ -145,10 +153,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, id uint64)
 		return false
 	}
 	s.o.Keys.SetSession(w, tok, exp, s.o.Now())
-	now := s.o.Now().UnixMilli()
-	if err := s.o.Store.TouchActive(r.Context(), map[uint64]int64{id: now}); err != nil {
-		s.o.Log.Warn("site: recording activity", zap.Error(err))
-	}
+	s.touchActive(r.Context(), id)
 	return true
 }
 
@@ -182,7 +187,11 @@ var (
 func (s *Server) authenticate(ctx context.Context, ip, email, password string) (*members.Member, error) {
 	now := s.o.Now()
 	account := members.NormalizeEmail(email)
-	if ok, wait := s.o.Limits.Begin(ip, account, now); !ok {
+	// Limits key on the address range (an IPv6 /64 counts as one address), and failures on
+	// the account *from that range*: guessing from elsewhere never locks the owner out.
+	addr := auth.AddrKey(ip)
+	acctKey := account + " " + addr
+	if ok, wait := s.o.Limits.Begin(addr, acctKey, now); !ok {
 		return nil, errLimited{wait}
 	}
 	m, err := s.o.Store.MemberByEmail(ctx, account)
@@ -193,12 +202,15 @@ func (s *Server) authenticate(ctx context.Context, ip, email, password string) (
 	if m != nil {
 		hash = m.PasswordHash
 	}
-	ok, err := auth.CheckPassword(hash, password)
+	var ok bool
+	if wait := s.withHashSlot(ctx, func() { ok, err = auth.CheckPassword(hash, password) }); wait > 0 {
+		return nil, errLimited{wait}
+	}
 	if err != nil {
 		s.o.Log.Error("site: stored password hash unusable", zap.Uint64("user", idOf(m)), zap.Error(err))
 	}
 	if !ok || m == nil {
-		s.o.Limits.Failed(account, now)
+		s.o.Limits.Failed(acctKey, now)
 		return nil, errBadLogin
 	}
 	if !m.Verified {
@@ -293,8 +305,9 @@ func (s *Server) logoutEverywhere(w http.ResponseWriter, r *http.Request) {
 }
 
 type accountData struct {
-	Message string
-	Errors  members.Errors
+	Message    string
+	Errors     members.Errors
+	Visibility string // members, matches or nobody
 }
 
 func (s *Server) accountForm(w http.ResponseWriter, r *http.Request) {
@@ -302,9 +315,12 @@ func (s *Server) accountForm(w http.ResponseWriter, r *http.Request) {
 	if m == nil {
 		return
 	}
-	d := accountData{}
+	d := accountData{Visibility: m.PresenceVisibility}
 	if r.URL.Query().Get("changed") == "1" {
 		d.Message = "密码已修改，其他设备上的登录已全部退出。"
+	}
+	if r.URL.Query().Get("saved") == "visibility" {
+		d.Message = "在线状态设置已保存，立即生效。"
 	}
 	s.render(w, r, http.StatusOK, "account", &page{Title: "账号安全", User: m, Data: d})
 }
@@ -323,8 +339,16 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 	errs := members.Errors{}
 	if len(cur) > members.PasswordMax*4 {
 		errs["current"] = "当前密码不正确。"
-	} else if ok, _ := auth.CheckPassword(m.PasswordHash, cur); !ok {
-		errs["current"] = "当前密码不正确。"
+	} else {
+		var ok bool
+		if wait := s.withHashSlot(r.Context(), func() { ok, _ = auth.CheckPassword(m.PasswordHash, cur) }); wait > 0 {
+			w.Header().Set("Retry-After", retryAfter(wait))
+			s.errorPage(w, r, http.StatusServiceUnavailable, "服务器繁忙", "请稍后再试。")
+			return
+		}
+		if !ok {
+			errs["current"] = "当前密码不正确。"
+		}
 	}
 	if msg := members.PasswordProblem(pw); msg != "" {
 		errs["password"] = msg
@@ -333,10 +357,16 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 		errs["confirm"] = "两次输入的密码不一致。"
 	}
 	if len(errs) > 0 {
-		s.render(w, r, http.StatusUnprocessableEntity, "account", &page{Title: "账号安全", User: m, Data: accountData{Errors: errs}})
+		s.render(w, r, http.StatusUnprocessableEntity, "account", &page{Title: "账号安全", User: m, Data: accountData{Errors: errs, Visibility: m.PresenceVisibility}})
 		return
 	}
-	hash, err := auth.HashPassword(pw, s.o.HashParams)
+	var hash string
+	var err error
+	if wait := s.withHashSlot(r.Context(), func() { hash, err = auth.HashPassword(pw, s.o.HashParams) }); wait > 0 {
+		w.Header().Set("Retry-After", retryAfter(wait))
+		s.errorPage(w, r, http.StatusServiceUnavailable, "服务器繁忙", "请稍后再试，原密码仍然有效。")
+		return
+	}
 	if err == nil {
 		err = s.o.Store.ChangePassword(r.Context(), m.ID, hash, tok)
 	}
@@ -358,4 +388,15 @@ func waitText(d time.Duration) string {
 		return fmt.Sprintf("%d 秒", max(sec, 1))
 	}
 	return fmt.Sprintf("%d 分钟", (sec+59)/60)
+}
+
+// touchActive moves a member up the activity order at login, unless their presence is not
+// for everyone (match-only, invisible): their position would tell everyone they logged in.
+func (s *Server) touchActive(ctx context.Context, id uint64) {
+	if s.o.Privacy.View().Subject(id).Mode != privacy.ModeMembers {
+		return
+	}
+	if err := s.o.Store.TouchActive(ctx, map[uint64]int64{id: s.o.Now().UnixMilli()}); err != nil {
+		s.o.Log.Warn("site: recording activity", zap.Error(err))
+	}
 }

@@ -17,7 +17,6 @@ import (
 
 	"heartline/protocol/token"
 	"heartline/site/internal/catalog"
-	"heartline/site/internal/live"
 )
 
 // maxAPIBody bounds a JSON request body.
@@ -65,6 +64,9 @@ type SessionResponse struct {
 	ExpiresAt  time.Time         `json:"expires_at"`
 	IntervalS  int               `json:"interval_s"`
 	Gateways   []catalog.Gateway `json:"gateways"`
+	// APIToken authenticates the app's further calls (GET /api/presence, POST /api/grant)
+	// as "Authorization: Bearer <api_token>": a site session, ended by logout everywhere.
+	APIToken string `json:"api_token"`
 }
 
 func (s *Server) apiSession(w http.ResponseWriter, r *http.Request) {
@@ -137,32 +139,20 @@ func (s *Server) apiSession(w http.ResponseWriter, r *http.Request) {
 	if len(gws) == 0 {
 		s.o.Log.Warn("site: login while no gateway is healthy", zap.Uint64("user", m.ID))
 	}
+	apiTok, _, err := s.o.Store.CreateSession(r.Context(), m.ID, s.o.Keys.SessionTTL)
+	if err != nil {
+		s.o.Log.Error("site: creating an API session", zap.Error(err))
+		writeJSONError(w, http.StatusServiceUnavailable, "unavailable", "the member database is unavailable; retry shortly")
+		return
+	}
 	s.m.sessions.Inc()
 	writeJSON(w, http.StatusOK, SessionResponse{UserID: m.ID, DeviceID: dev, Token: tok.String(),
-		SessionKey: base64.RawURLEncoding.EncodeToString(key[:]), ExpiresAt: exp.UTC(), IntervalS: int(s.o.Interval / time.Second), Gateways: gws})
+		SessionKey: base64.RawURLEncoding.EncodeToString(key[:]), ExpiresAt: exp.UTC(), IntervalS: int(s.o.Interval / time.Second), Gateways: gws,
+		APIToken: s.o.Keys.SessionValue(apiTok)})
 }
 
 // PresenceResponse is the body of GET /api/presence.
 type PresenceResponse struct {
 	ServerMS int64             `json:"server_ms"`
 	Presence []json.RawMessage `json:"presence"`
-}
-
-func (s *Server) apiPresence(w http.ResponseWriter, r *http.Request) {
-	raw := r.URL.Query().Get("ids")
-	if raw == "" {
-		writeJSONError(w, http.StatusBadRequest, "missing_ids", fmt.Sprintf("pass ?ids=1,2,3 (at most %d member ids)", maxPresenceIDs))
-		return
-	}
-	ids, err := live.ParseIDs(raw, maxPresenceIDs)
-	if err != nil {
-		writeJSONError(w, http.StatusBadRequest, "bad_ids", err.Error())
-		return
-	}
-	out := PresenceResponse{ServerMS: s.o.Now().UnixMilli(), Presence: make([]json.RawMessage, 0, len(ids))}
-	for _, id := range ids {
-		b, _ := json.Marshal(live.PresenceOf(s.o.Presence.Lookup(id)))
-		out.Presence = append(out.Presence, b)
-	}
-	writeJSON(w, http.StatusOK, out)
 }

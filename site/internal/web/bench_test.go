@@ -17,11 +17,13 @@ import (
 	"testing"
 	"time"
 
+	"heartline/agent/privacywatch"
 	"heartline/agent/watcher"
 	"heartline/site/internal/auth"
 	"heartline/site/internal/live"
 	"heartline/site/internal/members"
 	"heartline/site/internal/store"
+	"heartline/site/internal/visibility"
 )
 
 // benchSource is a watcher cache stand-in with a fixed online set.
@@ -82,10 +84,22 @@ func BenchmarkMembersPage(b *testing.B) {
 		b.Fatal(err)
 	}
 	touch := time.Since(start)
-	srv, err := New(Options{Store: st, Keys: auth.RandomKeys(false), Hub: live.NewHub(live.Options{Source: src}), Presence: src, HashParams: cheap})
+	view := privacywatch.NewStatic()
+	policy, err := visibility.New(visibility.Options{Store: st, View: view, Records: &visibility.MemoryRecords{View: view}})
 	if err != nil {
 		b.Fatal(err)
 	}
+	keys := auth.RandomKeys(false)
+	srv, err := New(Options{Store: st, Keys: keys, Hub: live.NewHub(live.Options{Source: src, Privacy: view}), Presence: src, Privacy: policy, HashParams: cheap})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The members page is for signed-in members: the requests carry a viewer's session.
+	viewerTok, _, err := st.CreateSession(ctx, members.FirstDemoID, time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	viewerCookie := &http.Cookie{Name: keys.SessionName(), Value: keys.SessionValue(viewerTok)}
 	cities := members.Cities()
 	kinds := []struct {
 		name  string
@@ -127,7 +141,9 @@ func BenchmarkMembersPage(b *testing.B) {
 				}
 				w := httptest.NewRecorder()
 				t = time.Now()
-				srv.ServeHTTP(w, httptest.NewRequest("GET", "/members?"+q.Encode(), nil))
+				req := httptest.NewRequest("GET", "/members?"+q.Encode(), nil)
+				req.AddCookie(viewerCookie)
+				srv.ServeHTTP(w, req)
 				pageLat = append(pageLat, time.Since(t))
 				if w.Code != http.StatusOK {
 					b.Fatalf("%s: GET /members?%s: %d", k.name, q.Encode(), w.Code)

@@ -240,6 +240,7 @@ func maps(dst, src url.Values) {
 func TestSearchOnlineNowAndFilters(t *testing.T) {
 	f := newFixture(t, nil)
 	c := f.browser(t)
+	f.login(t, c, 100030)
 	f.src.mu.Lock()
 	f.src.p[100020] = watcher.Presence{Online: true, Status: 2}
 	f.src.mu.Unlock()

@@ -16,26 +16,22 @@ import (
 
 // like handles POST /likes (member_id, action like|unlike, back).
 func (s *Server) like(w http.ResponseWriter, r *http.Request) {
-	if !s.parseForm(w, r) {
+	m, id, ok := s.memberForm(w, r, "没有指定要喜欢的会员，请返回列表重试。", "不能喜欢自己哦。")
+	if !ok {
 		return
 	}
-	m, _ := s.requireUser(w, r)
-	if m == nil {
-		return
-	}
-	id, err := strconv.ParseUint(r.PostForm.Get("member_id"), 10, 63)
-	if err != nil || id == 0 {
-		s.errorPage(w, r, http.StatusBadRequest, "操作无效", "没有指定要喜欢的会员，请返回列表重试。")
-		return
-	}
-	if id == m.ID {
-		s.errorPage(w, r, http.StatusBadRequest, "操作无效", "不能喜欢自己哦。")
-		return
-	}
+	var err error
 	back := localPath(r.PostForm.Get("back"))
 	switch r.PostForm.Get("action") {
 	case "unlike":
-		err = s.o.Store.Unlike(r.Context(), m.ID, id)
+		var wasMatch bool
+		if wasMatch, err = s.o.Store.Likes(r.Context(), id, m.ID); err == nil {
+			err = s.o.Store.Unlike(r.Context(), m.ID, id)
+		}
+		if err == nil && wasMatch {
+			// A match ends: each loses what the match let them see of the other, at once.
+			err = s.o.Privacy.Unmatched(r.Context(), m.ID, id)
+		}
 	case "like", "":
 		var match bool
 		match, err = s.o.Store.Like(r.Context(), m.ID, id)
@@ -56,6 +52,29 @@ func (s *Server) like(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// memberForm reads a signed-in member's form about another member (member_id): the viewer,
+// the other member's id, and whether to go on; otherwise it has answered (missing: the
+// message for a missing id, self: for one's own id).
+func (s *Server) memberForm(w http.ResponseWriter, r *http.Request, missing, self string) (*members.Member, uint64, bool) {
+	if !s.parseForm(w, r) {
+		return nil, 0, false
+	}
+	m, _ := s.requireUser(w, r)
+	if m == nil {
+		return nil, 0, false
+	}
+	id, err := strconv.ParseUint(r.PostForm.Get("member_id"), 10, 63)
+	if err != nil || id == 0 {
+		s.errorPage(w, r, http.StatusBadRequest, "操作无效", missing)
+		return nil, 0, false
+	}
+	if id == m.ID {
+		s.errorPage(w, r, http.StatusBadRequest, "操作无效", self)
+		return nil, 0, false
+	}
+	return m, id, true
 }
 
 // localPath keeps a redirect target on this site (a path, not "//host" or a URL).

@@ -12,6 +12,7 @@ type metrics struct {
 	logins   *prometheus.CounterVec // channel: web, api; result: ok, bad_credentials, unverified, rate_limited, error
 	signups  *prometheus.CounterVec // result: ok, invalid, taken, rate_limited, error
 	sessions prometheus.Counter     // heartbeat credentials issued at POST /api/session
+	hashBusy prometheus.Counter     // password checks refused because every hash slot stayed busy
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -24,9 +25,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Sign-up submissions by result."}, []string{"result"}),
 		sessions: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "heartline", Subsystem: "site", Name: "heartbeat_tokens_issued_total",
 			Help: "Heartbeat tokens issued to apps at POST /api/session."}),
+		hashBusy: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "heartline", Subsystem: "site", Name: "password_hash_busy_total",
+			Help: "Password hashes refused (429/503) because every hashing slot stayed busy for -hash-wait."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.logins, m.signups, m.sessions)
+		reg.MustRegister(m.requests, m.logins, m.signups, m.sessions, m.hashBusy)
 	}
 	return m
 }

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"heartline/protocol/privacy"
 	"heartline/site/internal/members"
 	"heartline/site/internal/store"
 )
@@ -76,7 +77,13 @@ func (s *Server) searchFromQuery(q url.Values, now time.Time) (store.SearchOptio
 		o.ActiveSinceMS = now.Add(-RecentWindow).UnixMilli()
 	}
 	if p.Online {
-		o.Keep = func(id uint64) bool { return s.o.Presence.Lookup(id).Online }
+		// Only members whose presence is for every member qualify here (a match-only member
+		// is shown online on the viewer's card when they are a match, never found by the
+		// filter); the cards apply the full rule.
+		view := s.o.Privacy.View()
+		o.Keep = func(id uint64) bool {
+			return view.Subject(id).Mode == privacy.ModeMembers && s.o.Presence.Lookup(id).Online
+		}
 	}
 	if p.After != "" {
 		c, err := store.ParseCursor(p.After)
@@ -95,12 +102,18 @@ func (s *Server) membersPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/members", http.StatusMovedPermanently)
 		return
 	}
+	// Members and their presence are for signed-in members: an anonymous visitor would
+	// otherwise learn who was active when from the list's order.
+	viewer, _ := s.requireUser(w, r)
+	if viewer == nil {
+		return
+	}
 	o, f, problem := s.searchFromQuery(r.URL.Query(), now)
 	if problem != "" {
 		s.errorPage(w, r, http.StatusBadRequest, "搜索条件无效", problem)
 		return
 	}
-	viewer := s.currentUser(r)
+	o.HiddenFrom = viewer.ID
 	res, err := s.o.Store.Search(r.Context(), o)
 	if err != nil {
 		s.o.Log.Error("site: searching members", zap.Error(err))
@@ -145,16 +158,22 @@ func (s *Server) cards(r *http.Request, viewer *members.Member, list []*members.
 			s.o.Log.Warn("site: reading likes", zap.Error(err))
 		}
 	}
+	var vid uint64
+	if viewer != nil {
+		vid = viewer.ID
+	}
+	all := make([]uint64, len(list))
+	for i, m := range list {
+		all[i] = m.ID
+	}
+	ps, allowed, err := s.viewsFor(r.Context(), vid, all)
+	if err != nil {
+		s.o.Log.Warn("site: presence privacy (showing everyone offline)", zap.Error(err))
+	}
 	out := make([]card, 0, len(list))
 	for _, m := range list {
-		p := s.o.Presence.Lookup(m.ID)
-		c := card{Member: m, Age: m.Age(now), Online: p.Online, Liked: liked[m.ID], Self: viewer != nil && viewer.ID == m.ID}
-		if p.Online {
-			c.SeenText = "在线"
-		} else {
-			c.LastSeen = p.LastSeen
-			c.SeenText = LastSeenText(p.LastSeen, now)
-		}
+		c := card{Member: m, Age: m.Age(now), Liked: liked[m.ID], Self: vid != 0 && vid == m.ID}
+		c.Online, c.LastSeen, c.SeenText = seenText(ps[m.ID], c.Self, allowed[m.ID], now)
 		out = append(out, c)
 		ids = append(ids, strconv.FormatUint(m.ID, 10))
 	}

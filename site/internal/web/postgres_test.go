@@ -20,7 +20,9 @@ func TestSiteOnPostgres(t *testing.T) {
 		t.Fatalf("engine %s", f.store.Engine())
 	}
 	c := f.browser(t)
-	if _, body := get(t, c, f.srv.URL+"/members?online=1"); !strings.Contains(body, `data-member-id="100001"`) {
+	v := f.browser(t)
+	f.login(t, v, 100029)
+	if _, body := get(t, v, f.srv.URL+"/members?online=1"); !strings.Contains(body, `data-member-id="100001"`) {
 		t.Fatal("online member not listed")
 	}
 	tok := csrf(t, c, f.srv.URL+"/signup")

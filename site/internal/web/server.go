@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"heartline/site/internal/live"
 	"heartline/site/internal/members"
 	"heartline/site/internal/store"
+	"heartline/site/internal/visibility"
 )
 
 // Gateways lists the healthy gateways handed to apps at login (catalog.Catalog).
@@ -46,6 +48,8 @@ type Options struct {
 	Hub       *live.Hub
 	// Presence is the watcher's cache (the same Source the hub reads).
 	Presence live.Source
+	// Privacy decides who sees whom (required); the hub and every page and API use it.
+	Privacy *visibility.Policy
 	// KeyRing issues heartbeat tokens at POST /api/session; nil: the endpoint answers 503.
 	KeyRing  *token.KeyRing
 	Gateways Gateways
@@ -54,7 +58,11 @@ type Options struct {
 	// Interval is the heartbeat interval announced to apps (default 10s; WELCOME is authoritative).
 	Interval   time.Duration
 	HashParams auth.HashParams // default auth.DefaultHashParams
-	PageSize   int             // members per page (default 24)
+	// HashConcurrency bounds password hashes running at once (default GOMAXPROCS); an
+	// attempt that finds no free slot within HashWait (default 2s) is answered 429/503.
+	HashConcurrency int
+	HashWait        time.Duration
+	PageSize        int // members per page (default 24)
 	// Ready reports whether presence is being followed (the watcher's first read finished).
 	Ready func() bool
 	// TrustProxy takes the client IP (for rate limits) from the last X-Forwarded-For entry.
@@ -77,12 +85,14 @@ type Server struct {
 	count  memberCount
 	// photoSlots bounds concurrent photo decodes.
 	photoSlots chan struct{}
+	// hashSlots bounds concurrent password hashes (hashslots.go).
+	hashSlots chan struct{}
 }
 
 // New parses the templates and builds the routes.
 func New(o Options) (*Server, error) {
-	if o.Store == nil || o.Keys == nil || o.Hub == nil || o.Presence == nil {
-		return nil, errors.New("web: Options.Store, Keys, Hub and Presence are required")
+	if o.Store == nil || o.Keys == nil || o.Hub == nil || o.Presence == nil || o.Privacy == nil {
+		return nil, errors.New("web: Options.Store, Keys, Hub, Presence and Privacy are required")
 	}
 	if o.VerifyTTL <= 0 {
 		o.VerifyTTL = 48 * time.Hour
@@ -102,6 +112,12 @@ func New(o Options) (*Server, error) {
 	if o.PageSize <= 0 {
 		o.PageSize = 24
 	}
+	if o.HashConcurrency <= 0 {
+		o.HashConcurrency = runtime.GOMAXPROCS(0)
+	}
+	if o.HashWait <= 0 {
+		o.HashWait = 2 * time.Second
+	}
 	if o.Ready == nil {
 		o.Ready = func() bool { return true }
 	}
@@ -119,7 +135,9 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{o: o, assets: a, tmpl: t, mux: http.NewServeMux(), m: newMetrics(o.Registry), photoSlots: make(chan struct{}, 2)}
+	s := &Server{o: o, assets: a, tmpl: t, mux: http.NewServeMux(), m: newMetrics(o.Registry), photoSlots: make(chan struct{}, 2),
+		hashSlots: make(chan struct{}, o.HashConcurrency)}
+	o.Hub.SetIdentify(s.identify)
 	m := s.mux
 	m.HandleFunc("GET /{$}", s.landing)
 	m.HandleFunc("GET /signup", s.signupForm)
@@ -131,6 +149,8 @@ func New(o Options) (*Server, error) {
 	m.HandleFunc("GET /verify", s.verify)
 	m.HandleFunc("GET /account", s.accountForm)
 	m.HandleFunc("POST /account/password", s.changePassword)
+	m.HandleFunc("POST /account/visibility", s.setVisibility)
+	m.HandleFunc("POST /block", s.block)
 	m.HandleFunc("GET /profile", s.profileForm)
 	m.HandleFunc("POST /profile", s.saveProfile)
 	m.HandleFunc("POST /profile/photo", s.uploadPhoto)
@@ -145,8 +165,9 @@ func New(o Options) (*Server, error) {
 	m.Handle("GET /static/{name}", a)
 	m.HandleFunc("POST /api/session", s.apiSession)
 	m.HandleFunc("GET /api/presence", s.apiPresence)
+	m.HandleFunc("POST /api/grant", s.apiGrant)
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSONError(w, http.StatusNotFound, "not_found", "no such API endpoint: see site/README.md (POST /api/session, GET /api/presence)")
+		writeJSONError(w, http.StatusNotFound, "not_found", "no such API endpoint: see site/README.md (POST /api/session, GET /api/presence, POST /api/grant)")
 	})
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) }) //nolint:errcheck
 	m.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"heartline/agent/privacywatch"
 	"heartline/agent/watcher"
 	"heartline/protocol/token"
 	"heartline/site/internal/auth"
@@ -27,6 +28,7 @@ import (
 	"heartline/site/internal/live"
 	"heartline/site/internal/members"
 	"heartline/site/internal/store"
+	"heartline/site/internal/visibility"
 )
 
 var cheap = auth.HashParams{Time: 1, Memory: 64, Threads: 1}
@@ -63,11 +65,14 @@ func (g fakeGateways) Gateways(context.Context) ([]catalog.Gateway, error) {
 }
 
 type fixture struct {
-	srv   *httptest.Server
-	store *store.Store
-	src   *fakeSource
-	ring  *token.KeyRing
-	now   time.Time
+	srv    *httptest.Server
+	store  *store.Store
+	src    *fakeSource
+	ring   *token.KeyRing
+	now    time.Time
+	view   *privacywatch.View
+	hub    *live.Hub
+	server *Server
 }
 
 const demoPassword = "demo-pass-1"
@@ -115,7 +120,16 @@ func newFixtureOn(t *testing.T, dsn string, mod func(*Options)) *fixture {
 		t.Fatal(err)
 	}
 	ring.SetCurrent(1) //nolint:errcheck
-	o := Options{Store: st, Keys: auth.RandomKeys(false), Hub: live.NewHub(live.Options{Source: src}), Presence: src,
+	view := privacywatch.NewStatic()
+	policy, err := visibility.New(visibility.Options{Store: st, View: view, Records: &visibility.MemoryRecords{View: view}, Keys: ring,
+		Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted := live.HidingSource{Source: src, View: view}
+	hub := live.NewHub(live.Options{Source: counted, Privacy: view, Now: func() time.Time { return now }})
+	view.Subscribe(func(c privacywatch.Change) { hub.PrivacyChanged(c.Subjects) })
+	o := Options{Store: st, Keys: auth.RandomKeys(false), Hub: hub, Presence: counted, Privacy: policy,
 		KeyRing: ring, Gateways: fakeGateways{}, HashParams: cheap, PageSize: 12, Now: func() time.Time { return now },
 		Limits: &auth.LoginLimits{IP: auth.NewLimiter(100, time.Second, 100), Account: auth.NewLimiter(3, time.Minute, 100)}}
 	if mod != nil {
@@ -127,7 +141,7 @@ func newFixtureOn(t *testing.T, dsn string, mod func(*Options)) *fixture {
 	}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	return &fixture{srv: srv, store: st, src: src, ring: ring, now: now}
+	return &fixture{srv: srv, store: st, src: src, ring: ring, now: now, view: view, hub: hub, server: s}
 }
 
 // sessionCookie returns the browser's session cookie for base.
@@ -200,6 +214,10 @@ func post(t *testing.T, c *http.Client, u string, form url.Values) (*http.Respon
 func TestPagesRenderWithSecurityHeaders(t *testing.T) {
 	f := newFixture(t, nil)
 	c := f.browser(t)
+	if resp, _ := get(t, c, f.srv.URL+"/members"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login" {
+		t.Fatalf("anonymous GET /members: %d %q, want a redirect to /login (no presence for anonymous visitors)", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	f.login(t, c, 100030)
 	for _, p := range []struct {
 		path, want string
 		status     int
@@ -237,7 +255,9 @@ func TestPagesRenderWithSecurityHeaders(t *testing.T) {
 
 func TestMembersPageShowsPresence(t *testing.T) {
 	f := newFixture(t, nil)
-	_, body := get(t, f.browser(t), f.srv.URL+"/members")
+	c := f.browser(t)
+	f.login(t, c, 100030)
+	_, body := get(t, c, f.srv.URL+"/members")
 	card := func(id string) string {
 		i := strings.Index(body, `id="m-`+id+`"`)
 		if i < 0 {
@@ -249,13 +269,14 @@ func TestMembersPageShowsPresence(t *testing.T) {
 	if c := card("100001"); !strings.Contains(c, `class="dot online"`) || !strings.Contains(c, ">在线<") {
 		t.Errorf("online member card: %s", c)
 	}
-	if c := card("100002"); !strings.Contains(c, `class="dot offline"`) || !strings.Contains(c, "5 分钟前在线") || !strings.Contains(c, "data-last-seen=") {
+	// Others are shown coarse: "today", never the minutes.
+	if c := card("100002"); !strings.Contains(c, `class="dot offline"`) || !strings.Contains(c, ">今天来过<") || strings.Contains(c, "data-last-seen=") {
 		t.Errorf("recently seen member card: %s", c)
 	}
 	if c := card("100003"); !strings.Contains(c, `class="dot offline"`) || !strings.Contains(c, ">离线<") {
 		t.Errorf("never seen member card: %s", c)
 	}
-	if !strings.Contains(body, `data-live-ids="100001,100002,`) || !strings.Contains(body, `data-live-cursor="`) {
+	if !regexp.MustCompile(`data-live-ids="[0-9,]*100001,100002,`).MatchString(body) || !strings.Contains(body, `data-live-cursor="`) {
 		t.Error("page does not tell app.js what to watch")
 	}
 }
@@ -439,7 +460,11 @@ func TestLoginLogoutAndRateLimit(t *testing.T) {
 		t.Fatal("not logged in")
 	}
 	stolen := sessionCookie(t, c, f.srv.URL)
-	resp, _ = post(t, c, f.srv.URL+"/logout", url.Values{"csrf_token": {tok}})
+	// The CSRF token is bound to the session: the one from before the login is refused.
+	if resp, _ := post(t, c, f.srv.URL+"/logout", url.Values{"csrf_token": {tok}}); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("logout with the pre-login CSRF token: %d, want 403", resp.StatusCode)
+	}
+	resp, _ = post(t, c, f.srv.URL+"/logout", url.Values{"csrf_token": {csrf(t, c, f.srv.URL+"/account")}})
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("logout: %d", resp.StatusCode)
 	}
@@ -465,6 +490,64 @@ func TestLoginLogoutAndRateLimit(t *testing.T) {
 	resp, _ = post(t, c, f.srv.URL+"/login", url.Values{"csrf_token": {tok}, "email": {"nobody@example.com"}, "password": {"x"}})
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("unknown account: %d", resp.StatusCode)
+	}
+}
+
+// TestLoginLimitsByRangeWithoutOwnerLockout: failures lock an account only for the address
+// range they came from (the owner elsewhere still logs in), and an IPv6 /64 is one range
+// (a fresh address in it does not reset the budget).
+func TestLoginLimitsByRangeWithoutOwnerLockout(t *testing.T) {
+	f := newFixture(t, func(o *Options) {
+		o.TrustProxy = true
+		o.Limits = &auth.LoginLimits{IP: auth.NewLimiter(5, time.Minute, 100), Account: auth.NewLimiter(2, time.Minute, 100)}
+	})
+	email := members.DemoEmail(100005)
+	attempt := func(from, password string) int {
+		t.Helper()
+		c := f.browser(t)
+		tok := csrf(t, c, f.srv.URL+"/login")
+		req, _ := http.NewRequest("POST", f.srv.URL+"/login", strings.NewReader(url.Values{"csrf_token": {tok}, "email": {email}, "password": {password}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", from)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i, from := range []string{"2001:db8:1:2::1", "2001:db8:1:2::ffff"} { // one /64
+		if code := attempt(from, "wrong-pass-1"); code != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d", i, code)
+		}
+	}
+	if code := attempt("2001:db8:1:2:aaaa::3", demoPassword); code != http.StatusTooManyRequests {
+		t.Fatalf("right password from the attacker's /64 after its failures: %d, want 429", code)
+	}
+	if code := attempt("2001:db8:9:9::1", demoPassword); code != http.StatusSeeOther {
+		t.Fatalf("the owner from another range: %d, want a login (no lockout)", code)
+	}
+	if code := attempt("198.51.100.7", demoPassword); code != http.StatusSeeOther {
+		t.Fatalf("the owner over IPv4: %d", code)
+	}
+}
+
+// TestHashSlotsBoundConcurrentHashing: with every slot taken, a login waits HashWait and is
+// answered 429 without hashing; once a slot is free, logins work again.
+func TestHashSlotsBoundConcurrentHashing(t *testing.T) {
+	f := newFixture(t, func(o *Options) { o.HashConcurrency = 1; o.HashWait = 50 * time.Millisecond })
+	srv := f.server
+	srv.hashSlots <- struct{}{} // an attacker's hash in progress
+	c := f.browser(t)
+	tok := csrf(t, c, f.srv.URL+"/login")
+	resp, _ := post(t, c, f.srv.URL+"/login", url.Values{"csrf_token": {tok}, "email": {members.DemoEmail(100005)}, "password": {demoPassword}})
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("login with no free hash slot: %d, want 429 with Retry-After", resp.StatusCode)
+	}
+	<-srv.hashSlots
+	f.login(t, c, 100005)
+	if len(srv.hashSlots) != 0 {
+		t.Fatal("a hash slot leaked")
 	}
 }
 
@@ -584,7 +667,12 @@ func TestAPISessionRateLimitedAndUnconfigured(t *testing.T) {
 
 func TestAPIPresence(t *testing.T) {
 	f := newFixture(t, nil)
-	resp, body := get(t, http.DefaultClient, f.srv.URL+"/api/presence?ids=100001,100002,100003")
+	if resp, body := get(t, http.DefaultClient, f.srv.URL+"/api/presence?ids=100001,100002,100003"); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, `"login_required"`) {
+		t.Fatalf("anonymous presence: %d %s", resp.StatusCode, body)
+	}
+	c := f.browser(t)
+	f.login(t, c, 100030)
+	resp, body := get(t, c, f.srv.URL+"/api/presence?ids=100001,100002,100003")
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		t.Fatalf("presence: %d", resp.StatusCode)
 	}
@@ -594,17 +682,20 @@ func TestAPIPresence(t *testing.T) {
 			Online   bool   `json:"online"`
 			LastSeen int64  `json:"last_seen_ms"`
 			Since    int64  `json:"since_ms"`
+			Recent   string `json:"recent"`
+			Devices  int    `json:"devices"`
 		} `json:"presence"`
 	}
 	if err := json.Unmarshal([]byte(body), &out); err != nil {
 		t.Fatal(err)
 	}
 	p := out.Presence
-	if len(p) != 3 || !p[0].Online || p[0].Since == 0 || p[1].Online || p[1].LastSeen != f.now.Add(-5*time.Minute).UnixMilli() || p[2].Online || p[2].LastSeen != 0 {
+	// Another member's presence is coarse: no times, no devices.
+	if len(p) != 3 || !p[0].Online || p[0].Since != 0 || p[0].Devices != 0 || p[1].Online || p[1].LastSeen != 0 || p[1].Recent != "today" || p[2].Online || p[2].Recent != "" {
 		t.Fatalf("presence %s", body)
 	}
 	for _, q := range []string{"", "?ids=", "?ids=abc", "?ids=" + strings.Repeat("1,", 300) + "1"} {
-		resp, body := get(t, http.DefaultClient, f.srv.URL+"/api/presence"+q)
+		resp, body := get(t, c, f.srv.URL+"/api/presence"+q)
 		if resp.StatusCode != 400 || !strings.Contains(body, `"error"`) {
 			t.Errorf("%q: %d %s", q, resp.StatusCode, body)
 		}
@@ -617,7 +708,9 @@ func TestAPIPresence(t *testing.T) {
 
 func TestEventsEndpointAndHealth(t *testing.T) {
 	f := newFixture(t, func(o *Options) { o.Ready = func() bool { return false } })
-	resp, err := http.Get(f.srv.URL + "/events?ids=100001")
+	c := f.browser(t)
+	f.login(t, c, 100030)
+	resp, err := c.Get(f.srv.URL + "/events?ids=100001")
 	if err != nil {
 		t.Fatal(err)
 	}

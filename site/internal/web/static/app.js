@@ -79,9 +79,12 @@
     if (p.online) {
       delete seen.dataset.lastSeen;
       seen.textContent = "在线";
-    } else {
-      if (p.last_seen_ms) seen.dataset.lastSeen = String(p.last_seen_ms); else delete seen.dataset.lastSeen;
+    } else if (p.last_seen_ms) { // only ever about oneself
+      seen.dataset.lastSeen = String(p.last_seen_ms);
       seen.textContent = seenText(p.last_seen_ms);
+    } else { // others: coarse, never a time (site/web RecencyText)
+      delete seen.dataset.lastSeen;
+      seen.textContent = p.recent === "today" ? "今天来过" : p.recent === "week" ? "本周来过" : "离线";
     }
   }
   function setCount(n) { counts.forEach(function (el) { el.textContent = String(n); }); }
