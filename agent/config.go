@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"heartline/agent/shared/wiring"
 	"heartline/protocol/presencekv"
 )
 
@@ -16,6 +17,7 @@ import (
 // Consul client settings come from consul/api's own environment (CONSUL_HTTP_ADDR,
 // CONSUL_HTTP_TOKEN, CONSUL_CACERT, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY,
 // CONSUL_TLS_SERVER_NAME, ...); -consul-addr and -consul-token override them when set.
+// All of that is agent/shared/wiring's, the same in every process.
 type config struct {
 	GatewayID       string
 	FeedSocket      string
@@ -86,17 +88,8 @@ func parseConfig(args []string) (*config, error) {
 		}
 		return nil
 	})
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		env := "HEARTLINE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok {
-			if err := f.Value.Set(v); err != nil && envErr == nil {
-				envErr = fmt.Errorf("%s=%q: %w", env, v, err)
-			}
-		}
-	})
-	if envErr != nil {
-		return nil, envErr
+	if err := wiring.ApplyEnv(fs, os.LookupEnv); err != nil {
+		return nil, err
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -146,6 +139,9 @@ func (c *config) validate() error {
 	}
 	if c.FlushWindow <= 0 {
 		errs = append(errs, errors.New("-flush-window must be positive"))
+	}
+	if err := wiring.CheckLogLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -12,9 +12,11 @@
 //	internal/consulrejoin  nudges the local Consul agent back to failed servers (serf waits 30 s)
 //	internal/queryapi      HTTP: /v1/presence, /v1/stats, /healthz, /readyz, /metrics
 //	internal/metrics       Prometheus metric definitions
-//	internal/clock         real and fake clocks, backoff
 //	watcher                public: the client library other processes use (versioned cache +
 //	                       events from Consul)
+//	shared/clock           public: the one clock (real, fake) and backoff of every process
+//	shared/wiring          public: how every process is wired (env for flags, logger, Consul
+//	                       client); agent/shared/doc.go says why it lives here
 //	agenttest              public: a narrow seam that runs the presence path in-process, for
 //	                       the model-based test in scripts/chaos/model
 //

@@ -18,9 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
-	"heartline/agent/internal/clock"
 	"heartline/agent/internal/consulrejoin"
 	"heartline/agent/internal/consulwriter"
 	"heartline/agent/internal/feedclient"
@@ -28,6 +26,8 @@ import (
 	"heartline/agent/internal/queryapi"
 	"heartline/agent/internal/state"
 	"heartline/agent/internal/upstream"
+	"heartline/agent/shared/clock"
+	"heartline/agent/shared/wiring"
 	"heartline/agent/watcher"
 	feedproto "heartline/protocol/feed"
 )
@@ -38,13 +38,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "agent:", err)
 		os.Exit(2)
 	}
-	zc := zap.NewProductionConfig()
-	if lvl, err := zapcore.ParseLevel(cfg.LogLevel); err == nil {
-		zc.Level = zap.NewAtomicLevelAt(lvl)
-	}
-	log, err := zc.Build()
+	log, err := wiring.Logger(cfg.LogLevel)
 	if err != nil {
-		panic(err)
+		fmt.Fprintln(os.Stderr, "agent:", err)
+		os.Exit(2)
 	}
 	defer log.Sync() //nolint:errcheck
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -58,7 +55,7 @@ func main() {
 
 // consulClient builds the client from consul/api's environment plus the flags.
 func consulClient(cfg *config) (*api.Client, error) {
-	return api.NewClient(consulConfig(cfg))
+	return wiring.Consul(wiring.ConsulOptions{Addr: cfg.ConsulAddr, Token: cfg.ConsulToken})
 }
 
 // rejoinJoinTimeout bounds one call of the rejoiner: a join to an unreachable server blocks
@@ -72,14 +69,7 @@ func startRejoiner(ctx context.Context, cfg *config, log *zap.Logger, m *metrics
 		log.Info("Consul rejoiner off (-consul-rejoin-every 0)")
 		return func() {}, nil
 	}
-	cc := consulConfig(cfg)
-	hc, err := api.NewHttpClient(cc.Transport, cc.TLSConfig)
-	if err != nil {
-		return nil, fmt.Errorf("Consul client for the rejoiner: %w", err)
-	}
-	hc.Timeout = rejoinJoinTimeout
-	cc.HttpClient = hc
-	client, err := api.NewClient(cc)
+	client, err := wiring.Consul(wiring.ConsulOptions{Addr: cfg.ConsulAddr, Token: cfg.ConsulToken, Timeout: rejoinJoinTimeout})
 	if err != nil {
 		return nil, fmt.Errorf("Consul client for the rejoiner: %w", err)
 	}
@@ -93,21 +83,6 @@ func startRejoiner(ctx context.Context, cfg *config, log *zap.Logger, m *metrics
 	return func() { <-done }, nil
 }
 
-// consulConfig is consul/api's environment plus the flags.
-func consulConfig(cfg *config) *api.Config {
-	cc := api.DefaultConfig()
-	if cfg.ConsulAddr != "" {
-		cc.Address = cfg.ConsulAddr
-		if s, rest, ok := strings.Cut(cfg.ConsulAddr, "://"); ok {
-			cc.Scheme, cc.Address = s, rest
-		}
-	}
-	if cfg.ConsulToken != "" {
-		cc.Token = cfg.ConsulToken
-	}
-	return cc
-}
-
 // retry runs f until it succeeds or ctx ends, with backoff; for start-up steps that need
 // Consul, which may come up after the agent.
 func retry(ctx context.Context, log *zap.Logger, what string, f func() error) error {
@@ -117,7 +92,7 @@ func retry(ctx context.Context, log *zap.Logger, what string, f func() error) er
 		if err == nil {
 			return nil
 		}
-		if strings.Contains(err.Error(), "this agent was started with") {
+		if errors.Is(err, consulwriter.ErrBucketMismatch) {
 			return err // configuration mismatch: retrying cannot fix it
 		}
 		wait := b.Next()

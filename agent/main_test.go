@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/hashicorp/consul/api"
 	"go.uber.org/zap/zaptest"
 
+	"heartline/agent/internal/consulwriter"
 	"heartline/protocol/feed"
 	"heartline/protocol/presencekv"
 	"heartline/scripts/consultest"
@@ -145,14 +148,17 @@ func TestConfigRefusesBucketMismatch(t *testing.T) {
 		errc := make(chan error, 1)
 		go func() { errc <- run(ctx, cfg, zaptest.NewLogger(t)) }()
 		if i == 0 {
-			time.Sleep(500 * time.Millisecond)
+			proctest.WaitFor(t, 10*time.Second, "the first agent to create the cluster config", func() bool {
+				p, _, err := s.Client().KV().Get(presencekv.ConfigKey("hlm"), nil)
+				return err == nil && p != nil
+			})
 			cancel()
 			<-errc
 			continue
 		}
 		err = <-errc
 		cancel()
-		if err == nil || !strings.Contains(err.Error(), "says 128 buckets") || !strings.Contains(err.Error(), "-buckets=128") {
+		if !errors.Is(err, consulwriter.ErrBucketMismatch) || !strings.Contains(err.Error(), "says 128 buckets") || !strings.Contains(err.Error(), "-buckets=128") {
 			t.Fatalf("second agent with another bucket count: %v; want a refusal naming both counts", err)
 		}
 	}
@@ -173,5 +179,57 @@ func TestFlagsValidateAndEnv(t *testing.T) {
 	cfg, _ = parseConfig([]string{"-gateway-id", "g", "-lanes", "3"})
 	if cfg.Lanes != 3 {
 		t.Fatal("command line does not win over the environment")
+	}
+}
+
+// A -log-level the logger cannot use is an error, as in the gateway and the site (the agent
+// used to fall back to info silently).
+func TestBadLogLevelIsAnError(t *testing.T) {
+	if _, err := parseConfig([]string{"-gateway-id", "g", "-log-level", "loud"}); err == nil || !strings.Contains(err.Error(), "-log-level") {
+		t.Fatalf("-log-level loud: %v; want an error naming the flag", err)
+	}
+	t.Setenv("HEARTLINE_LOG_LEVEL", "loud")
+	if _, err := parseConfig([]string{"-gateway-id", "g"}); err == nil {
+		t.Fatal("HEARTLINE_LOG_LEVEL=loud accepted")
+	}
+}
+
+// -consul-addr unix:///path reaches Consul over the socket: the address goes to consul/api
+// unparsed (the agent used to split the scheme off itself, and asked for "unix://…" over
+// HTTP). A real Consul, listening on a socket beside its TCP port.
+func TestConsulAddrFlagTakesAUnixSocket(t *testing.T) {
+	dir, err := os.MkdirTemp("", "hl") // short: a socket path must fit in 108 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "consul.sock")
+	consultest.Start(t, &consultest.Options{HTTPSocket: sock})
+	t.Setenv("CONSUL_HTTP_ADDR", "127.0.0.1:1") // nothing there: the flag must win
+	cfg, err := parseConfig([]string{"-gateway-id", "g", "-consul-addr", "unix://" + sock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := consulClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leader, err := c.Status().Leader(); err != nil || leader == "" {
+		t.Fatalf("Consul over %s: leader %q, %v", sock, leader, err)
+	}
+}
+
+// A start-up step that fails with a bucket mismatch is not retried, however the error is
+// wrapped or worded (the agent used to match the message text).
+func TestRetryStopsAtABucketMismatch(t *testing.T) {
+	calls := 0
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := retry(ctx, zaptest.NewLogger(t), "reading the cluster config", func() error {
+		calls++
+		return fmt.Errorf("prefix hl: %w", consulwriter.ErrBucketMismatch)
+	})
+	if !errors.Is(err, consulwriter.ErrBucketMismatch) || calls != 1 {
+		t.Fatalf("%d calls, error %v; want one call and the mismatch back", calls, err)
 	}
 }

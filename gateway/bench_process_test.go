@@ -52,7 +52,14 @@ func benchProcessCPU(b *testing.B, rate int, coalesce string) {
 		b.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	time.Sleep(300 * time.Millisecond)
+	proctest.WaitFor(b, 30*time.Second, "the gateway's /healthz", func() bool {
+		resp, err := http.Get("http://" + admin + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 
 	keys := testKeyRing(b)
 	// One socket for all sessions (one loop: the source address does not matter).

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"heartline/gateway/internal/clock"
+	"heartline/agent/shared/clock"
 	"heartline/gateway/internal/feedserver"
 	"heartline/gateway/internal/ingest"
 	"heartline/gateway/internal/table"
@@ -123,8 +123,8 @@ func TestInProcessByeReplayAndAgentAway(t *testing.T) {
 	waitCount(t, "replay and bad_mac drops", func() bool {
 		var r, m uint64
 		for _, s := range p.g.Stats() {
-			r += s.Drops("replay")
-			m += s.Drops("bad_mac")
+			r += s.Drops(ingest.ReasonReplay)
+			m += s.Drops(ingest.ReasonBadMAC)
 		}
 		return r == 1 && m == 1
 	})

@@ -14,15 +14,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hashicorp/consul/api"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"heartline/agent/privacywatch"
+	"heartline/agent/shared/clock"
+	"heartline/agent/shared/wiring"
 	"heartline/agent/watcher"
-
 	"heartline/gateway/internal/admin"
-	"heartline/gateway/internal/clock"
 	"heartline/gateway/internal/config"
 	"heartline/gateway/internal/feedserver"
 	"heartline/gateway/internal/ingest"
@@ -36,12 +34,12 @@ import (
 func main() { os.Exit(run(os.Args[1:])) }
 
 func run(args []string) int {
-	cfg, err := config.Parse(args, os.Getenv, os.Stderr)
+	cfg, err := config.Parse(args, os.LookupEnv, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	log, err := newLogger(cfg.LogLevel)
+	log, err := wiring.Logger(cfg.LogLevel)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -52,19 +50,6 @@ func run(args []string) int {
 		return 1
 	}
 	return 0
-}
-
-// newLogger is zap's production JSON logger. Its sampler (per message, per second: the
-// first 100, then every 100th) keeps hot-path warnings such as a failing recvmmsg from
-// flooding the log.
-func newLogger(level string) (*zap.Logger, error) {
-	zc := zap.NewProductionConfig()
-	lvl, err := zapcore.ParseLevel(level)
-	if err != nil {
-		return nil, fmt.Errorf("gateway: -log-level %q: %w", level, err)
-	}
-	zc.Level = zap.NewAtomicLevelAt(lvl)
-	return zc.Build()
 }
 
 func serve(cfg config.Config, log *zap.Logger) error {
@@ -236,13 +221,10 @@ func startLiveSync(ctx context.Context, cfg config.Config, keys *token.KeyRing, 
 		log.Info("app subscriptions disabled: set -consul-addr or CONSUL_HTTP_ADDR to serve SUBSCRIBE")
 		return nil, nil
 	}
-	cc := api.DefaultConfig() // CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, TLS settings
-	if cfg.ConsulAddr != "" {
-		cc.Address = cfg.ConsulAddr
-	}
-	client, err := api.NewClient(cc)
+	co := wiring.ConsulOptions{Addr: cfg.ConsulAddr} // over CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, TLS settings
+	client, err := wiring.Consul(co)
 	if err != nil {
-		return nil, fmt.Errorf("gateway: Consul client for subscriptions (%s): %w", cc.Address, err)
+		return nil, fmt.Errorf("gateway: Consul client for subscriptions: %w", err)
 	}
 	w, err := watcher.New(watcher.Options{Client: client, Prefix: cfg.Prefix, Log: log.Named("watcher")})
 	if err != nil {
@@ -261,7 +243,7 @@ func startLiveSync(ctx context.Context, cfg config.Config, keys *token.KeyRing, 
 	go func() { _ = w.Run(ctx) }()
 	go hub.Run(ctx)
 	go livesync.Pump(ctx, w, hub)
-	log.Info("app subscriptions enabled", zap.String("consul", cc.Address), zap.String("prefix", cfg.Prefix),
+	log.Info("app subscriptions enabled", zap.String("consul", wiring.ConsulConfig(co).Address), zap.String("prefix", cfg.Prefix),
 		zap.Int("max_per_connection", cfg.MaxSubscriptions))
 	return hub, nil
 }

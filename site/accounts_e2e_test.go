@@ -23,6 +23,7 @@ import (
 
 	"heartline/agent/privacywatch"
 	"heartline/agent/watcher"
+	"heartline/scripts/proctest"
 	"heartline/site/internal/auth"
 	"heartline/site/internal/live"
 	"heartline/site/internal/members"
@@ -55,6 +56,7 @@ func (o *onlineSet) OnlineUsers() int {
 // from the outbox → profile edit with a photo upload → search "此刻在线" → like → match, then
 // logout, and checks the logged-out cookie no longer works anywhere.
 func TestBrowserAccountJourney(t *testing.T) {
+	proctest.SkipShort(t) // drives a real Chromium process
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Fatalf("this test needs Chromium at %s: run scripts/install-test-deps.sh (installs Debian's chromium): %v", chromiumPath, err)
 	}

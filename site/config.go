@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"strings"
 	"time"
 
+	"heartline/agent/shared/wiring"
 	"heartline/protocol/presencekv"
 )
 
@@ -53,19 +53,6 @@ type config struct {
 	SSEPerMember    int
 }
 
-func envFlags(fs *flag.FlagSet) error {
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		env := "HEARTLINE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok {
-			if err := f.Value.Set(v); err != nil && envErr == nil {
-				envErr = fmt.Errorf("%s=%q: %w", env, v, err)
-			}
-		}
-	})
-	return envErr
-}
-
 func parseConfig(args []string) (*config, error) {
 	c := &config{}
 	port := os.Getenv("PORT")
@@ -107,7 +94,7 @@ func parseConfig(args []string) (*config, error) {
 	fs.IntVar(&c.SSEMax, "sse-max", 10000, "live (SSE) streams in total; beyond: 503")
 	fs.IntVar(&c.SSEPerAddr, "sse-max-per-addr", 20, "live (SSE) streams per client address (IPv4 address, IPv6 /64); beyond: 429")
 	fs.IntVar(&c.SSEPerMember, "sse-max-per-member", 10, "live (SSE) streams per signed-in member; beyond: 429")
-	if err := envFlags(fs); err != nil {
+	if err := wiring.ApplyEnv(fs, os.LookupEnv); err != nil {
 		return nil, err
 	}
 	if err := fs.Parse(args); err != nil {
@@ -136,6 +123,9 @@ func parseConfig(args []string) (*config, error) {
 	}
 	if c.PageSize < 1 || c.PageSize > 200 {
 		return nil, fmt.Errorf("-page-size %d: use 1..200", c.PageSize)
+	}
+	if err := wiring.CheckLogLevel(c.LogLevel); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

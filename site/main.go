@@ -18,9 +18,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"heartline/agent/privacywatch"
+	"heartline/agent/shared/wiring"
 	"heartline/agent/watcher"
 	"heartline/protocol/privacy"
 	"heartline/protocol/token"
@@ -57,7 +57,7 @@ func main() {
 		}
 		os.Exit(2)
 	}
-	log, err := newLogger(cfg.LogLevel)
+	log, err := wiring.Logger(cfg.LogLevel)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "site:", err)
 		os.Exit(2)
@@ -74,26 +74,9 @@ func main() {
 	}
 }
 
-func newLogger(level string) (*zap.Logger, error) {
-	lvl, err := zapcore.ParseLevel(level)
-	if err != nil {
-		return nil, fmt.Errorf("-log-level: %w", err)
-	}
-	zc := zap.NewProductionConfig()
-	zc.Level = zap.NewAtomicLevelAt(lvl)
-	return zc.Build()
-}
-
 // consulClient builds the client from consul/api's environment plus the flags.
 func consulClient(cfg *config) (*api.Client, error) {
-	cc := api.DefaultConfig()
-	if cfg.ConsulAddr != "" {
-		cc.Address = cfg.ConsulAddr
-	}
-	if cfg.ConsulToken != "" {
-		cc.Token = cfg.ConsulToken
-	}
-	return api.NewClient(cc)
+	return wiring.Consul(wiring.ConsulOptions{Addr: cfg.ConsulAddr, Token: cfg.ConsulToken})
 }
 
 // watcherSource adapts the watcher to live.Source.

@@ -36,7 +36,7 @@ func TestParseConfigEnvAndFlags(t *testing.T) {
 	}
 	t.Setenv("HEARTLINE_SECURE_COOKIES", "false")
 	for _, args := range [][]string{{"-prefix", "/heartline/"}, {"-page-size", "0"}, {"-demo-members", "-1"}, {"stray"}, {"-login-ip-burst", "0"},
-		{"-sse-max-per-addr", "0"}, {"-hash-concurrency", "0"}, {"-grant-ttl", "1s"}} {
+		{"-sse-max-per-addr", "0"}, {"-hash-concurrency", "0"}, {"-grant-ttl", "1s"}, {"-log-level", "loud"}} {
 		if _, err := parseConfig(args); err == nil {
 			t.Errorf("%v accepted", args)
 		}

@@ -5,8 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
+	"heartline/agent/shared/wiring"
 	"heartline/site/internal/auth"
 	"heartline/site/internal/members"
 	"heartline/site/internal/store"
@@ -21,7 +23,7 @@ func seedCommand(args []string, out io.Writer) error {
 	dsn := fs.String("db", "heartline.db", "database to seed (SQLite path or postgres:// URL); must hold no demo members yet")
 	s := fs.Uint64("seed", 1, "random seed of the profiles (ids do not depend on it)")
 	pw := fs.String("password", "heartline-demo-1", "the demo members' shared password")
-	if err := envFlags(fs); err != nil {
+	if err := wiring.ApplyEnv(fs, os.LookupEnv); err != nil {
 		return err
 	}
 	if err := fs.Parse(args); err != nil {
@@ -85,7 +87,7 @@ func importCommand(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("site import", flag.ContinueOnError)
 	file := fs.String("members", "members.json", "members file (JSON) written by an older site")
 	dsn := fs.String("db", "heartline.db", "database to import into (SQLite path or postgres:// URL)")
-	if err := envFlags(fs); err != nil {
+	if err := wiring.ApplyEnv(fs, os.LookupEnv); err != nil {
 		return err
 	}
 	if err := fs.Parse(args); err != nil {

@@ -1,6 +1,6 @@
 package watcher
 
-import "sort"
+import "slices"
 
 // Update is one session's state as of Version.
 type Update struct {
@@ -177,10 +177,7 @@ func (c *Cache) Lookup(user uint64) Presence {
 			p.Devices = append(p.Devices, Device{Device: s.device, Gateway: c.gws[s.gw], Status: s.status, Since: s.at, Version: s.version})
 		}
 	}
-	sort.Slice(p.Devices, func(i, j int) bool {
-		a, b := p.Devices[i], p.Devices[j]
-		return a.Device < b.Device || a.Device == b.Device && a.Gateway < b.Gateway
-	})
+	slices.SortFunc(p.Devices, CompareDevices)
 	p.Online = len(p.Devices) > 0
 	p.Status = combined(us)
 	return p

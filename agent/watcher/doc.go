@@ -44,5 +44,6 @@
 // when its channel is full the event is dropped and counted (Subscription.Dropped); a
 // consumer that sees drops should re-read the users it cares about with Lookup.
 //
-// This package imports only protocol/ packages, consul/api and zap: never agent internals.
+// This package imports only protocol/ packages, agent/shared/clock (its retry backoff),
+// consul/api and zap: never agent internals.
 package watcher

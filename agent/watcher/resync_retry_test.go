@@ -24,11 +24,17 @@ type gapKV struct {
 	index     uint64
 	seq       uint64 // the change record's newest entry
 	presence  []*api.KVPair
-	failLists int // presence listings to answer with 500
+	failLists int  // presence listings to answer with 500
+	down      bool // answer every request with 500, as a Consul without a leader does
 }
 
 func (f *gapKV) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
+	if f.down {
+		f.mu.Unlock()
+		http.Error(w, "No cluster leader", http.StatusInternalServerError)
+		return
+	}
 	key := strings.TrimPrefix(r.URL.Path, "/v1/kv/")
 	var pairs []*api.KVPair
 	switch key {

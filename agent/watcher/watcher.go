@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -13,6 +12,7 @@ import (
 	"github.com/hashicorp/consul/api"
 	"go.uber.org/zap"
 
+	"heartline/agent/shared/clock"
 	"heartline/protocol/presencekv"
 )
 
@@ -85,6 +85,10 @@ type Watcher struct {
 	pruneAt    time.Time
 	pruneIndex uint64
 
+	// backoff paces retries after failed Consul reads; every successful read resets it, so
+	// one failure after hours of success waits as little as the first failure did.
+	backoff clock.Backoff
+
 	subMu sync.Mutex
 	subs  map[*Subscription]struct{}
 
@@ -149,11 +153,18 @@ func (w *Watcher) inScope(user uint64) bool {
 
 var errResync = errors.New("resync needed")
 
+// Retries after a failed Consul read wait a random time below retryMin·2^n (n failures in a
+// row), at most retryMax.
+const (
+	retryMin = 50 * time.Millisecond
+	retryMax = 5 * time.Second
+)
+
 // Run follows Consul until ctx ends: a full read, then blocking queries on the change
 // records. Errors (Consul down, leader lost) are logged and retried with backoff; an index
 // that goes backwards (Consul state restored or rebuilt) triggers a full re-read.
 func (w *Watcher) Run(ctx context.Context) error {
-	backoff := 50 * time.Millisecond
+	w.backoff = clock.Backoff{Min: retryMin, Max: retryMax}
 	synced := false
 	for ctx.Err() == nil {
 		var err error
@@ -161,6 +172,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 			err = w.sync(ctx)
 			synced = err == nil
 			if synced {
+				w.backoff.Reset()
 				w.ready.Store(true)
 			}
 		}
@@ -176,8 +188,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
-		wait := time.Duration(rand.Int64N(int64(backoff))) + time.Millisecond
-		backoff = min(2*backoff, 5*time.Second)
+		wait := w.backoff.Next()
 		w.o.Log.Warn("watcher: Consul read failed; retrying", zap.Error(err), zap.Duration("in", wait))
 		select {
 		case <-ctx.Done():
@@ -260,27 +271,26 @@ func (w *Watcher) sync(ctx context.Context) error {
 // highest index of its keys, which can be below what the watcher already saw.)
 func (w *Watcher) readBuckets(ctx context.Context, seen uint64) error {
 	w.resyncs.Add(1)
-	var prefixes []string
+	// Each listing carries the scope it covers: every user, or the users of one bucket.
+	type listing struct {
+		prefix string
+		scope  func(user uint64, gateway string) bool
+	}
+	var listings []listing
 	if w.interest == nil {
-		prefixes = []string{presencekv.PresencePrefix(w.o.Prefix)}
+		listings = []listing{{presencekv.PresencePrefix(w.o.Prefix), func(uint64, string) bool { return true }}}
 	} else {
 		for b := range w.interest {
-			prefixes = append(prefixes, presencekv.PresenceBucketPrefix(w.o.Prefix, b))
+			listings = append(listings, listing{presencekv.PresenceBucketPrefix(w.o.Prefix, b),
+				func(u uint64, _ string) bool { return presencekv.Bucket(u, w.buckets) == b }})
 		}
 	}
-	for _, prefix := range prefixes {
-		pairs, meta, err := w.o.Client.KV().List(prefix, w.q(ctx))
+	for _, l := range listings {
+		pairs, meta, err := w.o.Client.KV().List(l.prefix, w.q(ctx))
 		if err != nil {
-			return fmt.Errorf("listing %s: %w", prefix, err)
+			return fmt.Errorf("listing %s: %w", l.prefix, err)
 		}
-		var scope func(uint64, string) bool
-		if w.interest == nil {
-			scope = func(uint64, string) bool { return true }
-		} else {
-			bucket, _ := strconv.ParseUint(prefix[len(prefix)-6:len(prefix)-1], 10, 32)
-			scope = func(u uint64, _ string) bool { return presencekv.Bucket(u, w.buckets) == uint32(bucket) }
-		}
-		w.applyRead(pairs, max(meta.LastIndex, seen), scope)
+		w.applyRead(pairs, max(meta.LastIndex, seen), l.scope)
 	}
 	return w.readLastSeen(ctx)
 }
@@ -295,11 +305,10 @@ func (w *Watcher) applyRead(pairs api.KVPairs, index uint64, scope func(user uin
 	id := "resync/" + strconv.FormatUint(index, 10)
 	w.mu.Lock()
 	for _, p := range pairs {
-		b, gw, ok := presencekv.ParsePresenceKey(w.o.Prefix, p.Key)
+		b, gw, sessions, ok, err := decodePresencePair(&w.codec, w.o.Prefix, p)
 		if !ok || (w.interest != nil && !w.interest[b]) {
 			continue
 		}
-		sessions, err := w.codec.DecodeSessions(nil, p.Value)
 		if err != nil {
 			w.decodeErrors.Add(1)
 			continue
@@ -394,6 +403,7 @@ func (w *Watcher) follow(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("blocking query on %s: %w", prefix, err)
 		}
+		w.backoff.Reset()
 		if meta.LastIndex < w.index {
 			w.o.Log.Warn("watcher: Consul index went backwards; re-reading everything",
 				zap.Uint64("had", w.index), zap.Uint64("now", meta.LastIndex))
@@ -448,59 +458,81 @@ func (w *Watcher) applyChanges(pairs api.KVPairs, index uint64) (resync bool) {
 		}
 		k := laneKey{gw, lane}
 		seen[k] = true
-		if err := w.codec.DecodeChangeRecord(&w.rec, p.Value); err != nil || len(w.rec.Entries) == 0 {
-			w.decodeErrors.Add(1)
-			continue
-		}
-		st := w.lanes[k]
-		if st != nil && st.epoch != w.rec.Epoch {
-			// The writer restarted or got a new session between two of our reads: its
-			// records do not say what changed in between.
-			st.epoch, st.seq = w.rec.Epoch, w.rec.Entries[len(w.rec.Entries)-1].Seq
+		if w.applyLaneRecord(k, p) {
 			resync = true
-			continue
-		}
-		if st == nil {
-			// A lane we have not followed: a new gateway, or one whose keys we saw vanish
-			// (its sessions are already offline here). If the record still holds its first
-			// flush (seq 1), it has everything since the writer started from empty.
-			st = &laneState{epoch: w.rec.Epoch}
-			w.lanes[k] = st
-		}
-		for _, e := range w.rec.Entries {
-			if e.Seq <= st.seq {
-				continue
-			}
-			if e.Seq != st.seq+1 || e.Incomplete {
-				resync = true
-				st.seq = w.rec.Entries[len(w.rec.Entries)-1].Seq
-				break
-			}
-			st.seq = e.Seq
-			version := e.Index
-			if version == 0 {
-				version = p.ModifyIndex
-			}
-			version = w.version(version)
-			id := gw + "/" + strconv.Itoa(lane) + "/" + strconv.FormatUint(w.rec.Epoch, 16) + "/" + strconv.FormatUint(e.Seq, 10)
-			for _, t := range e.Transitions {
-				if !w.inScope(t.User) {
-					continue
-				}
-				w.transitions.Add(1)
-				w.apply(Update{Gateway: gw, User: t.User, Device: t.Device, Online: t.Kind != presencekv.KindOffline,
-					Status: t.Status, At: t.At, Version: version, ID: id})
-			}
 		}
 	}
-	// Lanes whose keys vanished: that gateway's session ended and Consul deleted its keys.
-	// If the gateway has no change key left in this listing, it has no presence key either
-	// (every presence write carries its lane's change key in the same transaction): its
-	// sessions are offline as of index. If some of its lanes are present, a new session is
-	// rewriting them one transaction at a time; which buckets the missing lanes own is the
-	// writer's business, so re-read: the read applies what is there and sweeps what is not,
-	// both as of the read's index. (Sweeping the whole gateway here would mark offline, at
-	// index, sessions that the present lanes rewrote below index.)
+	if w.dropVanishedLanes(seen, index) {
+		resync = true
+	}
+	w.index = index
+	evs := w.takePending()
+	w.mu.Unlock()
+	w.publish(evs)
+	return resync
+}
+
+// applyLaneRecord applies the new entries of one lane's change record, in sequence. It
+// reports a resync when the record cannot be followed: a new epoch (the writer restarted or
+// got a new session between two reads), a gap in the sequence, or an Incomplete entry.
+// Called with w.mu held.
+func (w *Watcher) applyLaneRecord(k laneKey, p *api.KVPair) (resync bool) {
+	if err := w.codec.DecodeChangeRecord(&w.rec, p.Value); err != nil || len(w.rec.Entries) == 0 {
+		w.decodeErrors.Add(1)
+		return false
+	}
+	last := w.rec.Entries[len(w.rec.Entries)-1].Seq
+	st := w.lanes[k]
+	if st != nil && st.epoch != w.rec.Epoch {
+		// The writer restarted or got a new session between two of our reads: its
+		// records do not say what changed in between.
+		st.epoch, st.seq = w.rec.Epoch, last
+		return true
+	}
+	if st == nil {
+		// A lane we have not followed: a new gateway, or one whose keys we saw vanish
+		// (its sessions are already offline here). If the record still holds its first
+		// flush (seq 1), it has everything since the writer started from empty.
+		st = &laneState{epoch: w.rec.Epoch}
+		w.lanes[k] = st
+	}
+	for _, e := range w.rec.Entries {
+		if e.Seq <= st.seq {
+			continue
+		}
+		if e.Seq != st.seq+1 || e.Incomplete {
+			st.seq = last
+			return true
+		}
+		st.seq = e.Seq
+		version := e.Index
+		if version == 0 {
+			version = p.ModifyIndex
+		}
+		version = w.version(version)
+		id := k.gw + "/" + strconv.Itoa(k.lane) + "/" + strconv.FormatUint(w.rec.Epoch, 16) + "/" + strconv.FormatUint(e.Seq, 10)
+		for _, t := range e.Transitions {
+			if !w.inScope(t.User) {
+				continue
+			}
+			w.transitions.Add(1)
+			w.apply(Update{Gateway: k.gw, User: t.User, Device: t.Device, Online: t.Kind != presencekv.KindOffline,
+				Status: t.Status, At: t.At, Version: version, ID: id})
+		}
+	}
+	return false
+}
+
+// dropVanishedLanes forgets the lanes whose keys are not in this listing (seen): that
+// gateway's session ended and Consul deleted its keys. If the gateway has no change key left
+// in the listing, it has no presence key either (every presence write carries its lane's
+// change key in the same transaction): its sessions are offline as of index. If some of its
+// lanes are present, a new session is rewriting them one transaction at a time; which buckets
+// the missing lanes own is the writer's business, so it reports a resync: the re-read applies
+// what is there and sweeps what is not, both as of the read's index. (Sweeping the whole
+// gateway here would mark offline, at index, sessions that the present lanes rewrote below
+// index.) Called with w.mu held.
+func (w *Watcher) dropVanishedLanes(seen map[laneKey]bool, index uint64) (resync bool) {
 	hasKeys := map[string]bool{}
 	for k := range seen {
 		hasKeys[k.gw] = true
@@ -522,9 +554,5 @@ func (w *Watcher) applyChanges(pairs api.KVPairs, index uint64) (resync bool) {
 		w.cache.Sweep(func(u uint64, g string) bool { return g == gw }, nil, w.version(index),
 			"gone/"+gw+"/"+strconv.FormatUint(index, 10), now, w.emit)
 	}
-	w.index = index
-	evs := w.takePending()
-	w.mu.Unlock()
-	w.publish(evs)
 	return resync
 }

@@ -236,7 +236,7 @@ func (b *bench) start(ctx context.Context, bin, consulBin string, interval time.
 	if b.keys, err = token.LoadKeyRing(b.keysPath); err != nil {
 		return err
 	}
-	// Consul: one durable server (what DESIGN.md's numbers assume), its own ports.
+	// Consul: one durable server (the deployment the benchmark figures assume), its own ports.
 	hp, sl, sw, sv := freePort(), freePort(), freePort(), freePort()
 	b.consulAddr = fmt.Sprintf("127.0.0.1:%d", hp)
 	conf := map[string]any{"node_name": "bench", "datacenter": "dc1", "data_dir": filepath.Join(b.dir, "consul"), "server": true, "bootstrap_expect": 1,

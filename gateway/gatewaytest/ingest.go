@@ -94,7 +94,7 @@ func (in *Ingest) Stats() map[string]uint64 {
 			n += s.Drops(r)
 		}
 		if n > 0 {
-			m["drop_"+r] = n
+			m["drop_"+r.String()] = n
 		}
 	}
 	return m

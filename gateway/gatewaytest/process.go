@@ -148,7 +148,7 @@ func (p *Process) Counters() Counters {
 		c.Hellos += s.Hellos.Load()
 		c.Rehellos += s.Rehellos.Load()
 		for _, r := range ingest.DropReasons {
-			c.Drops[r] += s.Drops(r)
+			c.Drops[r.String()] += s.Drops(r)
 		}
 	}
 	return c

@@ -28,6 +28,9 @@ type Options struct {
 	SessionTTLMin time.Duration
 	// StartTimeout bounds the wait for a leader and a healthy node. Default 60s.
 	StartTimeout time.Duration
+	// HTTPSocket, when set, makes the HTTP API listen on this Unix socket too (beside
+	// HTTPAddr), for tests of clients that reach Consul as unix:///path.
+	HTTPSocket string
 }
 
 // Server is one real Consul server process started for a test.
@@ -78,6 +81,9 @@ func newServer(t testing.TB, name string, opts Options, bootstrapExpect int) (*S
 	}
 	if opts.SessionTTLMin > 0 {
 		cfg["session_ttl_min"] = opts.SessionTTLMin.String()
+	}
+	if opts.HTTPSocket != "" {
+		cfg["addresses"] = map[string]any{"http": "127.0.0.1 unix://" + opts.HTTPSocket}
 	}
 	s, err := newAgentProcess(t, name, ports[0], ports[1], cfg)
 	if err != nil {

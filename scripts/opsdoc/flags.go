@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"heartline/agent/shared/wiring"
 )
 
 // Flag is one entry of a binary's -h output.
@@ -94,11 +96,6 @@ func ParseHelp(out string) []Flag {
 	return flags
 }
 
-// EnvName is the HEARTLINE_* form of a flag (as gateway/config, agent and site compute it).
-func EnvName(flag string) string {
-	return "HEARTLINE_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
-}
-
 // Table renders flags as a Markdown table.
 func Table(b Binary, flags []Flag) string {
 	var sb strings.Builder
@@ -125,7 +122,7 @@ func Table(b Binary, flags []Flag) string {
 			d = "`" + cell(def) + "`"
 		}
 		if b.Env {
-			fmt.Fprintf(&sb, "| %s | `%s` | %s | %s |\n", cell(name), EnvName(f.Name), d, cell(f.Usage))
+			fmt.Fprintf(&sb, "| %s | `%s` | %s | %s |\n", cell(name), wiring.EnvName(f.Name), d, cell(f.Usage))
 		} else {
 			fmt.Fprintf(&sb, "| %s | %s | %s |\n", cell(name), d, cell(f.Usage))
 		}

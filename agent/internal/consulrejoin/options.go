@@ -6,8 +6,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"heartline/agent/internal/clock"
 	"heartline/agent/internal/metrics"
+	"heartline/agent/shared/clock"
 )
 
 // Defaults of Options.

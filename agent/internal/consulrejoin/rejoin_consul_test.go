@@ -11,7 +11,7 @@ import (
 	"github.com/hashicorp/consul/api"
 	"go.uber.org/zap/zaptest"
 
-	"heartline/agent/internal/clock"
+	"heartline/agent/shared/clock"
 	"heartline/scripts/consultest"
 	"heartline/scripts/proctest"
 )

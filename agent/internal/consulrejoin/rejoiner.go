@@ -8,7 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"heartline/agent/internal/clock"
+	"heartline/agent/shared/clock"
 )
 
 // Rejoiner polls the local Consul agent's members and joins failed servers. Create it with

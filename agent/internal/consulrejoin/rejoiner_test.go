@@ -13,8 +13,8 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"heartline/agent/internal/clock"
 	"heartline/agent/internal/metrics"
+	"heartline/agent/shared/clock"
 )
 
 // fakeAgent is a local Consul agent: a member list and a join that succeeds or fails per

@@ -1,12 +1,17 @@
 package consulwriter
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/hashicorp/consul/api"
 
 	"heartline/protocol/presencekv"
 )
+
+// ErrBucketMismatch: the cluster's config names another bucket count than this agent's
+// -buckets. Retrying cannot fix it; the error that wraps it says which count to use.
+var ErrBucketMismatch = errors.New("bucket count differs from the cluster's")
 
 // EnsureConfig returns the cluster's Config, creating it with buckets when it does not
 // exist yet (CAS on ModifyIndex 0, so two agents starting at once agree on one value).
@@ -26,8 +31,8 @@ func EnsureConfig(c *api.Client, prefix string, buckets uint32) (presencekv.Conf
 				return got, fmt.Errorf("%s: %w", key, err)
 			}
 			if got.Buckets != buckets {
-				return got, fmt.Errorf("cluster config %s says %d buckets but this agent was started with -buckets=%d; "+
-					"start it with -buckets=%d (the bucket count is fixed per cluster)", key, got.Buckets, buckets, got.Buckets)
+				return got, fmt.Errorf("%w: cluster config %s says %d buckets but this agent was started with -buckets=%d; "+
+					"start it with -buckets=%d (the bucket count is fixed per cluster)", ErrBucketMismatch, key, got.Buckets, buckets, got.Buckets)
 			}
 			return got, nil
 		}

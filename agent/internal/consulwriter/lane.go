@@ -7,13 +7,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/hashicorp/consul/api"
 	"go.uber.org/zap"
 
-	"heartline/agent/internal/clock"
 	"heartline/agent/internal/state"
+	"heartline/agent/shared/clock"
 	"heartline/protocol/presencekv"
 )
 
@@ -205,11 +204,8 @@ func (l *lane) try(ctx context.Context, work []state.Work) (int, int, error) {
 	infos = append(infos, opInfo{kind: opChange})
 	values += opSize(ckey, len(cval))
 
-	start := time.Now()
-	ok, resp, _, err := o.Client.Txn().Txn(txn, (&api.QueryOptions{}).WithContext(ctx))
-	o.Metrics.TxnSeconds.Observe(time.Since(start).Seconds())
+	res, err := l.w.runTxn(ctx, txn, values)
 	if err != nil {
-		o.Metrics.Txns.WithLabelValues("error").Inc()
 		// The outcome is unknown (a timeout may hide a commit). Burn the sequence number:
 		// if it did commit, watchers saw seq+1 and the retry's seq+2 follows it; if it did
 		// not, watchers see a gap and re-read. Reusing seq+1 could make a watcher skip the
@@ -218,23 +214,13 @@ func (l *lane) try(ctx context.Context, work []state.Work) (int, int, error) {
 		l.window = nil
 		return 0, 0, fmt.Errorf("txn of %d ops: %w", len(txn), err)
 	}
-	if !ok {
-		o.Metrics.Txns.WithLabelValues("rolled_back").Inc()
-		conflicts, err := l.rolledBack(ctx, sid, txn, infos, resp)
+	if !res.committed {
+		conflicts, err := l.rolledBack(ctx, sid, txn, infos, res.errors)
 		return 0, conflicts, err
 	}
-	o.Metrics.Txns.WithLabelValues("ok").Inc()
-	o.Metrics.TxnOps.Observe(float64(len(txn)))
-	o.Metrics.TxnBytes.Add(float64(values))
 	o.Metrics.TransitionsOut.Add(float64(len(transitions)))
-	index := map[string]uint64{}
-	for _, r := range resp.Results {
-		if r.KV != nil {
-			index[r.KV.Key] = r.KV.ModifyIndex
-		}
-	}
 	l.queueLastSeen(work[:taken])
-	entry.Index = index[ckey]
+	entry.Index = res.index[ckey]
 	l.seq++
 	l.incomplete = false
 	l.window = append(append(l.window[:0:0], l.window[first:]...), entry)
@@ -246,11 +232,11 @@ func (l *lane) try(ctx context.Context, work []state.Work) (int, int, error) {
 // means our session is gone; a lock "already held" means an earlier session of ours still
 // holds the key: it is destroyed and the transaction retried at once (counted as a
 // conflict).
-func (l *lane) rolledBack(ctx context.Context, sid string, txn api.TxnOps, infos []opInfo, resp *api.TxnResponse) (int, error) {
+func (l *lane) rolledBack(ctx context.Context, sid string, txn api.TxnOps, infos []opInfo, errs api.TxnErrors) (int, error) {
 	conflicts := 0
 	var other []string
 	released := map[string]bool{}
-	for _, e := range resp.Errors {
+	for _, e := range errs {
 		if e.OpIndex < 0 || e.OpIndex >= len(infos) {
 			other = append(other, e.What)
 			continue

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/consul/api"
 	"go.uber.org/zap"
@@ -200,20 +199,16 @@ func (l *lane) commitLastSeenBatch(ctx context.Context, buckets []uint32, batch 
 			}
 			return taken, nil
 		}
-		start := time.Now()
-		ok, resp, _, err := o.Client.Txn().Txn(txn, (&api.QueryOptions{}).WithContext(ctx))
-		o.Metrics.TxnSeconds.Observe(time.Since(start).Seconds())
+		res, err := l.w.runTxn(ctx, txn, size)
 		if err != nil {
-			o.Metrics.Txns.WithLabelValues("error").Inc()
 			for _, info := range infos { // the outcome is unknown: re-read before the next CAS
 				l.lastSeen[info.bucket].known = false
 			}
 			return 0, fmt.Errorf("last-seen txn of %d ops: %w", len(txn), err)
 		}
-		if !ok {
-			o.Metrics.Txns.WithLabelValues("rolled_back").Inc()
+		if !res.committed {
 			var other []string
-			for _, e := range resp.Errors {
+			for _, e := range res.errors {
 				if e.OpIndex >= 0 && e.OpIndex < len(infos) {
 					l.lastSeen[infos[e.OpIndex].bucket].known = false
 					if strings.Contains(e.What, "index is stale") || strings.Contains(e.What, "failed to set key") || strings.Contains(e.What, "failed to delete key") {
@@ -231,18 +226,9 @@ func (l *lane) commitLastSeenBatch(ctx context.Context, buckets []uint32, batch 
 			}
 			continue
 		}
-		o.Metrics.Txns.WithLabelValues("ok").Inc()
-		o.Metrics.TxnOps.Observe(float64(len(txn)))
-		o.Metrics.TxnBytes.Add(float64(size))
-		index := map[string]uint64{}
-		for _, r := range resp.Results {
-			if r.KV != nil {
-				index[r.KV.Key] = r.KV.ModifyIndex
-			}
-		}
 		for _, info := range infos {
 			ls := l.lastSeen[info.bucket]
-			ls.entries, ls.index = info.merged, index[presencekv.LastSeenKey(o.Prefix, info.bucket)]
+			ls.entries, ls.index = info.merged, res.index[presencekv.LastSeenKey(o.Prefix, info.bucket)]
 		}
 		for _, b := range buckets[:taken] {
 			delete(batch, b)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"heartline/protocol/presencekv"
 	"heartline/scripts/consultest"
@@ -31,7 +32,9 @@ func TestConsulRestartWithItsDataRewritesPresencePromptly(t *testing.T) {
 	a.flush(t)
 	sameAsTable(t, c, a)
 	s.Stop()
-	time.Sleep(4 * time.Second) // at least one renew (every TTL/3) fails during the outage
+	proctest.WaitFor(t, 30*time.Second, "a session renewal (every TTL/3) to fail during the outage", func() bool {
+		return testutil.ToFloat64(a.metrics.SessionRenewFails) >= 1
+	})
 	if err := s.Restart(); err != nil {
 		t.Fatal(err)
 	}

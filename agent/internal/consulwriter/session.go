@@ -10,8 +10,8 @@ import (
 	"github.com/hashicorp/consul/api"
 	"go.uber.org/zap"
 
-	"heartline/agent/internal/clock"
 	"heartline/agent/internal/metrics"
+	"heartline/agent/shared/clock"
 )
 
 // SessionOptions describe the gateway's Consul session.

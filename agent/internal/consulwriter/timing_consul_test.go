@@ -8,9 +8,9 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
-	"heartline/agent/internal/clock"
 	"heartline/agent/internal/metrics"
 	"heartline/agent/internal/state"
+	"heartline/agent/shared/clock"
 	"heartline/scripts/consultest"
 	"heartline/scripts/proctest"
 )

@@ -11,9 +11,9 @@ import (
 	"github.com/hashicorp/consul/api"
 	"go.uber.org/zap"
 
-	"heartline/agent/internal/clock"
 	"heartline/agent/internal/metrics"
 	"heartline/agent/internal/state"
+	"heartline/agent/shared/clock"
 	"heartline/protocol/presencekv"
 )
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
 	"heartline/protocol/presencekv"
@@ -247,7 +248,9 @@ func TestOutageConvergesToCurrentState(t *testing.T) {
 	for u := uint64(201); u <= 300; u++ {
 		a.table.Apply(online(u, 1, 3000))
 	}
-	time.Sleep(300 * time.Millisecond) // let the lanes fail and back off
+	proctest.WaitFor(t, 30*time.Second, "a lane's transaction to fail during the outage", func() bool {
+		return testutil.ToFloat64(a.metrics.Txns.WithLabelValues("error")) >= 1
+	})
 	if a.table.Dirty() == 0 {
 		t.Fatal("no dirty buckets during the outage")
 	}

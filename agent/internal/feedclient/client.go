@@ -11,9 +11,9 @@ import (
 
 	"go.uber.org/zap"
 
-	"heartline/agent/internal/clock"
 	"heartline/agent/internal/metrics"
 	"heartline/agent/internal/state"
+	"heartline/agent/shared/clock"
 	"heartline/protocol/feed"
 	"heartline/protocol/presencekv"
 )

@@ -53,7 +53,7 @@ func New(reg prometheus.Registerer) *Agent {
 		FeedReconnects: prometheus.NewCounter(prometheus.CounterOpts{Name: "heartline_agent_feed_connects_total",
 			Help: "Connections made to the gateway's feed socket."}),
 		FeedLagSeconds: prometheus.NewGauge(prometheus.GaugeOpts{Name: "heartline_agent_feed_lag_seconds",
-			Help: "Age of the newest feed record when it was applied (gateway clock vs agent clock)."}),
+			Help: "Agent clock minus the transition time of the newest applied feed record; an expiry's OFFLINE carries the last heartbeat time, so this is not a delivery lag."}),
 		ConsulRejoins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "heartline_agent_consul_rejoins_total",
 			Help: "Joins the agent asked its local Consul agent to make to servers it had marked failed, by result (ok, failed)."}, []string{"result"}),
 		ConsulCutOff: prometheus.NewGauge(prometheus.GaugeOpts{Name: "heartline_agent_consul_cut_off",

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
 
 	"github.com/hashicorp/consul/api"
@@ -147,66 +146,25 @@ func (s *server) readConsul(r *http.Request, users []uint64) ([]watcher.Presence
 		return nil, errors.New("bucket count unknown yet (the watcher has not read the cluster config)")
 	}
 	q := (&api.QueryOptions{RequireConsistent: true}).WithContext(r.Context())
-	byUser := map[uint64]*watcher.Presence{}
 	buckets := map[uint32]bool{}
 	for _, u := range users {
-		byUser[u] = &watcher.Presence{User: u, Devices: []watcher.Device{}}
 		buckets[presencekv.Bucket(u, n)] = true
 	}
-	var codec presencekv.Codec
+	var presence api.KVPairs
+	var lastSeen []*api.KVPair
 	for b := range buckets {
 		pairs, _, err := s.o.Client.KV().List(presencekv.PresenceBucketPrefix(s.o.Prefix, b), q)
 		if err != nil {
 			return nil, err
 		}
-		for _, p := range pairs {
-			_, gw, ok := presencekv.ParsePresenceKey(s.o.Prefix, p.Key)
-			if !ok {
-				continue
-			}
-			sessions, err := codec.DecodeSessions(nil, p.Value)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", p.Key, err)
-			}
-			for _, se := range sessions {
-				if pr := byUser[se.User]; pr != nil {
-					pr.Devices = append(pr.Devices, watcher.Device{Device: se.Device, Gateway: gw, Status: se.Status, Since: se.Since, Version: p.ModifyIndex})
-					pr.Online = true
-					pr.Status = max(pr.Status, se.Status)
-				}
-			}
-		}
+		presence = append(presence, pairs...)
 		p, _, err := s.o.Client.KV().Get(presencekv.LastSeenKey(s.o.Prefix, b), q)
 		if err != nil {
 			return nil, err
 		}
-		if p != nil {
-			entries, err := codec.DecodeLastSeen(nil, p.Value)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", p.Key, err)
-			}
-			for _, e := range entries {
-				if pr := byUser[e.User]; pr != nil {
-					pr.LastSeen = e.At
-				}
-			}
-		}
+		lastSeen = append(lastSeen, p)
 	}
-	out := make([]watcher.Presence, len(users))
-	for i, u := range users {
-		pr := byUser[u]
-		slices.SortFunc(pr.Devices, func(a, b watcher.Device) int {
-			if a.Device != b.Device {
-				return int(int64(a.Device) - int64(b.Device))
-			}
-			if a.Gateway < b.Gateway {
-				return -1
-			}
-			return 1
-		})
-		out[i] = *pr
-	}
-	return out, nil
+	return watcher.PresenceFromKV(s.o.Prefix, presence, lastSeen, users)
 }
 
 func (s *server) stats(w http.ResponseWriter, r *http.Request) {

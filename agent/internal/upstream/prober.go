@@ -8,8 +8,8 @@ import (
 	"github.com/hashicorp/consul/api"
 	"go.uber.org/zap"
 
-	"heartline/agent/internal/clock"
 	"heartline/agent/internal/metrics"
+	"heartline/agent/shared/clock"
 )
 
 // Options configure a Prober. Zero fields take the defaults.

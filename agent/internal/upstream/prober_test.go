@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"heartline/agent/internal/clock"
+	"heartline/agent/shared/clock"
 	"heartline/scripts/proctest"
 )
 

@@ -22,8 +22,8 @@ func TestEndpoints(t *testing.T) {
 	}
 	st := new(ingest.Stats)
 	st.Heartbeats.Add(41)
-	st.Drop("bad_mac")
-	st.Drop("bad_mac")
+	st.Drop(ingest.ReasonBadMAC)
+	st.Drop(ingest.ReasonBadMAC)
 	tb.Shard(0).Hello(table.HelloParams{User: 1, Device: 1, Stamp: 1}, 0)
 	m := NewMetrics(Sources{Table: tb, Loops: func() []*ingest.Stats { return []*ingest.Stats{st} }})
 	m.BatchFill.Observe(64)

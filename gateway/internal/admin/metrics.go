@@ -152,7 +152,7 @@ func (c *dropCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, s := range c.src.Loops() {
 			n += s.Drops(r)
 		}
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(n), r)
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(n), r.String())
 	}
 }
 
@@ -163,7 +163,7 @@ type tcpCloseCollector struct {
 
 func (c *tcpCloseCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 func (c *tcpCloseCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, l := range tcp.CloseLabels {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(c.t.Stats.Closes(l)), l)
+	for cause := tcp.CloseCause(0); cause < tcp.NumCloseCauses; cause++ {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(c.t.Stats.Closes(cause)), cause.String())
 	}
 }

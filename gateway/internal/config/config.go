@@ -1,6 +1,7 @@
 // Package config holds the gateway's command-line flags and their HEARTLINE_* environment
 // equivalents (flag -udp-addr <-> HEARTLINE_UDP_ADDR; a flag given on the command line
-// wins over the environment). It owns parsing and validation only.
+// wins over the environment; the mapping is agent/shared/wiring's, as in every process).
+// It owns the gateway's flags, parsing and validation only.
 package config
 
 import (
@@ -9,8 +10,9 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"strings"
 	"time"
+
+	"heartline/agent/shared/wiring"
 )
 
 // Config is the gateway's configuration.
@@ -52,12 +54,11 @@ type Config struct {
 }
 
 // EnvName returns the environment variable of a flag.
-func EnvName(flagName string) string {
-	return "HEARTLINE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
+func EnvName(flagName string) string { return wiring.EnvName(flagName) }
 
-// Parse reads args (without the program name) and the environment through getenv.
-func Parse(args []string, getenv func(string) string, errOut io.Writer) (Config, error) {
+// Parse reads args (without the program name) and the environment through lookup
+// (os.LookupEnv in production).
+func Parse(args []string, lookup func(string) (string, bool), errOut io.Writer) (Config, error) {
 	var c Config
 	host, _ := os.Hostname()
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
@@ -92,21 +93,14 @@ func Parse(args []string, getenv func(string) string, errOut io.Writer) (Config,
 	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", 1000, "users one TCP connection may subscribe to (more: CLOSE too many subscriptions)")
 	fs.DurationVar(&c.SlowGrace, "slow-consumer-grace", 5*time.Second, "an app connection that cannot take its pending EVENTs for this long is closed (CLOSE slow consumer)")
 
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		if v := getenv(EnvName(f.Name)); v != "" && envErr == nil {
-			if err := f.Value.Set(v); err != nil {
-				envErr = fmt.Errorf("config: %s=%q: %w", EnvName(f.Name), v, err)
-			}
-		}
-	})
-	if envErr != nil {
-		return c, envErr
+	if err := wiring.ApplyEnv(fs, lookup); err != nil {
+		return c, fmt.Errorf("config: %w", err)
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	c.Subscriptions = c.ConsulAddr != "" || getenv("CONSUL_HTTP_ADDR") != ""
+	consulEnv, _ := lookup("CONSUL_HTTP_ADDR")
+	c.Subscriptions = c.ConsulAddr != "" || consulEnv != ""
 	return c, c.Validate()
 }
 
@@ -139,6 +133,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: -drain-timeout must be >= 0, -drain-rate and -drain-rate-per-source > 0")
 	case c.Prefix == "":
 		return fmt.Errorf("config: -prefix must not be empty (the agent's default is \"heartline\")")
+	}
+	if err := wiring.CheckLogLevel(c.LogLevel); err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
 	return nil
 }

@@ -8,25 +8,25 @@ import (
 
 func TestEnvAndFlags(t *testing.T) {
 	env := map[string]string{"HEARTLINE_SECRET_FILE": "/k", "HEARTLINE_INTERVAL": "5s", "HEARTLINE_LOOPS": "3"}
-	c, err := Parse([]string{"-loops", "2"}, func(k string) string { return env[k] }, io.Discard)
+	c, err := Parse([]string{"-loops", "2"}, lookupIn(env), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.SecretFile != "/k" || c.Interval != 5*time.Second || c.Loops != 2 {
 		t.Fatalf("got %+v", c)
 	}
-	if _, err := Parse(nil, func(string) string { return "" }, io.Discard); err == nil {
+	if _, err := Parse(nil, lookupIn(nil), io.Discard); err == nil {
 		t.Fatal("missing secret file accepted")
 	}
 	env["HEARTLINE_MISSES"] = "many"
-	if _, err := Parse(nil, func(k string) string { return env[k] }, io.Discard); err == nil {
+	if _, err := Parse(nil, lookupIn(env), io.Discard); err == nil {
 		t.Fatal("bad env value accepted")
 	}
 }
 
 func TestSubscriptionsNeedConsul(t *testing.T) {
 	env := map[string]string{"HEARTLINE_SECRET_FILE": "/k"}
-	get := func(k string) string { return env[k] }
+	get := lookupIn(env)
 	c, err := Parse(nil, get, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -45,5 +45,25 @@ func TestSubscriptionsNeedConsul(t *testing.T) {
 	}
 	if _, err = Parse([]string{"-max-subscriptions", "0"}, get, io.Discard); err == nil {
 		t.Fatal("-max-subscriptions 0 accepted")
+	}
+}
+
+func lookupIn(env map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+}
+
+// A -log-level the logger cannot use is a configuration error, from the flag or from the
+// environment, as in the agent and the site.
+func TestBadLogLevelIsAnError(t *testing.T) {
+	env := map[string]string{"HEARTLINE_SECRET_FILE": "/k"}
+	if _, err := Parse([]string{"-log-level", "loud"}, lookupIn(env), io.Discard); err == nil {
+		t.Fatal("-log-level loud accepted")
+	}
+	env["HEARTLINE_LOG_LEVEL"] = "loud"
+	if _, err := Parse(nil, lookupIn(env), io.Discard); err == nil {
+		t.Fatal("HEARTLINE_LOG_LEVEL=loud accepted")
+	}
+	if _, err := Parse([]string{"-log-level", "warn"}, lookupIn(env), io.Discard); err != nil {
+		t.Fatalf("-log-level warn over a bad environment value: %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"heartline/gateway/internal/table"
 	"heartline/protocol/feed"
+	"heartline/scripts/proctest"
 )
 
 // owner plays the ingest loops: it is the only goroutine touching the shards, ticking them
@@ -140,7 +141,7 @@ func TestFeedOnlineOfflineSnapshotAfterAgentAway(t *testing.T) {
 	}
 	o := startOwner(tb)
 	defer o.close()
-	_, path, stop := newServer(t, tb)
+	srv, path, stop := newServer(t, tb)
 	defer stop()
 
 	want := map[key]feed.Status{}
@@ -188,12 +189,19 @@ func TestFeedOnlineOfflineSnapshotAfterAgentAway(t *testing.T) {
 	assertSame(t, a.state, want)
 
 	// Agent goes away; the gateway keeps serving.
+	taken := func() uint64 { return srv.Stats.Records.Load() + srv.Stats.Dropped.Load() }
+	before := taken()
 	_ = a.c.Close()
 	for u := uint64(50); u < 120; u++ {
 		bye(u)
 	}
 	helloN(1000, 1500)
-	time.Sleep(30 * time.Millisecond) // let the writer drain with nobody connected
+	// With nobody connected the writer keeps taking the shards' batches (written into the
+	// dead connection until the write fails, then dropped): the table never backs up behind
+	// a missing agent. 70 BYEs and 500 sessions online are 570 records.
+	proctest.WaitFor(t, 10*time.Second, "the writer to take the 570 records published while no agent was connected", func() bool {
+		return taken()-before >= 570
+	})
 
 	b := dialAgent(t, path)
 	b.readUntil(t, func() bool { return b.snapshots == 1 })

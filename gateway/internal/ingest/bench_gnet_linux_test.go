@@ -11,7 +11,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
-	"heartline/gateway/internal/clock"
+	"heartline/agent/shared/clock"
 	"heartline/gateway/internal/table"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"heartline/gateway/internal/clock"
+	"heartline/agent/shared/clock"
 	"heartline/gateway/internal/table"
 	"heartline/protocol/hl1"
 )
@@ -137,7 +137,7 @@ func gatewayDrainer(b *testing.B) *drainer {
 	}
 	d.check = func(n int) {
 		if acc := h.Stats.Heartbeats.Load() - before; acc != uint64(n) {
-			b.Fatalf("accepted %d of %d heartbeats (drops: bad_mac %d replay %d)", acc, n, h.Stats.Drops("bad_mac"), h.Stats.Drops("replay"))
+			b.Fatalf("accepted %d of %d heartbeats (drops: bad_mac %d replay %d)", acc, n, h.Stats.Drops(ReasonBadMAC), h.Stats.Drops(ReasonReplay))
 		}
 	}
 	return d

@@ -137,7 +137,7 @@ func (e *testEnv) dropSummary() map[string]uint64 {
 	m := map[string]uint64{}
 	for _, r := range DropReasons {
 		if n := e.h.Stats.Drops(r); n > 0 {
-			m[r] = n
+			m[r.String()] = n
 		}
 	}
 	return m

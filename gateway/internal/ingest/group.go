@@ -10,7 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"heartline/gateway/internal/clock"
+	"heartline/agent/shared/clock"
 	"heartline/gateway/internal/table"
 )
 

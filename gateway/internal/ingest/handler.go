@@ -135,7 +135,7 @@ func (h *Handler) Frame(b []byte, from *Addr, conn Conn, now Now) {
 func (h *Handler) frame(b []byte, from *Addr, conn Conn, hops uint8, now Now) {
 	t, err := hl1.PeekType(b)
 	if err != nil {
-		h.Stats.Drop(hl1.ReasonOf(err))
+		h.Stats.Drop(DropReasonOf(err))
 		return
 	}
 	switch t {
@@ -153,7 +153,7 @@ func (h *Handler) frame(b []byte, from *Addr, conn Conn, hops uint8, now Now) {
 func (h *Handler) heartbeat(b []byte, from *Addr, conn Conn, hops uint8, now Now) {
 	hb, err := hl1.ParseHeartbeat(b)
 	if err != nil {
-		h.Stats.Drop(hl1.ReasonOf(err))
+		h.Stats.Drop(DropReasonOf(err))
 		return
 	}
 	h.beat(hb, b, from, conn, hops, now)
@@ -163,7 +163,7 @@ func (h *Handler) heartbeat(b []byte, from *Addr, conn Conn, hops uint8, now Now
 // with its own session's key, so the relay cannot forge.
 func (h *Handler) batch(b []byte, from *Addr, conn Conn, hops uint8, now Now) {
 	if err := hl1.ParseBatch(b, &h.bat); err != nil {
-		h.Stats.Drop(hl1.ReasonOf(err))
+		h.Stats.Drop(DropReasonOf(err))
 		return
 	}
 	for i := 0; i < h.bat.Len(); i++ {
@@ -194,7 +194,7 @@ func (h *Handler) beat(hb hl1.Heartbeat, raw []byte, from *Addr, conn Conn, hops
 	expected := uint64(sess.LastTs) + uint64(now.Tick-sess.LastSeen)
 	seq, ts, err := hb.Open(macKey(sess.K0, sess.K1), h.opts.Epoch, uint64(sess.LastSeq), expected)
 	if err != nil {
-		h.Stats.Drop(hl1.ReasonOf(err))
+		h.Stats.Drop(DropReasonOf(err))
 		if errors.Is(err, hl1.ErrBadMAC) {
 			// The slot is live but the frame is not its session's: an app still holding a
 			// slot from this gateway's previous run (or from before its clock drifted out
@@ -233,7 +233,7 @@ func (h *Handler) hello(b []byte, from *Addr, conn Conn, hops uint8, now Now) {
 	}
 	hello, err := hl1.ParseHello(b)
 	if err != nil {
-		h.Stats.Drop(hl1.ReasonOf(err))
+		h.Stats.Drop(DropReasonOf(err))
 		return
 	}
 	logout := hello.Logout()
@@ -251,7 +251,7 @@ func (h *Handler) hello(b []byte, from *Addr, conn Conn, hops uint8, now Now) {
 	}
 	tok, sk, err := h.opts.Keys.Open(hello.Token[:], now.Time)
 	if err != nil {
-		h.Stats.Drop(hl1.ReasonOf(err))
+		h.Stats.Drop(DropReasonOf(err))
 		return
 	}
 	key := hl1.NewMACKey(sk)
@@ -260,7 +260,7 @@ func (h *Handler) hello(b []byte, from *Addr, conn Conn, hops uint8, now Now) {
 		return
 	}
 	if err := hello.CheckClock(now.Time, h.opts.MaxClockSkew); err != nil {
-		h.Stats.Drop(hl1.ReasonOf(err))
+		h.Stats.Drop(DropReasonOf(err))
 		return
 	}
 	p := table.HelloParams{

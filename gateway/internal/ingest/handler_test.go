@@ -81,7 +81,7 @@ func TestReplayedAndForgedFramesAreDropped(t *testing.T) {
 	hb := c.beat(e.now, true, false)
 	e.send(hb)
 	e.send(hb) // replay
-	if n := e.h.Stats.Drops("replay"); n != 1 {
+	if n := e.h.Stats.Drops(ReasonReplay); n != 1 {
 		t.Fatalf("replay drops %d (%v)", n, e.dropSummary())
 	}
 	// A later heartbeat whose tag is flipped.
@@ -94,7 +94,7 @@ func TestReplayedAndForgedFramesAreDropped(t *testing.T) {
 	flipped := c.beat(e.now, true, false)
 	flipped[7] ^= 0x80
 	e.send(flipped)
-	if n := e.h.Stats.Drops("bad_mac"); n != 2 {
+	if n := e.h.Stats.Drops(ReasonBadMAC); n != 2 {
 		t.Fatalf("bad_mac drops %d (%v)", n, e.dropSummary())
 	}
 	// A fresh, genuine heartbeat still goes through (the forgeries did not advance seq).
@@ -118,15 +118,15 @@ func TestMalformedFramesAreCountedNotAnswered(t *testing.T) {
 	e := newEnv(t, 1)
 	c := e.connect(t, 1, 1)
 	hb := c.beat(e.now, true, false)
-	cases := map[string][]byte{
-		"short":          hb[:9],
-		"trailing":       append(append([]byte(nil), hb...), 0),
-		"too_large":      make([]byte, hl1.MaxFrame+1),
-		"version":        {0x23, 0, 0, 0, 0},
-		"unknown_type":   {0x1F},
-		ReasonUnexpected: hl1.AppendRehello(nil, hl1.Rehello{Slot: 1, Reason: 1}),
+	cases := map[DropReason][]byte{
+		ReasonShort:       hb[:9],
+		ReasonTrailing:    append(append([]byte(nil), hb...), 0),
+		ReasonTooLarge:    make([]byte, hl1.MaxFrame+1),
+		ReasonVersion:     {0x23, 0, 0, 0, 0},
+		ReasonUnknownType: {0x1F},
+		ReasonUnexpected:  hl1.AppendRehello(nil, hl1.Rehello{Slot: 1, Reason: 1}),
 	}
-	cases["too_large"][0] = 0x13
+	cases[ReasonTooLarge][0] = 0x13
 	replies := len(e.rec.frames)
 	for want, b := range cases {
 		before := e.h.Stats.Drops(want)
@@ -196,12 +196,12 @@ func TestForgedHelloIsRejected(t *testing.T) {
 	h = c.hello(e.now, true)
 	h[20] ^= 1 // inside the token
 	e.send(h)
-	if e.h.Stats.Drops(ReasonHelloBadTag) != 1 || e.h.Stats.Drops("token_bad_mac") != 1 || len(e.rec.frames) != 0 {
+	if e.h.Stats.Drops(ReasonHelloBadTag) != 1 || e.h.Stats.Drops(ReasonTokenBadMAC) != 1 || len(e.rec.frames) != 0 {
 		t.Fatalf("drops %v, replies %d", e.dropSummary(), len(e.rec.frames))
 	}
 	// Clock skew.
 	e.send(c.hello(e.now.Add(10*time.Minute), true))
-	if e.h.Stats.Drops("clock_skew") != 1 {
+	if e.h.Stats.Drops(ReasonClockSkew) != 1 {
 		t.Fatalf("drops %v", e.dropSummary())
 	}
 }
@@ -235,7 +235,7 @@ func TestForeignSlotIsHandedToItsOwner(t *testing.T) {
 	}
 	h1.Handoff(&router.got[0], e.nowT())
 	if h1.Stats.Heartbeats.Load() != 1 {
-		t.Fatalf("owner did not accept the handed-off heartbeat (drops %v)", h1.Stats.Drops("bad_mac"))
+		t.Fatalf("owner did not accept the handed-off heartbeat (drops %v)", h1.Stats.Drops(ReasonBadMAC))
 	}
 	// A HELLO for the same (user, device) at loop 0 also goes to the owner.
 	e.now = e.now.Add(time.Second)
@@ -404,11 +404,11 @@ func TestBatchEntriesAreVerifiedOneByOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.send(frame)
-	if e.h.Stats.Heartbeats.Load() != 4 || e.h.Stats.Drops("bad_mac") != 1 {
+	if e.h.Stats.Heartbeats.Load() != 4 || e.h.Stats.Drops(ReasonBadMAC) != 1 {
 		t.Fatalf("batch: %d accepted, drops %v", e.h.Stats.Heartbeats.Load(), e.dropSummary())
 	}
 	e.send(frame) // the whole batch replayed
-	if e.h.Stats.Heartbeats.Load() != 4 || e.h.Stats.Drops("replay") != 4 {
+	if e.h.Stats.Heartbeats.Load() != 4 || e.h.Stats.Drops(ReasonReplay) != 4 {
 		t.Fatalf("replayed batch: %d accepted, drops %v", e.h.Stats.Heartbeats.Load(), e.dropSummary())
 	}
 	e.h.send = discard{} // the tampered entry is answered with REHELLO; the recorder would allocate

@@ -13,8 +13,6 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
-
-	"heartline/protocol/hl1"
 )
 
 const (
@@ -208,7 +206,7 @@ func (l *Loop) datagram(i int, now Now) {
 	a.Len = h.Hdr.Namelen
 	if h.Hdr.Flags&unix.MSG_TRUNC != 0 || h.Len > bufSize {
 		l.h.Stats.Datagrams.Add(1)
-		l.h.Stats.Drop(hl1.ErrTooLarge.Reason())
+		l.h.Stats.Drop(ReasonTooLarge)
 		return
 	}
 	l.h.Frame(l.arena[i*bufSize:i*bufSize+int(h.Len)], a, nil, now)

@@ -72,7 +72,7 @@ func (l *Loop) run() {
 			l.from.SetAddrPort(ap)
 			if n > hl1.MaxFrame {
 				l.h.Stats.Datagrams.Add(1)
-				l.h.Stats.Drop(hl1.ErrTooLarge.Reason())
+				l.h.Stats.Drop(ReasonTooLarge)
 			} else {
 				l.h.Frame(l.buf[:n], &l.from, nil, now)
 			}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"heartline/gateway/internal/clock"
+	"heartline/agent/shared/clock"
 	"heartline/gateway/internal/table"
 	"heartline/protocol/hl1"
 	"heartline/scripts/proctest"
@@ -94,7 +94,7 @@ func TestUDPLoopsHelloAndHeartbeats(t *testing.T) {
 	big := make([]byte, 5000)
 	big[0] = byte(hl1.TypeHeartbeat)
 	_, _ = conns[0].Write(big)
-	proctest.WaitFor(t, 10*time.Second, "too_large drop", func() bool { return total(g, func(s *Stats) uint64 { return s.Drops("too_large") }) == 1 })
+	proctest.WaitFor(t, 10*time.Second, "too_large drop", func() bool { return total(g, func(s *Stats) uint64 { return s.Drops(ReasonTooLarge) }) == 1 })
 }
 
 // TestUDPLoopSteadyStateDoesNotAllocate sends a few thousand heartbeats over loopback and

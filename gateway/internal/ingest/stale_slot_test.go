@@ -31,7 +31,7 @@ func TestStaleSlotAfterARestartIsToldToRehello(t *testing.T) {
 	after.now = after.now.Add(2 * time.Second)
 	n := len(after.rec.frames)
 	after.send(stale.beat(after.now, true, false))
-	if after.h.Stats.Drops("bad_mac") != 1 {
+	if after.h.Stats.Drops(ReasonBadMAC) != 1 {
 		t.Fatalf("the stale heartbeat was not dropped as bad_mac: %v", after.dropSummary())
 	}
 	if len(after.rec.frames) != n+1 {
@@ -91,7 +91,7 @@ func TestStaleSlotBehindTheNewSessionsSeqIsToldToRehello(t *testing.T) {
 	}
 	n := len(after.rec.frames)
 	after.send(stale.beat(after.now, true, false)) // seq 1, behind the owner's 10
-	if after.h.Stats.Drops("replay") != 0 || after.h.Stats.Drops("bad_mac") != 1 {
+	if after.h.Stats.Drops(ReasonReplay) != 0 || after.h.Stats.Drops(ReasonBadMAC) != 1 {
 		t.Fatalf("the stale frame was counted as %v, want bad_mac (it is not this session's)", after.dropSummary())
 	}
 	if len(after.rec.frames) != n+1 {

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"heartline/agent/privacywatch"
-	"heartline/gateway/internal/clock"
+	"heartline/agent/shared/clock"
 	"heartline/protocol/hl1"
 	"heartline/protocol/privacy"
 )

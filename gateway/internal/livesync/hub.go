@@ -9,7 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"heartline/agent/privacywatch"
-	"heartline/gateway/internal/clock"
+	"heartline/agent/shared/clock"
 	"heartline/gateway/internal/tcp"
 	"heartline/protocol/hl1"
 	"heartline/protocol/privacy"

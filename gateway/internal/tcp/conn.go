@@ -19,7 +19,7 @@ type conn struct {
 	hello    atomic.Bool  // first frame was a HELLO
 	last     atomic.Int64 // unix nanos of the last frame
 	closing  atomic.Bool
-	reason   atomic.Value // close label
+	cause    atomic.Uint32 // CloseCause+1 once the gateway closed it; 0: the peer did
 	subbed   atomic.Bool
 	welcomed atomic.Bool // the gateway sent this connection a WELCOME: it is authenticated
 	// user is the user id of the connection's HELLO tokens; userConflict is set when two
@@ -67,7 +67,7 @@ func (c *conn) SendFrame(frame []byte) {
 	// Bytes handed to gnet but not yet written by the event loop (OutboundBuffered may only
 	// be read on the loop; OnTraffic checks that part).
 	if c.outbound.Load() > int64(c.s.opts.MaxOutbound) {
-		c.close(hl1.CloseSlowConsumer, "slow_consumer")
+		c.close(CauseSlowConsumer)
 		return
 	}
 	b, err := hl1.AppendTCP(make([]byte, 0, hl1.TCPHeaderSize+len(frame)), frame)
@@ -110,36 +110,21 @@ func (c *conn) Backlog() int {
 }
 
 // Close implements Conn: CLOSE with reason, then close the connection.
-func (c *conn) Close(reason hl1.CloseReason) { c.close(reason, closeLabel(reason)) }
+func (c *conn) Close(reason hl1.CloseReason) { c.close(causeOf(reason)) }
 
-// closeLabel is the counted label of a close reason given by the subscriptions seam.
-func closeLabel(r hl1.CloseReason) string {
-	switch r {
-	case hl1.CloseSlowConsumer:
-		return "slow_consumer"
-	case hl1.CloseTooManySubscribed:
-		return "too_many_subscriptions"
-	case hl1.CloseAuthFailed:
-		return "not_authenticated"
-	case hl1.CloseServerShutdown:
-		return "shutdown"
-	case hl1.CloseGrantRefused:
-		return "grant_refused"
-	}
-	return "protocol_error"
-}
-
-// close sends CLOSE (if reason != 0) and closes the connection, once; label is counted.
+// close sends CLOSE with the cause's code (if it has one) and closes the connection, once;
+// the cause is counted.
 //
 // When the CLOSE frame cannot go out at once (a slow reader's socket is full, with EVENT
 // data queued before it), the connection lingers up to Options.CloseLinger for the app to
 // read what is queued and the CLOSE frame; OnTick closes it when its buffer is empty or the
 // time is up. Inbound frames are ignored meanwhile.
-func (c *conn) close(reason hl1.CloseReason, label string) {
+func (c *conn) close(cause CloseCause) {
 	if !c.closing.CompareAndSwap(false, true) {
 		return
 	}
-	c.reason.Store(label)
+	c.cause.Store(uint32(cause) + 1)
+	reason := cause.Code()
 	if reason == 0 {
 		_ = c.gc.Close()
 		return
@@ -177,7 +162,7 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close
 	}
 	if s.Stats.Open.Load() >= int64(s.opts.MaxConns) {
-		s.Stats.closed("too_many_connections")
+		s.Stats.closed(CauseTooManyConnections)
 		return nil, gnet.Close // no context: OnClose will not count it again
 	}
 	c := &conn{s: s, gc: gc, id: s.nextID.Add(1)}
@@ -200,11 +185,11 @@ func (s *Server) OnClose(gc gnet.Conn, _ error) gnet.Action {
 		return gnet.None
 	}
 	c.closing.Store(true)
-	label, _ := c.reason.Load().(string)
-	if label == "" {
-		label = "peer"
+	cause := CausePeer
+	if v := c.cause.Load(); v != 0 {
+		cause = CloseCause(v - 1)
 	}
-	s.Stats.closed(label)
+	s.Stats.closed(cause)
 	s.mu.Lock()
 	delete(s.conns, c)
 	delete(s.lingering, c)
@@ -225,7 +210,7 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 		return gnet.None
 	}
 	if gc.OutboundBuffered() > s.opts.MaxOutbound {
-		c.close(hl1.CloseSlowConsumer, "slow_consumer")
+		c.close(CauseSlowConsumer)
 		_, _ = gc.Discard(gc.InboundBuffered())
 		return gnet.None
 	}
@@ -234,7 +219,7 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 	for {
 		frame, n, err := hl1.NextTCP(buf[consumed:])
 		if err != nil {
-			c.close(hl1.CloseProtocolError, "protocol_error")
+			c.close(CauseProtocolError)
 			break
 		}
 		if frame == nil {
@@ -255,17 +240,17 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 func (s *Server) frame(c *conn, frame []byte) bool {
 	t, err := hl1.PeekType(frame)
 	if err != nil {
-		c.close(hl1.CloseProtocolError, "protocol_error")
+		c.close(CauseProtocolError)
 		return false
 	}
 	if !c.hello.Load() && t != hl1.TypeHello {
-		c.close(hl1.CloseProtocolError, "first_not_hello")
+		c.close(CauseFirstNotHello)
 		return false
 	}
 	switch t {
 	case hl1.TypeHello, hl1.TypeHeartbeat, hl1.TypeBye:
 		if len(frame) > hl1.HelloSize {
-			c.close(hl1.CloseProtocolError, "protocol_error")
+			c.close(CauseProtocolError)
 			return false
 		}
 		if t == hl1.TypeHello {
@@ -277,7 +262,7 @@ func (s *Server) frame(c *conn, frame []byte) bool {
 		select {
 		case s.work <- w:
 		default:
-			c.close(hl1.CloseSlowConsumer, "overload")
+			c.close(CauseOverload)
 			return false
 		}
 	case hl1.TypeSubscribe, hl1.TypeUnsubscribe, hl1.TypeGrant:
@@ -289,7 +274,7 @@ func (s *Server) frame(c *conn, frame []byte) bool {
 		if !c.welcomed.Load() {
 			// PROTOCOL.md: subscribe after HELLO/WELCOME. A HELLO that failed verification
 			// is dropped without an answer, so the WELCOME is the proof of authentication.
-			c.close(hl1.CloseAuthFailed, "not_authenticated")
+			c.close(CauseNotAuthenticated)
 			return false
 		}
 		c.subbed.Store(true)
@@ -303,11 +288,11 @@ func (s *Server) frame(c *conn, frame []byte) bool {
 			r = sub.Unsubscribe(c, frame)
 		}
 		if r != 0 {
-			c.close(r, closeLabel(r))
+			c.close(causeOf(r))
 			return false
 		}
 	default:
-		c.close(hl1.CloseProtocolError, "protocol_error")
+		c.close(CauseProtocolError)
 		return false
 	}
 	return true
@@ -327,7 +312,7 @@ func (s *Server) OnTick() (time.Duration, gnet.Action) {
 		cutoff := now.Add(-s.opts.IdleTimeout).UnixNano()
 		for c := range s.conns {
 			if c.last.Load() < cutoff {
-				c.close(hl1.CloseIdleTimeout, "idle_timeout")
+				c.close(CauseIdleTimeout)
 			}
 		}
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"go.uber.org/zap"
 
-	"heartline/gateway/internal/clock"
+	"heartline/agent/shared/clock"
 	"heartline/gateway/internal/ingest"
 	"heartline/gateway/internal/table"
 	"heartline/protocol/hl1"
@@ -66,32 +66,97 @@ type Options struct {
 	Subscriptions Subscriptions
 }
 
-// Close reasons counted in Stats.Closes (label values).
-var CloseLabels = []string{"grant_refused", "protocol_error", "first_not_hello", "idle_timeout", "slow_consumer", "overload", "peer", "shutdown", "too_many_connections",
-	"too_many_subscriptions", "not_authenticated"}
+// CloseCause is why a TCP connection ended. Stats counts closes by cause (an array indexed
+// by it, sized by NumCloseCauses); String() is the metric label and Code() the CLOSE reason
+// sent to the app (0: none is sent).
+type CloseCause uint8
+
+const (
+	CauseProtocolError        CloseCause = iota // a frame failed to decode or arrived out of order
+	CauseFirstNotHello                          // the first frame was not a HELLO
+	CauseIdleTimeout                            // no frame within the idle timeout
+	CauseSlowConsumer                           // the app did not read EVENTs fast enough
+	CauseOverload                               // the app sent faster than the gateway reads
+	CausePeer                                   // the app closed the connection
+	CauseShutdown                               // the gateway is stopping
+	CauseTooManyConnections                     // refused at accept: MaxConns reached
+	CauseTooManySubscriptions                   // subscription limit per connection exceeded
+	CauseNotAuthenticated                       // SUBSCRIBE before a valid HELLO, or HELLO rejected
+	CauseGrantRefused                           // a presence grant was refused or revoked
+
+	NumCloseCauses // the number of causes, not a cause
+)
+
+var closeCauses = [NumCloseCauses]struct {
+	label string
+	code  hl1.CloseReason
+}{
+	CauseProtocolError:        {"protocol_error", hl1.CloseProtocolError},
+	CauseFirstNotHello:        {"first_not_hello", hl1.CloseProtocolError},
+	CauseIdleTimeout:          {"idle_timeout", hl1.CloseIdleTimeout},
+	CauseSlowConsumer:         {"slow_consumer", hl1.CloseSlowConsumer},
+	CauseOverload:             {"overload", hl1.CloseSlowConsumer},
+	CausePeer:                 {"peer", 0},
+	CauseShutdown:             {"shutdown", hl1.CloseServerShutdown},
+	CauseTooManyConnections:   {"too_many_connections", 0},
+	CauseTooManySubscriptions: {"too_many_subscriptions", hl1.CloseTooManySubscribed},
+	CauseNotAuthenticated:     {"not_authenticated", hl1.CloseAuthFailed},
+	CauseGrantRefused:         {"grant_refused", hl1.CloseGrantRefused},
+}
+
+// String is the cause's metric label, e.g. "slow_consumer".
+func (c CloseCause) String() string {
+	if c < NumCloseCauses {
+		return closeCauses[c].label
+	}
+	return "invalid"
+}
+
+// Code is the CLOSE reason sent to the app for this cause; 0 when none is sent.
+func (c CloseCause) Code() hl1.CloseReason {
+	if c < NumCloseCauses {
+		return closeCauses[c].code
+	}
+	return 0
+}
+
+// causeOf is the cause counted for a CLOSE reason given by the subscriptions seam.
+func causeOf(r hl1.CloseReason) CloseCause {
+	switch r {
+	case hl1.CloseSlowConsumer:
+		return CauseSlowConsumer
+	case hl1.CloseTooManySubscribed:
+		return CauseTooManySubscriptions
+	case hl1.CloseAuthFailed:
+		return CauseNotAuthenticated
+	case hl1.CloseServerShutdown:
+		return CauseShutdown
+	case hl1.CloseIdleTimeout:
+		return CauseIdleTimeout
+	case hl1.CloseGrantRefused:
+		return CauseGrantRefused
+	}
+	return CauseProtocolError
+}
 
 // Stats are the server's counters.
 type Stats struct {
 	Open   atomic.Int64
 	Frames atomic.Uint64
-	closes [11]atomic.Uint64 // one per CloseLabels entry
+	closes [NumCloseCauses]atomic.Uint64
 }
 
-// Closes returns connections closed for reason label.
-func (s *Stats) Closes(label string) uint64 {
-	for i, l := range CloseLabels {
-		if l == label {
-			return s.closes[i].Load()
-		}
+// Closes returns how many connections ended for cause c.
+func (s *Stats) Closes(c CloseCause) uint64 {
+	if c >= NumCloseCauses {
+		return 0
 	}
-	return 0
+	return s.closes[c].Load()
 }
 
-func (s *Stats) closed(label string) {
-	for i, l := range CloseLabels {
-		if l == label {
-			s.closes[i].Add(1)
-		}
+func (s *Stats) closed(c CloseCause) {
+	if c < NumCloseCauses {
+		s.closes[c].Add(1)
 	}
 }
 
@@ -199,7 +264,7 @@ func (s *Server) Stop(ctx context.Context) {
 	s.stop.Store(true)
 	s.mu.Lock()
 	for c := range s.conns {
-		c.close(hl1.CloseServerShutdown, "shutdown")
+		c.close(CauseShutdown)
 	}
 	s.mu.Unlock()
 	select {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"heartline/gateway/internal/clock"
+	"heartline/agent/shared/clock"
 	"heartline/gateway/internal/table"
 	"heartline/protocol/hl1"
 	"heartline/protocol/token"
@@ -99,15 +99,15 @@ func TestTCPHelloHeartbeatBye(t *testing.T) {
 func TestTCPGarbageAndFirstFrameRules(t *testing.T) {
 	s, _, _, addr := setup(t, time.Minute)
 	cases := []struct {
-		label string
+		cause CloseCause
 		bytes []byte
 	}{
-		{"first_not_hello", mustTCP(hl1.AppendRehello(nil, hl1.Rehello{Slot: 1, Reason: 1}))},
-		{"protocol_error", []byte{0, 0}},          // length 0
-		{"protocol_error", []byte{0xff, 0xff, 1}}, // length above MaxFrame
+		{CauseFirstNotHello, mustTCP(hl1.AppendRehello(nil, hl1.Rehello{Slot: 1, Reason: 1}))},
+		{CauseProtocolError, []byte{0, 0}},          // length 0
+		{CauseProtocolError, []byte{0xff, 0xff, 1}}, // length above MaxFrame
 	}
 	for _, tc := range cases {
-		before := s.Stats.Closes(tc.label)
+		before := s.Stats.Closes(tc.cause)
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
@@ -117,14 +117,14 @@ func TestTCPGarbageAndFirstFrameRules(t *testing.T) {
 		}
 		f := read(t, c)
 		if r, err := hl1.ParseClose(f); err != nil || r != hl1.CloseProtocolError {
-			t.Fatalf("%s: got %x (%v), want CLOSE protocol error", tc.label, f, err)
+			t.Fatalf("%s: got %x (%v), want CLOSE protocol error", tc.cause, f, err)
 		}
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
-			t.Fatalf("%s: connection not closed: %v", tc.label, err)
+			t.Fatalf("%s: connection not closed: %v", tc.cause, err)
 		}
 		c.Close()
-		waitClose(t, s, tc.label, before+1)
+		waitClose(t, s, tc.cause, before+1)
 	}
 }
 
@@ -142,15 +142,15 @@ func TestTCPStalledConnectionIsClosed(t *testing.T) {
 	if r, err := hl1.ParseClose(f); err != nil || r != hl1.CloseIdleTimeout {
 		t.Fatalf("got %x, want CLOSE idle timeout", f)
 	}
-	waitClose(t, s, "idle_timeout", 1)
+	waitClose(t, s, CauseIdleTimeout, 1)
 }
 
-func waitClose(t *testing.T, s *Server, label string, want uint64) {
+func waitClose(t *testing.T, s *Server, cause CloseCause, want uint64) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for s.Stats.Closes(label) < want {
+	for s.Stats.Closes(cause) < want {
 		if time.Now().After(deadline) {
-			t.Fatalf("close reason %s counted %d, want %d", label, s.Stats.Closes(label), want)
+			t.Fatalf("close cause %v counted %d, want %d", cause, s.Stats.Closes(cause), want)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -191,5 +191,5 @@ func TestTCPConnectionLimit(t *testing.T) {
 	if _, err := extra.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("fourth connection not closed: %v", err)
 	}
-	waitClose(t, s, "too_many_connections", 1)
+	waitClose(t, s, CauseTooManyConnections, 1)
 }

@@ -8,7 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"heartline/gateway/internal/clock"
+	"heartline/agent/shared/clock"
+	"heartline/gateway/internal/ingest"
 	"heartline/gateway/internal/table"
 	"heartline/protocol/hl1"
 	"heartline/protocol/token"
@@ -128,7 +129,7 @@ func TestSubscribeNeedsWelcome(t *testing.T) {
 	c := welcomed(t, keys, clk, addr, 5, true)
 	send(t, c, sub(t, 1))
 	expectClose(t, c, hl1.CloseAuthFailed)
-	waitClose(t, s, "not_authenticated", 1)
+	waitClose(t, s, CauseNotAuthenticated, 1)
 	if len(subs.conns) != 0 {
 		t.Fatal("an unauthenticated connection reached Subscribe")
 	}
@@ -168,7 +169,7 @@ func TestSubscriptionsSeam(t *testing.T) {
 	}
 	sc.Close(hl1.CloseSlowConsumer)
 	expectClose(t, c, hl1.CloseSlowConsumer)
-	waitClose(t, s, "slow_consumer", 1)
+	waitClose(t, s, CauseSlowConsumer, 1)
 
 	subs.mu.Lock()
 	subs.reply = hl1.CloseTooManySubscribed
@@ -176,7 +177,7 @@ func TestSubscriptionsSeam(t *testing.T) {
 	c2 := welcomed(t, keys, clk, addr, 6, false)
 	send(t, c2, sub(t, 3))
 	expectClose(t, c2, hl1.CloseTooManySubscribed)
-	waitClose(t, s, "too_many_subscriptions", 1)
+	waitClose(t, s, CauseTooManySubscriptions, 1)
 	deadline = time.Now().Add(5 * time.Second)
 	for {
 		subs.mu.Lock()
@@ -255,7 +256,7 @@ func TestCloseLingersBehindUnreadData(t *testing.T) {
 	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("after CLOSE: %v, want EOF", err)
 	}
-	waitClose(t, s, "slow_consumer", 1)
+	waitClose(t, s, CauseSlowConsumer, 1)
 }
 
 // Without a Subscriptions seam (no Consul configured) SUBSCRIBE is dropped and counted, and
@@ -265,9 +266,9 @@ func TestSubscribeWithoutSeamIsIgnored(t *testing.T) {
 	c := welcomed(t, keys, clk, addr, 5, false)
 	send(t, c, sub(t, 1, 2))
 	deadline := time.Now().Add(5 * time.Second)
-	for s.HandlerStats().Drops("unsupported") != 1 {
+	for s.HandlerStats().Drops(ingest.ReasonUnsupported) != 1 {
 		if time.Now().After(deadline) {
-			t.Fatalf("unsupported drops %d", s.HandlerStats().Drops("unsupported"))
+			t.Fatalf("unsupported drops %d", s.HandlerStats().Drops(ingest.ReasonUnsupported))
 		}
 		time.Sleep(time.Millisecond)
 	}

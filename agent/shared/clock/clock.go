@@ -1,7 +1,11 @@
-// Package clock is the agent's source of time: the real clock in production and a fake one
-// that tests advance by hand, so flush windows, backoff and session renewal are tested
-// without sleeping; and Backoff, the exponential backoff with full jitter they all use.
-// It owns nothing else.
+// Package clock is Heartline's one source of time for timing logic: the real clock in
+// production and a fake one that tests advance by hand, so expiry, debounce, feed flushing,
+// flush windows, backoff and session renewal are tested without sleeping; and Backoff, the
+// one exponential backoff with full jitter every retry loop uses (the gateway, the agent and
+// the watcher library).
+//
+// It lives in agent/shared (see agent/shared/doc.go for why there). It owns nothing else and
+// must not grow policy: just "what time is it", "wake me after d" and "how long to back off".
 package clock
 
 import (
