@@ -33,5 +33,6 @@
 // Environment: HEARTLINE_CONSUL_BIN names the Consul binary (see scripts/consultest);
 // HEARTLINE_MODEL_SEEDS (comma-separated) replaces the default seeds and
 // HEARTLINE_MODEL_STEPS the steps per seed, for longer runs. A failing seed is reproduced
-// with HEARTLINE_MODEL_SEEDS=<seed> or -run 'TestModel/seed=<seed>$'.
+// with HEARTLINE_MODEL_SEEDS=<seed> or -run 'TestModel/seed=<seed>$'. Under -short one default
+// seed runs (make test runs all four).
 package model

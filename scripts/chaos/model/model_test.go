@@ -46,6 +46,9 @@ func TestModel(t *testing.T) {
 
 func modelConfig(t *testing.T) ([]uint64, int) {
 	seeds, steps := defaultSeeds, defaultSteps
+	if testing.Short() {
+		seeds = defaultSeeds[len(defaultSeeds)-1:] // -short: one seed (seed 16 finds the stale-slot replay); make test runs all
+	}
 	if s := os.Getenv("HEARTLINE_MODEL_SEEDS"); s != "" {
 		seeds = nil
 		for _, f := range strings.Split(s, ",") {
