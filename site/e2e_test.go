@@ -228,7 +228,14 @@ func TestBrowserEndToEnd(t *testing.T) {
 		t.Fatalf("the match's app: %+v, want online (coarse)", e)
 	}
 	// The blocked former match still has the card on /matches: grey, "离线", and it stays so.
-	time.Sleep(time.Second)
+	// The barrier is another page's dot: the hub decides for every stream watching the member
+	// in one pass (Hub.Publish), so once the stranger's dot is green the blocked viewer's
+	// stream has been passed over, not merely not reached yet.
+	sctx, scancel := context.WithTimeout(strangerCtx, 5*time.Second)
+	if err := chromedp.Do(sctx, chromedp.WaitVisible(card+" [data-dot].online")); err != nil {
+		t.Fatalf("another member: member %d's dot not green within 5 s of HELLO: %v", member, err)
+	}
+	scancel()
 	for _, c := range []struct {
 		ctx  context.Context
 		name string

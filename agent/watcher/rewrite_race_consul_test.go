@@ -27,6 +27,7 @@ import (
 type delayingProxy struct {
 	proxy *httputil.ReverseProxy
 	armed atomic.Bool
+	held  atomic.Int64 // requests held back so far
 	delay time.Duration
 	match func(r *http.Request, body []byte) bool
 }
@@ -36,7 +37,8 @@ func (d *delayingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		if d.match(r, body) {
-			time.Sleep(d.delay)
+			d.held.Add(1)
+			time.Sleep(d.delay) // the staged delay itself, not a wait in the test
 		}
 	}
 	d.proxy.ServeHTTP(w, r)
@@ -94,7 +96,7 @@ func TestWatcherSeesEverySessionAfterALaneByLaneRewrite(t *testing.T) {
 	other := startGateway(t, s.Client(), "gw-other", 64)
 	other.table.Apply(tr(presencekv.KindOnline, 1000, 1, 1000))
 	flush(t, other)
-	time.Sleep(100 * time.Millisecond)
+	proctest.WaitFor(t, 10*time.Second, "the watcher's next blocking query held at the proxy", func() bool { return slowWatch.held.Load() >= 1 })
 	slowLane1.armed.Store(true)
 	id, _, _ := g.sess.Current()
 	if _, err := s.Client().Session().Destroy(id, nil); err != nil {

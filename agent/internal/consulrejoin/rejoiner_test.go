@@ -235,8 +235,11 @@ func TestRunPollsFastOnlyWhileDegraded(t *testing.T) {
 		}
 	}
 	waitRounds(1)
-	fc.Advance(2 * time.Second) // healthy: the next read is at 5s, not 2s
-	time.Sleep(20 * time.Millisecond)
+	// Healthy: the next read is at 5s, not 2s. Run waits only on the clock, so a timer that
+	// did not fire means it has not moved.
+	if n := fc.Advance(2 * time.Second); n != 0 {
+		t.Fatalf("%d timers fired 2s into a healthy period, want 0 (next read at 5s)", n)
+	}
 	if fa.readCount() != 1 {
 		t.Fatalf("%d reads 2s into a healthy period, want 1", fa.readCount())
 	}

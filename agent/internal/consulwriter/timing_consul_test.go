@@ -45,17 +45,18 @@ func TestFlushWindowAndRenewRunOnTheFakeClock(t *testing.T) {
 	defer func() { cancel(); wg.Wait() }()
 	proctest.WaitFor(t, 10*time.Second, "renew and flush timers", func() bool { return fake.Waiters() == 2 })
 
+	// One dirty bucket does not wake the writer (the table notifies only when many are dirty),
+	// so only the flush timer can: advancing to 1ms before it fires nothing, so nothing writes.
 	table.Apply(online(1, 1, 1000))
-	time.Sleep(200 * time.Millisecond) // real time passes, fake time does not
+	if n := fake.Advance(199 * time.Millisecond); n != 0 {
+		t.Fatalf("%d timers fired 1ms before the flush window ended, want 0", n)
+	}
 	if got, _ := presenceInConsul(t, c, "gw-fake"); len(got) != 0 {
 		t.Fatal("written before the flush window ended")
 	}
-	fake.Advance(199 * time.Millisecond)
-	time.Sleep(100 * time.Millisecond)
-	if got, _ := presenceInConsul(t, c, "gw-fake"); len(got) != 0 {
-		t.Fatal("written 1ms before the flush window ended")
+	if n := fake.Advance(time.Millisecond); n != 1 {
+		t.Fatalf("%d timers fired at the end of the flush window, want 1 (the flush)", n)
 	}
-	fake.Advance(time.Millisecond)
 	proctest.WaitFor(t, 10*time.Second, "the flush at 200ms", func() bool { got, _ := presenceInConsul(t, c, "gw-fake"); return len(got) == 1 })
 
 	// The session is destroyed behind the agent's back; the renew at TTL/3 notices.
@@ -63,8 +64,14 @@ func TestFlushWindowAndRenewRunOnTheFakeClock(t *testing.T) {
 	if _, err := c.Session().Destroy(old, nil); err != nil {
 		t.Fatal(err)
 	}
-	fake.Advance(4 * time.Second)
-	time.Sleep(100 * time.Millisecond)
+	// 4s later only flush timers have fired, one per 200ms step; the renew timer has not, so
+	// the session goroutine has not run.
+	for i := 0; i < 20; i++ {
+		proctest.WaitFor(t, 10*time.Second, "the writer waiting on its flush timer", func() bool { return fake.Waiters() >= 2 })
+		if n := fake.Advance(200 * time.Millisecond); n != 1 {
+			t.Fatalf("%d timers fired at %v, want 1 (the flush; the renew is due at TTL/3 = 5s)", n, time.Duration(i+1)*200*time.Millisecond)
+		}
+	}
 	if id, gen, _ := sess.Current(); id != old || gen != 1 {
 		t.Fatalf("session replaced before TTL/3 (id %q gen %d)", id, gen)
 	}

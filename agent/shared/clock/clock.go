@@ -68,8 +68,11 @@ func (f *Fake) Waiters() int {
 	return len(f.waiters)
 }
 
-// Advance moves the clock forward and fires every After whose deadline has passed.
-func (f *Fake) Advance(d time.Duration) {
+// Advance moves the clock forward, fires every After whose deadline has passed and returns
+// how many fired. A test asserts "nothing happens before T" by advancing to just before T
+// and checking that nothing fired: a goroutine that waits only on the clock cannot have
+// moved, so no sleep is needed to give it a chance.
+func (f *Fake) Advance(d time.Duration) int {
 	f.mu.Lock()
 	f.now = f.now.Add(d)
 	sort.Slice(f.waiters, func(i, j int) bool { return f.waiters[i].at.Before(f.waiters[j].at) })
@@ -88,4 +91,5 @@ func (f *Fake) Advance(d time.Duration) {
 	for _, w := range fire {
 		w.ch <- now
 	}
+	return len(fire)
 }

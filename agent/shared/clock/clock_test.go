@@ -8,7 +8,9 @@ import (
 func TestFakeFiresInOrderOnlyWhenAdvanced(t *testing.T) {
 	f := NewFake(time.Unix(0, 0))
 	a, b := f.After(2*time.Second), f.After(time.Second)
-	f.Advance(999 * time.Millisecond)
+	if n := f.Advance(999 * time.Millisecond); n != 0 {
+		t.Fatalf("%d timers fired at 999ms, want 0", n)
+	}
 	select {
 	case <-a:
 		t.Fatal("fired early")
@@ -16,7 +18,9 @@ func TestFakeFiresInOrderOnlyWhenAdvanced(t *testing.T) {
 		t.Fatal("fired early")
 	default:
 	}
-	f.Advance(time.Millisecond)
+	if n := f.Advance(time.Millisecond); n != 1 {
+		t.Fatalf("%d timers fired at 1s, want 1", n)
+	}
 	select {
 	case <-b:
 	default:

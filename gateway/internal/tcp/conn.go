@@ -306,6 +306,7 @@ func (s *Server) OnTick() (time.Duration, gnet.Action) {
 	defer s.mu.Unlock()
 	for c := range s.lingering {
 		c.checkLinger(now.UnixNano())
+		s.lingerChecks.Add(1)
 	}
 	if now.Sub(s.idleScan) >= time.Second {
 		s.idleScan = now

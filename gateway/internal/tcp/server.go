@@ -163,22 +163,23 @@ func (s *Stats) closed(c CloseCause) {
 // Server is the TCP listener plus the worker of its shard.
 type Server struct {
 	gnet.BuiltinEventEngine
-	opts      Options
-	tb        *table.Table
-	h         *ingest.Handler
-	work      chan work
-	inbox     chan ingest.Handoff
-	eng       gnet.Engine
-	Stats     Stats
-	nextID    atomic.Uint64
-	mu        sync.Mutex
-	conns     map[*conn]struct{}
-	lingering map[*conn]struct{} // closing, CLOSE frame not yet taken by the socket
-	idleScan  time.Time
-	started   chan error
-	booted    chan struct{}
-	done      chan struct{}
-	stop      atomic.Bool
+	opts         Options
+	tb           *table.Table
+	h            *ingest.Handler
+	work         chan work
+	inbox        chan ingest.Handoff
+	eng          gnet.Engine
+	Stats        Stats
+	nextID       atomic.Uint64
+	mu           sync.Mutex
+	conns        map[*conn]struct{}
+	lingering    map[*conn]struct{} // closing, CLOSE frame not yet taken by the socket
+	lingerChecks atomic.Uint64      // checks of lingering connections so far (tests wait on it)
+	idleScan     time.Time
+	started      chan error
+	booted       chan struct{}
+	done         chan struct{}
+	stop         atomic.Bool
 }
 
 type work struct {

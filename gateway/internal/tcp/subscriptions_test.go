@@ -237,7 +237,8 @@ func TestCloseLingersBehindUnreadData(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	sc.Close(hl1.CloseSlowConsumer)
-	time.Sleep(300 * time.Millisecond) // several linger checks while the app does not read
+	checks := s.lingerChecks.Load()
+	proctest.WaitFor(t, 10*time.Second, "three linger checks while the app does not read", func() bool { return s.lingerChecks.Load() >= checks+3 })
 	got := 0
 	for {
 		f := read(t, c)

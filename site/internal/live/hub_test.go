@@ -15,6 +15,7 @@ import (
 	"heartline/agent/privacywatch"
 	"heartline/agent/watcher"
 	"heartline/protocol/privacy"
+	"heartline/scripts/proctest"
 )
 
 // asMember identifies every request as signed-in member id, allowed (basis member) to
@@ -392,7 +393,12 @@ func TestStreamOutlivesReadTimeout(t *testing.T) {
 	srv.Start()
 	t.Cleanup(srv.Close)
 	s := open(t, srv.URL+"?ids=1", hub.Cursor())
-	time.Sleep(700 * time.Millisecond)
+	opened := time.Now()
+	// The timeout needs real time to pass: wait until the stream has lived 3.5 read timeouts
+	// and kept receiving pings all along (a 50 ms ping, so at least 10 of them).
+	proctest.WaitFor(t, 10*time.Second, "the stream alive past the read timeout", func() bool {
+		return time.Since(opened) >= 700*time.Millisecond && s.pings.Load() >= 10
+	})
 	hub.Publish(src.set(1, true, 1, 1))
 	if f := s.next(); f.event != "presence" {
 		t.Fatalf("after the read timeout: %+v", f)
