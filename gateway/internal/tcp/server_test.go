@@ -187,11 +187,12 @@ func TestTCPAuthenticatedConnectionIdleTimeout(t *testing.T) {
 	s, keys, clk, addr := setupWith(t, func(o *Options) { o.IdleTimeout = 600 * time.Millisecond })
 	cl := dialClient(t, keys, clk, addr, 5, 1)
 	cl.hello(t)
-	for i := 0; i < 6; i++ { // 1.2 s of heartbeats every 200 ms: twice the idle timeout
+	pace := time.NewTicker(200 * time.Millisecond) // real time must pass: 6 beats span twice the idle timeout
+	defer pace.Stop()
+	for i := 0; i < 6; i++ {
 		cl.beat(t)
-		deadline := time.Now().Add(200 * time.Millisecond)
 		proctest.WaitFor(t, 5*time.Second, "the heartbeat counted", func() bool { return s.HandlerStats().Heartbeats.Load() == uint64(i+1) })
-		time.Sleep(time.Until(deadline)) // pacing the client, not an assertion
+		<-pace.C
 	}
 	if n := s.Stats.Closes(CauseIdleTimeout); n != 0 {
 		t.Fatalf("a heartbeating connection was closed as idle (%d)", n)
