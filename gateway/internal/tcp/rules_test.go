@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"heartline/agent/shared/clock"
+	"heartline/gateway/internal/ingest"
 	"heartline/protocol/hl1"
 	"heartline/scripts/proctest"
 )
@@ -192,5 +193,33 @@ func TestTCPConnectionsPerAddressAreCapped(t *testing.T) {
 	proctest.WaitFor(t, 5*time.Second, "a new connection from the address admitted", func() bool { return s.Stats.Open.Load() == 2 })
 	if n := s.Stats.Closes(CauseTooManyFromAddress); n != 1 {
 		t.Fatalf("%d refused, want 1", n)
+	}
+}
+
+// Every drop reason maps to the reaction PROTOCOL.md gives it: a HELLO that fails
+// authentication is CLOSE 3, a frame that does not parse CLOSE 2, a HELLO the gateway has no
+// room for REHELLO 3, a lost or replayed heartbeat nothing.
+func TestRefusalOfEveryDropReason(t *testing.T) {
+	auth := map[ingest.DropReason]bool{ingest.ReasonTokenMalformed: true, ingest.ReasonTokenUnknownKey: true, ingest.ReasonTokenBadMAC: true,
+		ingest.ReasonTokenExpired: true, ingest.ReasonHelloBadTag: true, ingest.ReasonClockSkew: true, ingest.ReasonHelloReplay: true}
+	parse := map[ingest.DropReason]bool{ingest.ReasonShort: true, ingest.ReasonTrailing: true, ingest.ReasonTooLarge: true,
+		ingest.ReasonVersion: true, ingest.ReasonUnknownType: true, ingest.ReasonBadLength: true, ingest.ReasonBadValue: true,
+		ingest.ReasonNotSorted: true, ingest.ReasonCorrupt: true, ingest.ReasonUnexpected: true}
+	for _, r := range ingest.DropReasons {
+		hello, beat := refusal(hl1.TypeHello, r), refusal(hl1.TypeHeartbeat, r)
+		switch {
+		case parse[r]:
+			if hello != refuseProtocol || beat != refuseProtocol {
+				t.Errorf("%s: %d/%d, want CLOSE 2 for any frame", r, hello, beat)
+			}
+		case auth[r]:
+			if hello != refuseAuth {
+				t.Errorf("%s on a HELLO: %d, want CLOSE 3", r, hello)
+			}
+		default:
+			if hello != refuseBusy || beat != refuseIgnore {
+				t.Errorf("%s: HELLO %d, heartbeat %d; want REHELLO 3 and nothing", r, hello, beat)
+			}
+		}
 	}
 }
