@@ -116,13 +116,7 @@ func (g *tcpGateway) total() tcpCounts {
 func (g *tcpGateway) framesSince(t time.Time) []packet {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	var out []packet
-	for _, p := range g.frames {
-		if !p.at.Before(t) {
-			out = append(out, p)
-		}
-	}
-	return out
+	return packetsSince(g.frames, t)
 }
 
 func tcpInfo(c *net.TCPConn) tcpCounts {

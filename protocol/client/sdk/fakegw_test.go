@@ -88,8 +88,13 @@ func (g *fakeGateway) record(typ hl1.Type, size int, up bool) {
 func (g *fakeGateway) since(t time.Time) []packet {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	return packetsSince(g.packets, t)
+}
+
+// packetsSince returns a copy of the packets of ps at or after t.
+func packetsSince(ps []packet, t time.Time) []packet {
 	var out []packet
-	for _, p := range g.packets {
+	for _, p := range ps {
 		if !p.at.Before(t) {
 			out = append(out, p)
 		}
