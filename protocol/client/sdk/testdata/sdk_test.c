@@ -274,6 +274,13 @@ static void journey(void) {
 	printf("RSS %ld\n", rss_kb());
 	fflush(stdout);
 
+	// Stop (no BYE: the session would end by absence) and start again: HELLO re-finds it.
+	CHECK(hl_stop(a) == HL_OK, "hl_stop A");
+	CHECK(hl_get_status(a, &st) == HL_OK && st.state == HL_STATE_IDLE, "status after stop: %d", st.state);
+	CHECK(hl_stop(a) == HL_ERR_STATE, "second hl_stop");
+	CHECK(hl_start(a) == HL_OK, "hl_start A after stop");
+	a_wait(a, HL_STATE_ONLINE, "online after stop and start");
+
 	// Logout: BYE; the handle is retired.
 	CHECK(hl_logout(a) == HL_OK, "hl_logout A");
 	CHECK(hl_get_status(a, &st) == HL_OK && st.state == HL_STATE_LOGGED_OUT, "status after logout: %d", st.state);
