@@ -9,6 +9,7 @@
 //   sdk_test e2e      the whole journey (needs the HL_* environment below)
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +100,17 @@ static void misuse(void) {
 	CHECK(hl_create("x", "y", "z", 7) == HL_ERR_INVALID_ARGUMENT, "bad transport");
 }
 
+// destroy_self is a callback that uses the API from the event thread, down to destroying
+// its own handle; ctx is an atomic_int set to 1 when that worked.
+static void destroy_self(void *ctx, int64_t h, const hl_event *e) {
+	hl_status st;
+	if (e->kind == HL_EVENT_STATE && hl_get_status(h, &st) == HL_OK) {
+		atomic_store((atomic_int *)ctx, hl_destroy(h) == HL_OK ? 1 : -1);
+	}
+}
+
+static int is_set(void *flag) { return atomic_load((atomic_int *)flag) != 0; }
+
 // misuse_with(tok, key, gws): a real handle used badly.
 static void misuse_with(const char *tok, const char *key, const char *gws) {
 	char buf[256];
@@ -127,6 +139,16 @@ static void misuse_with(const char *tok, const char *key, const char *gws) {
 	CHECK(hl_destroy(h) == HL_OK, "destroy");
 	CHECK(hl_destroy(h) == HL_ERR_INVALID_HANDLE, "double destroy");
 	CHECK(hl_start(h) == HL_ERR_INVALID_HANDLE, "start after destroy");
+
+	// A callback may call the API, even hl_destroy of its own handle (here while the handle
+	// is still saying HELLO to a port where no gateway listens).
+	static atomic_int destroyed;
+	h = hl_create(tok, key, "127.0.0.1:9", HL_TRANSPORT_UDP);
+	CHECK(h > 0, "hl_create for the re-entrant callback");
+	CHECK(hl_set_event_callback(h, destroy_self, &destroyed) == HL_OK, "callback");
+	CHECK(hl_start(h) == HL_OK, "start");
+	CHECK(wait_for(is_set, &destroyed, 10000) && atomic_load(&destroyed) == 1, "the callback destroyed its own handle");
+	CHECK(hl_destroy(h) == HL_ERR_INVALID_HANDLE, "destroy after the callback destroyed it");
 }
 
 // ---- the journey ----
