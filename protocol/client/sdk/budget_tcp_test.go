@@ -166,10 +166,11 @@ func TestMobileBudgetTCP(t *testing.T) {
 		a.up, a.down, segs, payload, payload+segs*ipv4TCPHeaders, a.wakeups)
 	// 360 beats, each a data segment and an ACK; 30 reconnects (handshake, HELLO, WELCOME,
 	// first beat, close, with their ACKs).
-	if segs < 2*360 || segs > 2*360+30*16 {
-		t.Errorf("%d segments, want %d..%d", segs, 2*360, 2*360+30*16)
+	// (Lower bounds leave room for beats a loaded machine skips, as in TestMobileBudget.)
+	if segs < 2*330 || segs > 2*360+30*16 {
+		t.Errorf("%d segments, want %d..%d", segs, 2*330, 2*360+30*16)
 	}
-	if a.up < 380 || a.up > 430 {
-		t.Errorf("%d HL1 frames up, want 380..430", a.up)
+	if a.up < 360 || a.up > 430 {
+		t.Errorf("%d HL1 frames up, want 360..430", a.up)
 	}
 }

@@ -80,11 +80,13 @@ func TestMobileBudget(t *testing.T) {
 
 	fg := window("foreground")
 	// 360 beats + 30 confirms (HELLO up, WELCOME down, the session's first beat up, in one
-	// burst); a loaded machine may skip a grid point now and then (the schedule never bursts
-	// to catch up), and a confirm may fall within a second of a beat (one wake-up for both).
-	inRange("foreground datagrams up", fg.up, 380, 430)
+	// burst); a loaded machine (make test runs packages in parallel, with -race) may skip a
+	// grid point now and then (a timer more than a compressed interval late: the schedule
+	// never bursts to catch up), and a confirm may fall within a second of a beat (one wake-up
+	// for both). The upper bounds are the schedule's: no extra sends.
+	inRange("foreground datagrams up", fg.up, 360, 430)
 	inRange("foreground WELCOMEs", fg.down, 27, 32)
-	inRange("foreground wake-ups", fg.wakeups, 340, 395)
+	inRange("foreground wake-ups", fg.wakeups, 320, 395)
 
 	if err := s.setBackgroundPolicy(policyKeep, 0); err != nil {
 		t.Fatal(err)
@@ -93,7 +95,7 @@ func TestMobileBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	keep := window("background, HL_BG_KEEP")
-	inRange("HL_BG_KEEP datagrams up", keep.up, 380, 430)
+	inRange("HL_BG_KEEP datagrams up", keep.up, 360, 430)
 
 	if err := s.setActive(true); err != nil {
 		t.Fatal(err)
