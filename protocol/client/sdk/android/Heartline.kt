@@ -13,7 +13,8 @@ class Heartline(token: String, sessionKey: String, gatewaysJson: String, transpo
     /** Called on the SDK's event thread (attached to the JVM once): post to the main looper. */
     fun interface Listener { fun onEvent(event: Event) }
 
-    // The JNI glue calls deliver(kind, state, userId, devices, lastSeenMs, version).
+    // The JNI glue calls deliver(kind, state, userId, devices, lastSeenMs, version) by name: keep
+    // it from shrinkers (-keep class com.heartline.sdk.Heartline$Bridge { *; }).
     private class Bridge(val listener: Listener) {
         @Suppress("unused")
         fun deliver(kind: Int, state: Int, userId: Long, devices: Int, lastSeenMs: Long, version: Long) =
