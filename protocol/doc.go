@@ -9,7 +9,8 @@
 //   - feed:       the gateway -> agent feed of presence transitions;
 //   - presencekv: the Consul KV layout and value formats the agents write and watchers read;
 //   - client:     the reference client used by tests, the loadgen and app developers;
-//   - client/sdk: the reference client behind a C API, for native apps (`make sdk`).
+//   - client/sdk: the reference client behind a C API, for native apps (`make sdk`);
+//   - conformance: a wire-level HL1 conformance suite for any gateway address.
 //
 // The format packages hold no sockets, no goroutines and no process state; the reference
 // client (and its SDK) is the one exception, being a client. Nothing here imports gateway/, agent/ or

@@ -25,6 +25,7 @@ var (
 	fullTCP        = flag.String("full-tcp", "", "its TCP address")
 	limitedUDP     = flag.String("limited-udp", "", "UDP address of a gateway with the same keys allowing one HELLO per source (-hello-burst 1)")
 	limitedTCP     = flag.String("limited-tcp", "", "its TCP address")
+	subscriptions  = flag.Bool("subscriptions", false, "the gateway serves SUBSCRIBE (has a presence source): also check a malformed SUBSCRIBE")
 )
 
 // TestGateway runs the suite against the gateway named by the flags; without -gateway-udp
@@ -40,7 +41,7 @@ func TestGateway(t *testing.T) {
 	target := Target{
 		UDP: *gatewayUDP, TCP: *gatewayTCP, Keys: keys,
 		SessionTimeout: *sessionTimeout, Debounce: *debounce, AuthTimeout: *authTimeout,
-		Source: *source, NonRelaySource: *nonRelay,
+		Source: *source, NonRelaySource: *nonRelay, Subscriptions: *subscriptions,
 	}
 	if *fullUDP != "" {
 		target.Full = &Endpoint{UDP: *fullUDP, TCP: *fullTCP}

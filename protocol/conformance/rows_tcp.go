@@ -135,4 +135,5 @@ func (s *suite) tcpRows(t *testing.T) {
 	})
 	t.Run("no WELCOME within the auth timeout: CLOSE 5", s.tcpAuthTimeout)
 	t.Run("authenticated, no frame for interval x misses + grace: CLOSE 5", s.tcpIdle)
+	skipOffWire(t, append(offWireRows, offWireTCPRows...))
 }
