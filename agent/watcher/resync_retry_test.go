@@ -35,6 +35,20 @@ func (f *gapKV) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "No cluster leader", http.StatusInternalServerError)
 		return
 	}
+	if r.URL.Path == "/v1/txn" { // the incremental re-read of a gateway after a gap
+		if f.failLists > 0 {
+			f.failLists--
+			f.mu.Unlock()
+			http.Error(w, "rpc error: timeout", http.StatusInternalServerError)
+			return
+		}
+		resp, status := f.txn(r)
+		f.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(resp) //nolint:errcheck
+		return
+	}
 	key := strings.TrimPrefix(r.URL.Path, "/v1/kv/")
 	var pairs []*api.KVPair
 	switch key {
@@ -113,4 +127,50 @@ func runFakeWatcher(t *testing.T, kv http.Handler, prefix string) *Watcher {
 	go func() { defer close(done); w.Run(ctx) }() //nolint:errcheck
 	t.Cleanup(func() { cancel(); <-done })
 	return w
+}
+
+// txn answers a read-only transaction the way Consul does (check-index, check-not-exists,
+// get-or-empty over the presence keys and the config key; every failed op is reported, and
+// a failed transaction returns no results). Called with f.mu held.
+func (f *gapKV) txn(r *http.Request) (api.TxnResponse, int) {
+	var ops api.TxnOps
+	if err := json.NewDecoder(r.Body).Decode(&ops); err != nil {
+		return api.TxnResponse{Errors: api.TxnErrors{{What: err.Error()}}}, http.StatusBadRequest
+	}
+	find := func(key string) *api.KVPair {
+		if key == presencekv.ConfigKey("hlg") {
+			return &api.KVPair{Key: key, ModifyIndex: 1}
+		}
+		for _, p := range f.presence {
+			if p.Key == key {
+				return p
+			}
+		}
+		return nil
+	}
+	var resp api.TxnResponse
+	for i, op := range ops {
+		p := find(op.KV.Key)
+		switch op.KV.Verb {
+		case api.KVCheckIndex:
+			if p == nil || p.ModifyIndex != op.KV.Index {
+				resp.Errors = append(resp.Errors, &api.TxnError{OpIndex: i, What: "index mismatch or no key"})
+			}
+		case api.KVCheckNotExists:
+			if p != nil {
+				resp.Errors = append(resp.Errors, &api.TxnError{OpIndex: i, What: "key exists"})
+			}
+		case api.KVGetOrEmpty:
+			if p == nil {
+				p = &api.KVPair{Key: op.KV.Key}
+			}
+			resp.Results = append(resp.Results, &api.TxnResult{KV: p})
+		default:
+			resp.Errors = append(resp.Errors, &api.TxnError{OpIndex: i, What: "verb not faked: " + string(op.KV.Verb)})
+		}
+	}
+	if len(resp.Errors) > 0 {
+		return api.TxnResponse{Errors: resp.Errors}, http.StatusConflict
+	}
+	return resp, http.StatusOK
 }
