@@ -6,9 +6,13 @@
 // How it follows Consul, so that its traffic grows with the change rate and not with the
 // number of members online:
 //
-//   - At start (and after a sequence gap, an Incomplete change record, a new writer epoch
-//     or a Consul index reset) it reads the bucket keys <prefix>/presence/… (all of them,
-//     or only the buckets of its interest set) and the last-seen keys.
+//   - At start and after a Consul index reset it reads the bucket keys <prefix>/presence/…
+//     (all of them, or only the buckets of its interest set) and the last-seen keys.
+//   - After a sequence gap, an Incomplete change record or a new writer epoch of one
+//     gateway it re-reads incrementally (reread.go): only that gateway's keys can have
+//     changed, and of those only the ones whose ModifyIndex is no longer the one its cache
+//     reflects, which read-only Consul transactions of check-index ops tell it; it fetches
+//     just those keys and their buckets' last-seen keys.
 //   - Otherwise it only runs blocking queries (WaitIndex) on <prefix>/changes/, where each
 //     agent's writer lanes publish their recent flushes, and applies the transitions whose
 //     sequence it has not seen.
