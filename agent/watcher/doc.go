@@ -12,7 +12,8 @@
 //     gateway it re-reads incrementally (reread.go): only that gateway's keys can have
 //     changed, and of those only the ones whose ModifyIndex is no longer the one its cache
 //     reflects, which read-only Consul transactions of check-index ops tell it; it fetches
-//     just those keys and their buckets' last-seen keys.
+//     just those keys and their buckets' last-seen keys. The cost is one ModifyIndex per
+//     presence key in scope (buckets × gateways map entries).
 //   - Otherwise it only runs blocking queries (WaitIndex) on <prefix>/changes/, where each
 //     agent's writer lanes publish their recent flushes, and applies the transitions whose
 //     sequence it has not seen.
