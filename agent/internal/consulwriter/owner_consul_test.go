@@ -133,3 +133,31 @@ func sameAsTableFor(t *testing.T, c *api.Client, a *agentUnderTest, key string) 
 		t.Fatalf("%s: %+v (err %v), want it held by the agent's session %s", key, p, err, id)
 	}
 }
+
+// The restart case the ownership rule must keep (chaos agent-kill9, fast-restart): an agent
+// that crashed (its session never destroyed) and starts again on the same node takes over
+// at once: its previous session is destroyed at start, not waited out or refused.
+func TestRestartOnTheSameNodeTakesOverItsOldSessionAtOnce(t *testing.T) {
+	s := consultest.Start(t, nil)
+	c := s.Client()
+	crashed := startAgent(t, c, "gw-again", harnessOpts{})
+	crashed.table.Apply(online(1, 1, 1000))
+	crashed.flush(t)
+	old, _, _ := crashed.sess.Current()
+	crashed.stop() // like kill -9: the session is left behind, still alive
+
+	start := time.Now()
+	again := startAgent(t, c, "gw-again", harnessOpts{})
+	again.table.Apply(online(2, 1, 2000))
+	again.flush(t)
+	t.Logf("the restarted agent wrote under its new session %v after starting", time.Since(start).Round(time.Millisecond))
+	if se, _, err := c.Session().Info(old, &api.QueryOptions{RequireConsistent: true}); err != nil || se != nil {
+		t.Fatalf("the crashed run's session %s is still alive (%v)", old, err)
+	}
+	select {
+	case <-again.sess.Failed():
+		t.Fatalf("the restarted agent gave up: %v", again.sess.Err())
+	default:
+	}
+	sameAsTable(t, c, again)
+}
