@@ -63,25 +63,39 @@ func (w *Watcher) reReadGateways(ctx context.Context, seen uint64, gws map[strin
 		if err != nil {
 			return err
 		}
-		if len(changed) == 0 {
-			continue
+		for start := 0; start < len(changed); start += fetchBuckets {
+			if err := w.reReadBatch(ctx, gw, changed[start:min(start+fetchBuckets, len(changed))], seen); err != nil {
+				return err
+			}
 		}
-		presence, lastSeen, top, err := w.fetchBuckets(ctx, gw, changed)
-		if err != nil {
-			return err
-		}
-		set := make(map[uint32]bool, len(changed))
-		w.mu.Lock()
-		for _, b := range changed {
-			set[b] = true
-			delete(w.known, presenceRef{b, gw}) // absent now, unless applyRead lists it
-		}
-		w.mu.Unlock()
-		w.applyRead(presence, max(top, seen), func(u uint64, g string) bool {
-			return g == gw && set[presencekv.Bucket(u, w.buckets)]
-		})
-		w.applyLastSeen(lastSeen)
 	}
+	return nil
+}
+
+// fetchBuckets is how many buckets one fetch transaction reads (two keys each).
+const fetchBuckets = consulTxnOps / 2
+
+// reReadBatch fetches gw's presence keys of batch and their last-seen keys in one read-only
+// transaction, and applies them as the truth of those buckets. One transaction reads one
+// consistent state, at or after the highest ModifyIndex it returns (and after seen), so that
+// is the version it applies at: never a later transaction's index, which could put an older
+// value (a session absent then, back since) above a change entry that follows.
+func (w *Watcher) reReadBatch(ctx context.Context, gw string, batch []uint32, seen uint64) error {
+	presence, lastSeen, top, err := w.fetch(ctx, gw, batch)
+	if err != nil {
+		return err
+	}
+	set := make(map[uint32]bool, len(batch))
+	w.mu.Lock()
+	for _, b := range batch {
+		set[b] = true
+		delete(w.known, presenceRef{b, gw}) // absent now, unless applyRead lists it
+	}
+	w.mu.Unlock()
+	w.applyRead(presence, max(top, seen), func(u uint64, g string) bool {
+		return g == gw && set[presencekv.Bucket(u, w.buckets)]
+	})
+	w.applyLastSeen(lastSeen)
 	return nil
 }
 
@@ -122,41 +136,37 @@ func (w *Watcher) changedBuckets(ctx context.Context, gw string, buckets []uint3
 	return changed, nil
 }
 
-// fetchBuckets reads gw's presence keys and the last-seen keys of buckets (absent keys are
-// left out) and returns the highest ModifyIndex read: the read reflects at least that.
-func (w *Watcher) fetchBuckets(ctx context.Context, gw string, buckets []uint32) (presence, lastSeen api.KVPairs, top uint64, err error) {
-	per := consulTxnOps / 2
-	for start := 0; start < len(buckets); start += per {
-		batch := buckets[start:min(start+per, len(buckets))]
-		ops := make(api.TxnOps, 0, 2*len(batch))
-		for _, b := range batch {
-			ops = append(ops,
-				&api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVGetOrEmpty, Key: presencekv.PresenceKey(w.o.Prefix, b, gw)}},
-				&api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVGetOrEmpty, Key: presencekv.LastSeenKey(w.o.Prefix, b)}})
+// fetch reads gw's presence keys and the last-seen keys of batch (at most fetchBuckets) in
+// one read-only transaction; absent keys are left out. top is the highest ModifyIndex read.
+func (w *Watcher) fetch(ctx context.Context, gw string, batch []uint32) (presence, lastSeen api.KVPairs, top uint64, err error) {
+	ops := make(api.TxnOps, 0, 2*len(batch))
+	for _, b := range batch {
+		ops = append(ops,
+			&api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVGetOrEmpty, Key: presencekv.PresenceKey(w.o.Prefix, b, gw)}},
+			&api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVGetOrEmpty, Key: presencekv.LastSeenKey(w.o.Prefix, b)}})
+	}
+	ok, resp, _, err := w.o.Client.Txn().Txn(ops, w.q(ctx))
+	w.resyncCalls.Add(1)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("reading the changed presence keys of %s: %w", gw, err)
+	}
+	if !ok {
+		var what []string
+		for _, e := range resp.Errors {
+			what = append(what, e.What)
 		}
-		ok, resp, _, err := w.o.Client.Txn().Txn(ops, w.q(ctx))
-		w.resyncCalls.Add(1)
-		if err != nil {
-			return nil, nil, 0, fmt.Errorf("reading the changed presence keys of %s: %w", gw, err)
+		return nil, nil, 0, fmt.Errorf("reading the changed presence keys of %s: %s", gw, strings.Join(what, "; "))
+	}
+	for _, r := range resp.Results {
+		if r.KV == nil || r.KV.ModifyIndex == 0 {
+			continue // get-or-empty of an absent key
 		}
-		if !ok {
-			var what []string
-			for _, e := range resp.Errors {
-				what = append(what, e.What)
-			}
-			return nil, nil, 0, fmt.Errorf("reading the changed presence keys of %s: %s", gw, strings.Join(what, "; "))
-		}
-		for _, r := range resp.Results {
-			if r.KV == nil || r.KV.ModifyIndex == 0 {
-				continue // get-or-empty of an absent key
-			}
-			w.resyncBytes.Add(uint64(len(r.KV.Key) + len(r.KV.Value)))
-			top = max(top, r.KV.ModifyIndex)
-			if _, ok := presencekv.ParseLastSeenKey(w.o.Prefix, r.KV.Key); ok {
-				lastSeen = append(lastSeen, r.KV)
-			} else {
-				presence = append(presence, r.KV)
-			}
+		w.resyncBytes.Add(uint64(len(r.KV.Key) + len(r.KV.Value)))
+		top = max(top, r.KV.ModifyIndex)
+		if _, ok := presencekv.ParseLastSeenKey(w.o.Prefix, r.KV.Key); ok {
+			lastSeen = append(lastSeen, r.KV)
+		} else {
+			presence = append(presence, r.KV)
 		}
 	}
 	return presence, lastSeen, top, nil
