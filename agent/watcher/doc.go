@@ -24,6 +24,10 @@
 //     read's index (at least the highest index the watcher saw before reading), and cached
 //     sessions in scope that the read lacks go offline at that index. So a re-read never
 //     loses against an older sweep or update.
+//     An incremental re-read fetches in several transactions, each a read of its own
+//     moment, so each applies at its own index, never at a later transaction's (that put
+//     members who came back between two fetches offline for good: chaos bed,
+//     consul-outage-30s).
 //
 // Every update carries a version: the Consul index at which it was committed (for a bucket
 // re-read, the read's index; for a sweep, the index at which the keys were seen gone), plus
