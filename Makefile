@@ -4,7 +4,7 @@ GO ?= go
 FUZZTIME ?= 100000x
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build test vet unit fuzz-smoke chaos-smoke consul test-deps demo bench chaos clean
+.PHONY: all build test vet unit fuzz-smoke chaos-smoke consul test-deps demo bench chaos clean sdk sdk-header
 
 all: build
 
@@ -12,6 +12,18 @@ all: build
 build:
 	@mkdir -p .cache/bin
 	$(GO) build -o .cache/bin/ ./gateway ./agent ./site
+
+## sdk: the native app SDK (protocol/client/sdk) for this machine as a C archive (linked into an app, as on iOS)
+## and a shared library (loaded behind JNI, as on Android), each with its header, in .cache/sdk/ (git-ignored)
+sdk:
+	@mkdir -p .cache/sdk
+	CGO_ENABLED=1 $(GO) build -trimpath -buildmode=c-archive -o .cache/sdk/libheartline.a ./protocol/client/sdk
+	CGO_ENABLED=1 $(GO) build -trimpath -ldflags=-s -buildmode=c-shared -o .cache/sdk/libheartline.so ./protocol/client/sdk
+	@ls -l .cache/sdk/libheartline.a .cache/sdk/libheartline.so
+
+## sdk-header: regenerate the committed C header after changing protocol/client/sdk/api.go
+sdk-header: sdk
+	cp .cache/sdk/libheartline.h protocol/client/sdk/heartline.h
 
 ## consul: build (first time, minutes) or reuse the pinned Consul binary
 consul:

@@ -100,7 +100,7 @@ func serve(cfg config.Config, log *zap.Logger) error {
 	drain := new(ingest.Drain)
 	handlers := float64(cfg.Loops)
 	hopts := ingest.HandlerOptions{Keys: keys, Epoch: epoch, MaxClockSkew: cfg.MaxClockSkew, HelloPerSource: cfg.HelloRate, HelloBurst: cfg.HelloBurst,
-		Drain: drain, Upstream: upstream, DrainPace: ingest.DrainPace{PerLoop: cfg.DrainRate / handlers, PerSource: cfg.DrainPerSource / handlers}}
+		Drain: drain, Upstream: upstream, Relays: cfg.Relays, DrainPace: ingest.DrainPace{PerLoop: cfg.DrainRate / handlers, PerSource: cfg.DrainPerSource / handlers}}
 
 	var group *ingest.Group
 	var tcpSrv *tcp.Server

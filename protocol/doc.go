@@ -8,9 +8,10 @@
 //     UNSUBSCRIBE, EVENT, CLOSE) and their TCP framing;
 //   - feed:       the gateway -> agent feed of presence transitions;
 //   - presencekv: the Consul KV layout and value formats the agents write and watchers read;
-//   - client:     the reference client used by tests, the loadgen and app developers.
+//   - client:     the reference client used by tests, the loadgen and app developers;
+//   - client/sdk: the reference client behind a C API, for native apps (`make sdk`).
 //
 // The format packages hold no sockets, no goroutines and no process state; the reference
-// client is the one exception, being a client. Nothing here imports gateway/, agent/ or
+// client (and its SDK) is the one exception, being a client. Nothing here imports gateway/, agent/ or
 // site/: processes share formats through this tree, never through each other's internals.
 package protocol

@@ -54,16 +54,17 @@ type worker struct {
 	start    time.Time
 	c        counters
 
-	targets []mmsg.Sockaddr
-	frames  [][]byte // queued frames for the next sendmmsg
-	dst     []mmsg.Sockaddr
-	buf     []byte // backing storage for frames
-	bufOff  int
-	sizes   []int
-	batch   hl1.Batch
-	bdst    int // target index of the batch being filled (relay mode)
-	nowMS   uint32
-	sendErr error
+	targets  []mmsg.Sockaddr
+	frames   [][]byte // queued frames for the next sendmmsg
+	dst      []mmsg.Sockaddr
+	buf      []byte // backing storage for frames
+	bufOff   int
+	sizes    []int
+	batch    hl1.Batch
+	rehellos []hl1.Rehello // decoding buffer for REHELLOS (relay mode)
+	bdst     int           // target index of the batch being filled (relay mode)
+	nowMS    uint32
+	sendErr  error
 	// churnOn is set once every session has been online (after warm-up): churn is a
 	// steady-state load, and with it running a warm-up could never see all sessions online.
 	churnOn atomic.Bool
@@ -228,18 +229,33 @@ func (wk *worker) reply(f []byte) {
 			wk.c.Unmatched.Add(1)
 			return
 		}
-		i, ok := wk.slots.get(r.Slot)
-		if !ok || wk.s.state[i] != stOnline || wk.s.slot[i] != r.Slot {
+		wk.rehello(r)
+	case hl1.TypeRehellos: // relay mode: the REHELLOs one BATCH caused, mapped to apps by slot
+		rs, err := hl1.ParseRehellos(f, wk.rehellos[:0])
+		wk.rehellos = rs[:0]
+		if err != nil {
 			wk.c.Unmatched.Add(1)
 			return
 		}
-		wk.c.Rehellos.Add(1)
-		wk.goOffline(i)
-		wk.s.logins[i]++
-		wk.enqueueHello(i)
+		for _, r := range rs {
+			wk.rehello(r)
+		}
 	default:
 		wk.c.Unmatched.Add(1)
 	}
+}
+
+// rehello makes the session holding r's slot say HELLO again.
+func (wk *worker) rehello(r hl1.Rehello) {
+	i, ok := wk.slots.get(r.Slot)
+	if !ok || wk.s.state[i] != stOnline || wk.s.slot[i] != r.Slot {
+		wk.c.Unmatched.Add(1)
+		return
+	}
+	wk.c.Rehellos.Add(1)
+	wk.goOffline(i)
+	wk.s.logins[i]++
+	wk.enqueueHello(i)
 }
 
 func (wk *worker) welcome(i int32, w hl1.Welcome) {

@@ -34,7 +34,8 @@ var (
 	// (one loadgen host is one source address), feed socket with no agent attached.
 	// TCP is on (as in production; this build's feed writer also needs the TCP shard).
 	gatewayArgs = []string{"-udp-addr", "{listen}", "-tcp-addr", "127.0.0.1:{tcpport}", "-secret-file", "{keys}", "-feed-socket", "{dir}/feed-{port}.sock",
-		"-admin-addr", "{stats}", "-hello-rate", "1000000", "-hello-burst", "1000000", "-loops", "1", "-max-sessions", "262144", "-log-level", "warn"}
+		"-admin-addr", "{stats}", "-hello-rate", "1000000", "-hello-burst", "1000000", "-loops", "1", "-max-sessions", "262144", "-log-level", "warn",
+		"-relays", "127.0.0.0/8"} // the relay64 case's loadgen is the relay
 	// The ingest stand-in (benchmarks/baselines/ingestgw): -gateway-bin ingestgw.
 	ingestgwArgs = []string{"-listen", "{listen}", "-stats", "{stats}", "-keys", "{keys}", "-loops", "1", "-sessions-per-shard", "65536"}
 	gnetArgs     = []string{"-listen", "{listen}", "-stats", "{stats}", "-sessions", "50000"}

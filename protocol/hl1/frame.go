@@ -24,13 +24,14 @@ const (
 	TypeEvent       Type = 0x19 // gateway -> app: presence changes
 	TypeClose       Type = 0x1A // gateway -> app: reason before closing a TCP connection
 	TypeGrant       Type = 0x1B // app -> gateway, TCP only: a site-sealed presence grant
+	TypeRehellos    Type = 0x1C // gateway -> relay, UDP only: the REHELLOs one BATCH caused
 )
 
 var typeNames = [...]string{"", "HELLO", "WELCOME", "HEARTBEAT", "BYE", "REHELLO", "BATCH",
-	"SUBSCRIBE", "UNSUBSCRIBE", "EVENT", "CLOSE", "GRANT"}
+	"SUBSCRIBE", "UNSUBSCRIBE", "EVENT", "CLOSE", "GRANT", "REHELLOS"}
 
 // Known reports whether t is an HL1 v1 frame type.
-func (t Type) Known() bool { return t >= TypeHello && t <= TypeGrant }
+func (t Type) Known() bool { return t >= TypeHello && t <= TypeRehellos }
 
 func (t Type) String() string {
 	if t.Known() {

@@ -227,7 +227,7 @@ func TestAppendEventsRejects(t *testing.T) {
 }
 
 func TestPeekType(t *testing.T) {
-	for vt := Type(0x11); vt <= 0x1B; vt++ {
+	for vt := Type(0x11); vt <= 0x1C; vt++ {
 		if got, err := PeekType([]byte{byte(vt)}); err != nil || got != vt {
 			t.Errorf("%v: %v %v", vt, got, err)
 		}
@@ -235,7 +235,7 @@ func TestPeekType(t *testing.T) {
 			t.Errorf("%#x has no name: %q", byte(vt), vt.String())
 		}
 	}
-	for _, b := range []byte{0x10, 0x1C, 0x1F} {
+	for _, b := range []byte{0x10, 0x1D, 0x1F} {
 		if _, err := PeekType([]byte{b}); err != ErrUnknownType {
 			t.Errorf("%#x: %v", b, err)
 		}

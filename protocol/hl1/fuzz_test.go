@@ -177,3 +177,19 @@ func FuzzParseGrant(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseRehellos(f *testing.F) {
+	seed, _ := AppendRehellos(nil, []Rehello{{Slot: 7, Reason: RehelloUnknownSlot}, {Slot: 1 << 31, Reason: RehelloDraining}})
+	addMutations(f, seed)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		rs, err := ParseRehellos(in, nil)
+		if err != nil {
+			checkTyped(t, err)
+			return
+		}
+		out, err := AppendRehellos(nil, rs)
+		if err != nil || !bytes.Equal(out, in) {
+			t.Fatalf("re-encode %x (%v) != %x", out, err, in)
+		}
+	})
+}

@@ -112,6 +112,10 @@ func computeVectors(t *testing.T, keyfile string) map[string][]byte {
 		t.Fatal(err)
 	}
 	tcp, _ := AppendTCP(nil, AppendHeartbeat(nil, hb))
+	rehellos, err := AppendRehellos(nil, []Rehello{{Slot: 42, Reason: RehelloUnknownSlot}, {Slot: 1042, Reason: RehelloDraining}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	tA, tB := tokA.Bytes(), tokB.Bytes()
 	return map[string][]byte{
 		"token":            tA[:],
@@ -127,6 +131,7 @@ func computeVectors(t *testing.T, keyfile string) map[string][]byte {
 		"heartbeat-b":      AppendHeartbeat(nil, hbB),
 		"rehello":          AppendRehello(nil, Rehello{Slot: 42, Reason: RehelloUnknownSlot}),
 		"batch":            batchF,
+		"rehellos":         rehellos,
 		"subscribe":        sub,
 		"unsubscribe":      unsub,
 		"event":            event,

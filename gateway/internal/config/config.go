@@ -8,8 +8,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"heartline/agent/shared/wiring"
@@ -43,6 +45,7 @@ type Config struct {
 	DrainTimeout   time.Duration
 	DrainRate      float64
 	DrainPerSource float64
+	Relays         []netip.Prefix // sources allowed to send BATCH (-relays)
 	// App subscriptions (live sync).
 	ConsulAddr       string
 	Prefix           string
@@ -88,6 +91,11 @@ func Parse(args []string, lookup func(string) (string, bool), errOut io.Writer) 
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 2*time.Minute, "on SIGTERM, drain first: ask apps to move (REHELLO 4) and wait up to this long until no session is left before stopping; 0 stops at once")
 	fs.Float64Var(&c.DrainRate, "drain-rate", 2000, "apps a draining gateway asks to move per second (the HELLOs per second the rest of the fleet must absorb)")
 	fs.Float64Var(&c.DrainPerSource, "drain-rate-per-source", 2.5, "apps a draining gateway asks to move per second per source address; keep it at or below the other gateways' -hello-rate so apps behind one NAT address are never refused")
+	fs.Func("relays", "comma-separated addresses or prefixes (10.1.0.0/16, 2001:db8::/48, 10.1.2.3) of the relays allowed to send BATCH frames; BATCH from anyone else is dropped (not_a_relay). Default: none", func(v string) error {
+		p, err := ParseRelays(v)
+		c.Relays = p
+		return err
+	})
 	fs.StringVar(&c.ConsulAddr, "consul-addr", "", "Consul HTTP address for app subscriptions (default: CONSUL_HTTP_ADDR; neither set disables subscriptions)")
 	fs.StringVar(&c.Prefix, "prefix", "heartline", "KV prefix of the Heartline keys in Consul (as the agent's -prefix)")
 	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", 1000, "users one TCP connection may subscribe to (more: CLOSE too many subscriptions)")
@@ -102,6 +110,31 @@ func Parse(args []string, lookup func(string) (string, bool), errOut io.Writer) 
 	consulEnv, _ := lookup("CONSUL_HTTP_ADDR")
 	c.Subscriptions = c.ConsulAddr != "" || consulEnv != ""
 	return c, c.Validate()
+}
+
+// ParseRelays parses the -relays list: comma-separated prefixes or single addresses.
+func ParseRelays(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !strings.Contains(f, "/") {
+			a, err := netip.ParseAddr(f)
+			if err != nil {
+				return nil, fmt.Errorf("-relays: %q is neither an address nor a prefix (want e.g. 10.1.0.0/16 or 10.1.2.3)", f)
+			}
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("-relays: %q is not a prefix (want e.g. 10.1.0.0/16): %v", f, err)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // Validate checks the values make sense together.

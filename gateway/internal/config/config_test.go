@@ -2,6 +2,7 @@ package config
 
 import (
 	"io"
+	"strings"
 	"testing"
 	"time"
 )
@@ -65,5 +66,26 @@ func TestBadLogLevelIsAnError(t *testing.T) {
 	}
 	if _, err := Parse([]string{"-log-level", "warn"}, lookupIn(env), io.Discard); err != nil {
 		t.Fatalf("-log-level warn over a bad environment value: %v", err)
+	}
+}
+
+func TestParseRelays(t *testing.T) {
+	got, err := ParseRelays(" 10.1.0.0/16, 192.0.2.7 ,2001:db8::/48,::ffff:198.51.100.1,")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"10.1.0.0/16", "192.0.2.7/32", "2001:db8::/48", "198.51.100.1/32"}
+	if len(got) != len(want) {
+		t.Fatalf("%v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i].String() != want[i] {
+			t.Fatalf("%v, want %v", got, want)
+		}
+	}
+	for _, bad := range []string{"10.1.0.0/33", "relay.example", "10.1.0.0/16,nope"} {
+		if _, err := ParseRelays(bad); err == nil || !strings.Contains(err.Error(), "-relays") {
+			t.Errorf("%q: %v, want an error naming -relays", bad, err)
+		}
 	}
 }

@@ -111,11 +111,14 @@ func newEnv(t testing.TB, shards int) *testEnv {
 		t.Fatal(err)
 	}
 	e := &testEnv{tb: tb, rec: &recorder{}, keys: testKeys(t), now: t0.Add(time.Second)}
-	e.h = NewHandler(tb, 0, e.rec, nil, HandlerOptions{Keys: e.keys, Epoch: 0xE90C})
+	e.h = NewHandler(tb, 0, e.rec, nil, HandlerOptions{Keys: e.keys, Epoch: 0xE90C, Relays: testRelays})
 	e.from.Raw = [28]byte{2, 0, 0x30, 0x39, 10, 0, 0, 1}
 	e.from.Len = 16
 	return e
 }
+
+// testRelays allows BATCH from the test clients' addresses (10.0.x.1).
+var testRelays = Relays{netip.MustParsePrefix("10.0.0.0/16")}
 
 func (e *testEnv) nowT() Now { return Now{Time: e.now, Tick: e.tb.Tick(e.now)} }
 

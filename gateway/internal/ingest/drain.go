@@ -66,6 +66,12 @@ func (h *Handler) askToMove(slot uint32, from *Addr, conn Conn, now Now) {
 	if !h.drainBudget.ready(now.Tick) {
 		return
 	}
+	if h.collecting() { // a relay's app: the REHELLO 4 joins the BATCH's one answer
+		h.drainBudget.tokens--
+		h.Stats.DrainRehellos.Add(1)
+		h.collect(slot, hl1.RehelloDraining)
+		return
+	}
 	if conn == nil && !h.drainLimit.allow(from.Key(), now.Tick) {
 		return
 	}

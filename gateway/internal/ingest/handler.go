@@ -36,6 +36,12 @@ type Handoff struct {
 	Hops  uint8
 	Len   uint8
 	Frame [hl1.HelloSize]byte
+	// A BATCH entry handed to its owner carries Reply (1-based, the origin loop's reply
+	// slot) and Origin (the origin loop's shard); the owner answers with Verdict set and
+	// the REHELLO, if any, in Frame (see relay.go).
+	Reply   uint8
+	Verdict bool
+	Origin  uint16
 }
 
 // Router hands a frame to the loop owning shard. It returns false if that loop's inbox is
@@ -62,6 +68,7 @@ type HandlerOptions struct {
 	Drain          *Drain    // shared by every loop; nil: this gateway never drains
 	Upstream       *Upstream // shared by every loop; nil: HELLOs never refused for the agent's sake
 	DrainPace      DrainPace // how fast a drain moves apps away
+	Relays         Relays    // sources allowed to send BATCH; empty: BATCH from nobody
 }
 
 // Handler applies frames to one shard. It is owned by that shard's goroutine.
@@ -84,6 +91,15 @@ type Handler struct {
 	entry [hl1.HeartbeatSize]byte
 	ho    Handoff
 	bat   hl1.Batch
+
+	// Relay replies (relay.go): one REHELLOS frame per BATCH.
+	index     int // this handler's shard
+	replies   [maxOpenReplies]relayReply
+	inBatch   bool // applying a BATCH: REHELLOs go to replies[gathering]
+	gathering int  // -1: none (no free reply: the BATCH's REHELLOs are dropped)
+	inVerdict bool // applying another loop's BATCH entry: its REHELLO goes to verdict
+	verdict   hl1.Rehello
+	relayOut  [hl1.MaxRehellosSize]byte
 }
 
 // NewHandler returns a handler for shard of tb.
@@ -113,7 +129,7 @@ func NewHandler(tb *table.Table, shard int, send Sender, router Router, opts Han
 	return &Handler{
 		bat: hl1.Batch{Slots: make([]uint64, 0, hl1.MaxBatchEntries), Words: make([]hl1.Word, 0, hl1.MaxBatchEntries),
 			Tags: make([]uint64, 0, hl1.MaxBatchEntries)},
-		opts: opts, tb: tb, shard: tb.Shard(shard), send: send, router: router, Stats: new(Stats),
+		opts: opts, tb: tb, shard: tb.Shard(shard), send: send, router: router, Stats: new(Stats), index: shard, gathering: -1,
 		helloLimit:    newLimiter(opts.LimiterEntries, opts.HelloPerSource, opts.HelloBurst),
 		rehelloLimit:  newLimiter(opts.LimiterEntries, opts.RehelloPerSrc, 2*opts.RehelloPerSrc),
 		helloBudget:   newBucket(opts.HelloPerLoop, opts.HelloPerLoop),
@@ -162,13 +178,19 @@ func (h *Handler) heartbeat(b []byte, from *Addr, conn Conn, hops uint8, now Now
 // batch applies each entry of a relay's BATCH as the HEARTBEAT it is: each is authenticated
 // with its own session's key, so the relay cannot forge.
 func (h *Handler) batch(b []byte, from *Addr, conn Conn, hops uint8, now Now) {
+	if conn != nil {
+		h.Stats.Drop(ReasonUnexpected) // BATCH is UDP only
+		return
+	}
+	if !h.opts.Relays.Allows(from) {
+		h.Stats.Drop(ReasonNotARelay)
+		return
+	}
 	if err := hl1.ParseBatch(b, &h.bat); err != nil {
 		h.Stats.Drop(DropReasonOf(err))
 		return
 	}
-	for i := 0; i < h.bat.Len(); i++ {
-		h.beat(h.bat.Entry(i), nil, from, conn, hops, now)
-	}
+	h.applyBatchEntries(from, hops, now)
 }
 
 // beat applies one decoded heartbeat. raw is its frame if it arrived as one (nil for a
@@ -310,6 +332,10 @@ func (h *Handler) logout(p table.HelloParams, b []byte, from *Addr, conn Conn, h
 // rehello answers a frame of at least HeartbeatSize bytes (so never an amplification) with a
 // REHELLO, rate-limited per source.
 func (h *Handler) rehello(slot uint32, reason hl1.RehelloReason, from *Addr, conn Conn, now Now) {
+	if h.collecting() {
+		h.collect(slot, reason)
+		return
+	}
 	if conn == nil && (!h.rehelloLimit.allow(from.Key(), now.Tick) || !h.rehelloBudget.allow(now.Tick)) {
 		return
 	}
@@ -332,29 +358,44 @@ func (h *Handler) handoff(owner int, b []byte, from *Addr, conn Conn, hops uint8
 	}
 	ho := &h.ho
 	ho.From, ho.Conn, ho.Hops, ho.Len = *from, conn, hops+1, uint8(copy(ho.Frame[:], b))
+	if h.inBatch && h.gathering >= 0 { // its verdict comes back to this BATCH's reply
+		ho.Reply, ho.Origin = uint8(h.gathering+1), uint16(h.index)
+	}
 	ok := h.router.Route(owner, ho)
-	ho.Conn = nil
+	ho.Conn, ho.Reply = nil, 0
 	if !ok {
 		h.Stats.Drop(ReasonInboxFull)
 		return
+	}
+	if h.inBatch && h.gathering >= 0 {
+		h.replies[h.gathering].pending++
 	}
 	h.Stats.HandedOff.Add(1)
 }
 
 // Handoff processes a frame another loop handed over.
 func (h *Handler) Handoff(ho *Handoff, now Now) {
-	h.Stats.Received.Add(1)
-	h.frame(ho.Frame[:ho.Len], &ho.From, ho.Conn, ho.Hops, now)
+	switch {
+	case ho.Verdict:
+		h.takeVerdict(ho, now)
+	case ho.Reply != 0:
+		h.Stats.Received.Add(1)
+		h.verdictFor(ho, now)
+	default:
+		h.Stats.Received.Add(1)
+		h.frame(ho.Frame[:ho.Len], &ho.From, ho.Conn, ho.Hops, now)
+	}
 }
 
 // Tick runs the shard's periodic work (wheel, feed publishing).
 func (h *Handler) Tick(now Now) {
+	h.expireReplies(now)
 	lag := h.shard.Tick(now.Tick)
 	h.Stats.WheelLag.Store(int64(lag) * h.tb.WheelTick().Milliseconds())
 }
 
 // macKey rebuilds the hl1 key from the session's stored halves (hl1.MACKey keeps them
-// unexported; see /work/notes/requests-gateway.md). Two stores and two loads.
+// unexported). Two stores and two loads.
 func macKey(k0, k1 uint64) hl1.MACKey {
 	var b [16]byte
 	binary.LittleEndian.PutUint64(b[0:8], k0)

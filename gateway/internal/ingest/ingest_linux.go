@@ -17,7 +17,7 @@ import (
 
 const (
 	bufSize   = 4096 // one page per datagram buffer; hl1.MaxFrame fits, bigger datagrams are flagged MSG_TRUNC
-	replySize = 64   // WELCOME (29) and REHELLO (6) fit
+	replySize = 2048 // WELCOME (29), REHELLO (6) and a relay's REHELLOS (up to hl1.MaxRehellosSize) fit
 )
 
 // Loop is one UDP socket with its own shard, run on a locked OS thread.

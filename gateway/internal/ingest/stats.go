@@ -27,6 +27,7 @@ const (
 	ReasonUnsupported                   // SUBSCRIBE/UNSUBSCRIBE while no subscription service is plugged in
 	ReasonDraining                      // HELLO while the gateway drains (answered with REHELLO 4)
 	ReasonCutOff                        // HELLO while the agent cannot reach Consul (answered with REHELLO 5)
+	ReasonNotARelay                     // BATCH from a source outside the -relays list
 
 	// HL1 decoding and verification failures (protocol/hl1's errors, see DropReasonOf).
 	ReasonShort
@@ -56,7 +57,7 @@ var dropNames = [NumDropReasons]string{
 	ReasonHelloBadTag: "hello_bad_tag", ReasonHelloReplay: "hello_replay", ReasonGatewayFull: "gateway_full",
 	ReasonInboxFull: "inbox_full", ReasonUnexpected: "unexpected", ReasonOverflow: "seq_overflow",
 	ReasonTooManyHops: "handoff_loop", ReasonUnsupported: "unsupported", ReasonDraining: "draining",
-	ReasonCutOff: "cut_off",
+	ReasonCutOff: "cut_off", ReasonNotARelay: "not_a_relay",
 	// hl1.ReasonOf's labels, unchanged.
 	ReasonShort: "short", ReasonTrailing: "trailing", ReasonTooLarge: "too_large", ReasonVersion: "version",
 	ReasonUnknownType: "unknown_type", ReasonWrongType: "wrong_type", ReasonBadLength: "bad_length",
