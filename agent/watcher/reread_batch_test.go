@@ -1,9 +1,7 @@
 package watcher
 
 import (
-	"encoding/json"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -44,8 +42,8 @@ func (f *batchKV) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if r.URL.Path == "/v1/txn" {
-		var ops api.TxnOps
-		if err := json.NewDecoder(r.Body).Decode(&ops); err != nil {
+		ops, err := decodeTxn(r)
+		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
@@ -55,29 +53,12 @@ func (f *batchKV) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				f.beforeFetch(f.fetches)
 			}
 		}
-		var resp api.TxnResponse
-		for i, op := range ops {
-			p := f.presence[op.KV.Key]
-			if op.KV.Key == presencekv.ConfigKey("hlb") {
-				p = &api.KVPair{Key: op.KV.Key, ModifyIndex: 1}
+		answerReadTxn(w, ops, func(key string) *api.KVPair {
+			if key == presencekv.ConfigKey("hlb") {
+				return &api.KVPair{Key: key, ModifyIndex: 1}
 			}
-			switch {
-			case op.KV.Verb == api.KVCheckIndex && (p == nil || p.ModifyIndex != op.KV.Index),
-				op.KV.Verb == api.KVCheckNotExists && p != nil:
-				resp.Errors = append(resp.Errors, &api.TxnError{OpIndex: i, What: "changed"})
-			case op.KV.Verb == api.KVGetOrEmpty && p == nil:
-				resp.Results = append(resp.Results, &api.TxnResult{KV: &api.KVPair{Key: op.KV.Key}})
-			case op.KV.Verb == api.KVGetOrEmpty:
-				resp.Results = append(resp.Results, &api.TxnResult{KV: p})
-			}
-		}
-		status := http.StatusOK
-		if len(resp.Errors) > 0 {
-			resp, status = api.TxnResponse{Errors: resp.Errors}, http.StatusConflict
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		json.NewEncoder(w).Encode(resp) //nolint:errcheck
+			return f.presence[key]
+		})
 		return
 	}
 	key := strings.TrimPrefix(r.URL.Path, "/v1/kv/")
@@ -90,21 +71,12 @@ func (f *batchKV) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			pairs = append(pairs, p)
 		}
 	case presencekv.ChangesPrefix("hlb"):
-		if wi, _ := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64); wi != 0 && wi == f.index {
-			f.mu.Unlock()
-			time.Sleep(20 * time.Millisecond) // a blocking query that times out
-			f.mu.Lock()
-		}
+		blockIfCurrent(&f.mu, r, f.index)
 		var c presencekv.Codec
 		pairs = []*api.KVPair{{Key: presencekv.ChangesKey("hlb", "gw", 0), ModifyIndex: f.index,
 			Value: c.AppendChangeRecord(nil, &presencekv.ChangeRecord{Epoch: 7, Entries: f.entries})}}
 	}
-	w.Header().Set("X-Consul-Index", strconv.FormatUint(f.index, 10))
-	if len(pairs) == 0 {
-		w.WriteHeader(http.StatusNotFound)
-		return
-	}
-	json.NewEncoder(w).Encode(pairs) //nolint:errcheck
+	writeKVList(w, f.index, pairs)
 }
 
 // An incremental re-read fetches many buckets in several transactions, each a consistent

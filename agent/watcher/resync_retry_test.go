@@ -42,11 +42,13 @@ func (f *gapKV) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "rpc error: timeout", http.StatusInternalServerError)
 			return
 		}
-		resp, status := f.txn(r)
+		ops, err := decodeTxn(r)
+		if err == nil {
+			answerReadTxn(w, ops, f.find)
+		} else {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+		}
 		f.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		json.NewEncoder(w).Encode(resp) //nolint:errcheck
 		return
 	}
 	key := strings.TrimPrefix(r.URL.Path, "/v1/kv/")
@@ -63,17 +65,19 @@ func (f *gapKV) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		pairs = f.presence
 	case presencekv.ChangesPrefix("hlg"):
-		if wi, _ := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64); wi != 0 && wi == f.index {
-			f.mu.Unlock()
-			time.Sleep(20 * time.Millisecond) // a blocking query that times out
-			f.mu.Lock()
-		}
+		blockIfCurrent(&f.mu, r, f.index)
 		var c presencekv.Codec
 		pairs = []*api.KVPair{{Key: presencekv.ChangesKey("hlg", "gw", 0), ModifyIndex: f.index,
 			Value: c.AppendChangeRecord(nil, &presencekv.ChangeRecord{Epoch: 7, Entries: []presencekv.ChangeEntry{{Seq: f.seq, Index: f.index}}})}}
 	}
-	w.Header().Set("X-Consul-Index", strconv.FormatUint(f.index, 10))
+	index := f.index
 	f.mu.Unlock()
+	writeKVList(w, index, pairs)
+}
+
+// writeKVList answers a KV read as Consul does: the index header, then the pairs, or 404.
+func writeKVList(w http.ResponseWriter, index uint64, pairs []*api.KVPair) {
+	w.Header().Set("X-Consul-Index", strconv.FormatUint(index, 10))
 	if len(pairs) == 0 {
 		w.WriteHeader(http.StatusNotFound)
 		return
@@ -129,25 +133,30 @@ func runFakeWatcher(t *testing.T, kv http.Handler, prefix string) *Watcher {
 	return w
 }
 
-// txn answers a read-only transaction the way Consul does (check-index, check-not-exists,
-// get-or-empty over the presence keys and the config key; every failed op is reported, and
-// a failed transaction returns no results). Called with f.mu held.
-func (f *gapKV) txn(r *http.Request) (api.TxnResponse, int) {
+// find returns the pair at key (the config key exists too). Called with f.mu held.
+func (f *gapKV) find(key string) *api.KVPair {
+	if key == presencekv.ConfigKey("hlg") {
+		return &api.KVPair{Key: key, ModifyIndex: 1}
+	}
+	for _, p := range f.presence {
+		if p.Key == key {
+			return p
+		}
+	}
+	return nil
+}
+
+// decodeTxn reads the ops of a /v1/txn request.
+func decodeTxn(r *http.Request) (api.TxnOps, error) {
 	var ops api.TxnOps
-	if err := json.NewDecoder(r.Body).Decode(&ops); err != nil {
-		return api.TxnResponse{Errors: api.TxnErrors{{What: err.Error()}}}, http.StatusBadRequest
-	}
-	find := func(key string) *api.KVPair {
-		if key == presencekv.ConfigKey("hlg") {
-			return &api.KVPair{Key: key, ModifyIndex: 1}
-		}
-		for _, p := range f.presence {
-			if p.Key == key {
-				return p
-			}
-		}
-		return nil
-	}
+	err := json.NewDecoder(r.Body).Decode(&ops)
+	return ops, err
+}
+
+// answerReadTxn answers a read-only transaction the way Consul does (check-index,
+// check-not-exists, get-or-empty over the keys find knows; every failed op is reported, and a
+// failed transaction returns no results).
+func answerReadTxn(w http.ResponseWriter, ops api.TxnOps, find func(key string) *api.KVPair) {
 	var resp api.TxnResponse
 	for i, op := range ops {
 		p := find(op.KV.Key)
@@ -169,8 +178,21 @@ func (f *gapKV) txn(r *http.Request) (api.TxnResponse, int) {
 			resp.Errors = append(resp.Errors, &api.TxnError{OpIndex: i, What: "verb not faked: " + string(op.KV.Verb)})
 		}
 	}
+	status := http.StatusOK
 	if len(resp.Errors) > 0 {
-		return api.TxnResponse{Errors: resp.Errors}, http.StatusConflict
+		resp, status = api.TxnResponse{Errors: resp.Errors}, http.StatusConflict
 	}
-	return resp, http.StatusOK
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(resp) //nolint:errcheck
+}
+
+// blockIfCurrent stands for a blocking query that times out: when the request waits for
+// index (nothing new), it answers after a short while, with mu released meanwhile.
+func blockIfCurrent(mu *sync.Mutex, r *http.Request, index uint64) {
+	if wi, _ := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64); wi != 0 && wi == index {
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond) // the fake's blocking query duration, not a wait in a test
+		mu.Lock()
+	}
 }
