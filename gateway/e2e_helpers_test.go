@@ -87,7 +87,10 @@ func (c *udpClient) beat(t testing.TB, now time.Time, active, bye bool) []byte {
 // frame builds the next HEARTBEAT (or BYE) without sending it.
 func (c *udpClient) frame(now time.Time, active, bye bool) []byte {
 	c.seq++
-	ts := uint64(now.UnixMilli()-int64(c.w.ServerTimeMS)) / 10
+	// ts counts from the WELCOME (PROTOCOL.md), so it is never negative: a caller's "now"
+	// taken before the HELLO may be earlier than the gateway's server time, and a negative
+	// value would wrap to a ts the gateway cannot reconstruct (bad_mac, REHELLO 1).
+	ts := uint64(max(0, now.UnixMilli()-int64(c.w.ServerTimeMS))) / 10
 	return hl1.AppendHeartbeat(nil, hl1.Beat{Slot: c.w.Slot, Epoch: c.w.Epoch, Seq: c.seq, TS: ts, Active: active, Bye: bye}.Seal(c.key))
 }
 

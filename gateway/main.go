@@ -130,7 +130,8 @@ func serve(cfg config.Config, log *zap.Logger) error {
 			group.Stop()
 			return err
 		}
-		topts := tcp.Options{Addr: cfg.TCPAddr, Shard: cfg.Loops, IdleTimeout: cfg.TCPIdle, Clock: clk, SendBuffer: cfg.TCPSendBuffer,
+		topts := tcp.Options{Addr: cfg.TCPAddr, Shard: cfg.Loops, Loops: cfg.TCPLoops, IdleTimeout: cfg.TCPIdle, AuthTimeout: cfg.TCPAuthTimeout,
+			MaxConns: cfg.TCPMaxConns, MaxConnsPerAddr: cfg.TCPMaxConnsPerAddr, Clock: clk, SendBuffer: cfg.TCPSendBuffer,
 			Log: log.Named("tcp"), Handler: hopts, Router: group}
 		if hub != nil { // a nil *Hub in the interface would not read as "no subscriptions"
 			topts.Subscriptions = hub

@@ -53,8 +53,9 @@ func (h Hello) Seal(key MACKey) Hello {
 }
 
 // Verify reports whether h.Tag proves the sender holds the token's session key. The
-// gateway's order: token (token.KeyRing.Open, which yields the key), then Verify, then
-// CheckClock.
+// gateway's order (PROTOCOL.md, HELLO): the checks that cost no MAC (ParseHello,
+// token.KeyRing.Precheck, CheckClock), its rate limits, then token.KeyRing.Open (which
+// yields the key), then Verify.
 func (h Hello) Verify(key MACKey) bool { return h.tag(key) == h.Tag }
 
 func (h Hello) tag(key MACKey) uint64 {

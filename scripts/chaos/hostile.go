@@ -50,7 +50,7 @@ func (r *run) hostileScenario() scenario {
 		Name:  "hostile-input",
 		Fault: "UDP flood at 10x the legit packet rate to gw1 from 200 source addresses (forged MACs, replays, random slots, truncated, oversize, garbage, HELLOs with random/expired/wrong-key tokens and bad tags), then TCP slowloris, garbage and oversize-length connections",
 		Expect: "legit goodput under attack >= 95% of the no-attack goodput; every attack datagram counted (gateway drop counters + kernel receive-buffer drops, within 1%); " +
-			"gateway RSS grows < 64 MiB; slowloris connections closed after -tcp-idle; a legit TCP client connects during the abuse; every check clean (no excuse window)",
+			"gateway RSS grows < 64 MiB; slowloris connections closed after -tcp-auth-timeout (5 s: they never authenticate); a legit TCP client connects during the abuse; every check clean (no excuse window)",
 		Run:    r.hostile,
 		Settle: 5 * time.Second,
 	}

@@ -24,7 +24,9 @@ func TestEndpoints(t *testing.T) {
 	st.Heartbeats.Add(41)
 	st.Drop(ingest.ReasonBadMAC)
 	st.Drop(ingest.ReasonBadMAC)
-	tb.Shard(0).Hello(table.HelloParams{User: 1, Device: 1, Stamp: 1}, 0)
+	slot, _, _, _ := tb.Shard(0).Hello(table.HelloParams{User: 1, Device: 1, Stamp: 1}, 0)
+	idx, _, _ := tb.Shard(0).Lookup(slot)
+	tb.Shard(0).Accept(idx, 1, 0, true, 0) // online from its first heartbeat
 	m := NewMetrics(Sources{Table: tb, Loops: func() []*ingest.Stats { return []*ingest.Stats{st} }})
 	m.BatchFill.Observe(64)
 	var ready atomic.Bool

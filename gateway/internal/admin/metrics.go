@@ -73,7 +73,7 @@ func NewMetrics(src Sources) *Metrics {
 	counter("handoffs_total", "Frames handed to the loop owning their shard (NAT rebinding, foreign HELLO).", func(s *ingest.Stats) uint64 { return s.HandedOff.Load() })
 	counter("reply_send_errors_total", "Replies the socket did not take (dropped).", func(s *ingest.Stats) uint64 { return s.SendErrors.Load() })
 	reg.MustRegister(&dropCollector{src: src, desc: prometheus.NewDesc(ns+"_frames_dropped_total", "Frames dropped, by reason.", []string{"reason"}, nil)})
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "sessions_online", Help: "Sessions online (including those inside the debounce window)."},
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "sessions_online", Help: "Sessions online: from their first authenticated heartbeat (not at WELCOME) until BYE or expiry, including those inside the debounce window."},
 		func() float64 { return float64(src.Table.Online()) }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "wheel_lag_seconds", Help: "Largest timing-wheel lag across shards at their last tick."},
 		func() float64 {

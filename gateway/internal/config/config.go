@@ -39,8 +39,13 @@ type Config struct {
 	HelloBurst    float64
 	TCPIdle       time.Duration
 	TCPSendBuffer int
-	Coalesce      time.Duration
-	LogLevel      string
+	// TCP connection rules (PROTOCOL.md "TCP"); see tcp.Options.
+	TCPLoops           int
+	TCPAuthTimeout     time.Duration
+	TCPMaxConns        int
+	TCPMaxConnsPerAddr int
+	Coalesce           time.Duration
+	LogLevel           string
 	// Drain (SIGTERM or POST /drain on the admin port): see ingest.Drain.
 	DrainTimeout   time.Duration
 	DrainRate      float64
@@ -78,13 +83,17 @@ func Parse(args []string, lookup func(string) (string, bool), errOut io.Writer) 
 	fs.IntVar(&c.MaxSessions, "max-sessions", 2<<20, "session capacity (memory is reserved up front, ~64 bytes each)")
 	fs.StringVar(&c.FeedSocket, "feed-socket", "/run/heartline/feed.sock", "Unix socket the agent connects to for the presence feed")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 50*time.Millisecond, "feed batching interval")
-	fs.StringVar(&c.AdminAddr, "admin-addr", ":9464", "admin HTTP address (/healthz, /readyz, /metrics)")
+	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:9464", "admin HTTP address (/healthz, /readyz, /metrics, POST /drain): loopback by default; give a private address if Prometheus or the Consul check reach it from elsewhere")
 	fs.StringVar(&c.GatewayID, "gateway-id", host, "this gateway's id (sent to the agent)")
 	fs.IntVar(&c.RecvBuffer, "rcvbuf", 16<<20, "SO_RCVBUF bytes requested per UDP socket (SO_RCVBUFFORCE when permitted)")
 	fs.DurationVar(&c.MaxClockSkew, "max-clock-skew", 5*time.Minute, "reject HELLOs whose client clock is further off")
 	fs.Float64Var(&c.HelloRate, "hello-rate", 5, "HELLOs per second per source address")
 	fs.Float64Var(&c.HelloBurst, "hello-burst", 20, "HELLO burst per source address")
-	fs.DurationVar(&c.TCPIdle, "tcp-idle", 45*time.Second, "close TCP connections silent for this long")
+	fs.DurationVar(&c.TCPIdle, "tcp-idle", 0, "close authenticated TCP connections silent for this long (CLOSE 5); 0: interval x misses + grace, as PROTOCOL.md says")
+	fs.DurationVar(&c.TCPAuthTimeout, "tcp-auth-timeout", 5*time.Second, "close TCP connections not authenticated (no WELCOME) this long after they opened, whatever they send (CLOSE 5)")
+	fs.IntVar(&c.TCPLoops, "tcp-loops", 1, "gnet event loops of the TCP listener (they only frame bytes; one worker applies the frames)")
+	fs.IntVar(&c.TCPMaxConns, "tcp-max-conns", 100000, "open TCP connections; more are closed at accept (counted)")
+	fs.IntVar(&c.TCPMaxConnsPerAddr, "tcp-max-conns-per-addr", 256, "open TCP connections per client IPv4 address or IPv6 /64; more are closed at accept (counted). Many apps behind one carrier NAT share an address: raise it if too_many_from_address closes hit real users")
 	fs.IntVar(&c.TCPSendBuffer, "tcp-sndbuf", 0, "SO_SNDBUF bytes per TCP connection (bounds kernel memory per app connection); 0: kernel default")
 	fs.DurationVar(&c.Coalesce, "coalesce", time.Millisecond, "after a partly filled recvmmsg batch, wait this long so datagrams accumulate (fewer wake-ups; adds at most this latency); negative disables")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -164,6 +173,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: -slow-consumer-grace must be > 0")
 	case c.DrainTimeout < 0 || c.DrainRate <= 0 || c.DrainPerSource <= 0:
 		return fmt.Errorf("config: -drain-timeout must be >= 0, -drain-rate and -drain-rate-per-source > 0")
+	case c.TCPIdle < 0 || c.TCPAuthTimeout <= 0:
+		return fmt.Errorf("config: -tcp-idle must be >= 0 (0: interval x misses + grace) and -tcp-auth-timeout > 0")
+	case c.TCPLoops < 1 || c.TCPLoops > 64 || c.TCPMaxConns < 1 || c.TCPMaxConnsPerAddr < 1:
+		return fmt.Errorf("config: -tcp-loops must be 1..64, -tcp-max-conns and -tcp-max-conns-per-addr >= 1")
 	case c.Prefix == "":
 		return fmt.Errorf("config: -prefix must not be empty (the agent's default is \"heartline\")")
 	}

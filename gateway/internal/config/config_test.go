@@ -69,6 +69,31 @@ func TestBadLogLevelIsAnError(t *testing.T) {
 	}
 }
 
+// The admin port listens on loopback unless told otherwise, the TCP idle timeout follows
+// the session timeout unless set, and the TCP caps are flags.
+func TestAdminOnLoopbackAndTCPDefaults(t *testing.T) {
+	env := map[string]string{"HEARTLINE_SECRET_FILE": "/k"}
+	c, err := Parse(nil, lookupIn(env), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AdminAddr != "127.0.0.1:9464" {
+		t.Fatalf("-admin-addr default %q, want loopback", c.AdminAddr)
+	}
+	if c.TCPIdle != 0 || c.TCPAuthTimeout != 5*time.Second || c.TCPLoops != 1 || c.TCPMaxConns != 100000 || c.TCPMaxConnsPerAddr != 256 {
+		t.Fatalf("TCP defaults: %+v", c)
+	}
+	c, err = Parse([]string{"-tcp-loops", "4", "-tcp-max-conns-per-addr", "8", "-tcp-idle", "1m"}, lookupIn(env), io.Discard)
+	if err != nil || c.TCPLoops != 4 || c.TCPMaxConnsPerAddr != 8 || c.TCPIdle != time.Minute {
+		t.Fatalf("TCP flags: %+v %v", c, err)
+	}
+	for _, bad := range [][]string{{"-tcp-loops", "0"}, {"-tcp-auth-timeout", "0"}, {"-tcp-max-conns-per-addr", "0"}, {"-tcp-idle", "-1s"}} {
+		if _, err := Parse(bad, lookupIn(env), io.Discard); err == nil {
+			t.Fatalf("%v accepted", bad)
+		}
+	}
+}
+
 func TestParseRelays(t *testing.T) {
 	got, err := ParseRelays(" 10.1.0.0/16, 192.0.2.7 ,2001:db8::/48,::ffff:198.51.100.1,")
 	if err != nil {

@@ -87,7 +87,8 @@ type recorder struct{ frames [][]byte }
 func (r *recorder) Send(frame []byte, to *Addr) {
 	r.frames = append(r.frames, append([]byte(nil), frame...))
 }
-func (r *recorder) SendFrame(frame []byte) { r.Send(frame, nil) }
+func (r *recorder) SendFrame(frame []byte)       { r.Send(frame, nil) }
+func (r *recorder) Refused(hl1.Type, DropReason) {}
 func (r *recorder) last() []byte {
 	if len(r.frames) == 0 {
 		return nil

@@ -2,10 +2,12 @@
 //
 // Map:
 //
-//	handler.go       the per-frame logic shared by UDP and TCP: HELLO -> token, tag, clock,
-//	                 table -> WELCOME; HEARTBEAT/BYE and each BATCH entry -> slot, MAC over
-//	                 reconstructed seq/ts, table; REHELLO for unknown slots; every rejection
-//	                 a counted drop
+//	handler.go       the per-frame logic shared by UDP and TCP: HELLO -> the checks that cost
+//	                 no MAC (frame, token key id and expiry, clock), then the rate limits, then
+//	                 token MAC, tag, table -> WELCOME; HEARTBEAT/BYE and each BATCH entry ->
+//	                 slot, MAC over reconstructed seq/ts, table; REHELLO for unknown or expired
+//	                 slots; every rejection a counted drop, and a TCP connection is told of the
+//	                 ones it gets no answer to (Conn.Refused) so it can apply the TCP rules
 //	addr.go          Addr, a raw socket address kept as bytes (no allocation per datagram)
 //	ratelimit.go     bounded per-source token buckets (HELLO, REHELLO)
 //	stats.go         per-loop counters read by the metrics endpoint

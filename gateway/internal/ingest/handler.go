@@ -23,9 +23,15 @@ type Sender interface {
 }
 
 // Conn is a reply path for frames that did not come over UDP (TCP connections). A
-// handed-off frame carries it so the owning loop can answer on it.
+// handed-off frame carries it so the owning loop can answer on it. Both methods may be
+// called from any loop and must not block.
 type Conn interface {
 	SendFrame(frame []byte)
+	// Refused is told each frame of type t from this connection that was dropped (counted
+	// under r) without an answer, so the connection can apply the TCP rules of PROTOCOL.md
+	// (e.g. CLOSE 3 after a HELLO that failed authentication). Drops that are answered
+	// (REHELLO) reach the connection as that frame instead.
+	Refused(t hl1.Type, r DropReason)
 }
 
 // Handoff is a frame travelling to the loop that owns its shard. It is a value (copied into
@@ -162,14 +168,30 @@ func (h *Handler) frame(b []byte, from *Addr, conn Conn, hops uint8, now Now) {
 	case hl1.TypeBatch:
 		h.batch(b, from, conn, hops, now)
 	default:
-		h.Stats.Drop(ReasonUnexpected)
+		h.refuse(b[0], ReasonUnexpected, conn)
+	}
+}
+
+func beatType(hb hl1.Heartbeat) hl1.Type {
+	if hb.Bye {
+		return hl1.TypeBye
+	}
+	return hl1.TypeHeartbeat
+}
+
+// refuse counts a dropped frame (vt is its first byte) that gets no answer and tells its
+// connection, if it came over one.
+func (h *Handler) refuse(vt byte, r DropReason, conn Conn) {
+	h.Stats.Drop(r)
+	if conn != nil {
+		conn.Refused(hl1.Type(vt), r)
 	}
 }
 
 func (h *Handler) heartbeat(b []byte, from *Addr, conn Conn, hops uint8, now Now) {
 	hb, err := hl1.ParseHeartbeat(b)
 	if err != nil {
-		h.Stats.Drop(DropReasonOf(err))
+		h.refuse(b[0], DropReasonOf(err), conn)
 		return
 	}
 	h.beat(hb, b, from, conn, hops, now)
@@ -216,15 +238,17 @@ func (h *Handler) beat(hb hl1.Heartbeat, raw []byte, from *Addr, conn Conn, hops
 	expected := uint64(sess.LastTs) + uint64(now.Tick-sess.LastSeen)
 	seq, ts, err := hb.Open(macKey(sess.K0, sess.K1), h.opts.Epoch, uint64(sess.LastSeq), expected)
 	if err != nil {
-		h.Stats.Drop(DropReasonOf(err))
-		if errors.Is(err, hl1.ErrBadMAC) {
-			// The slot is live but the frame is not its session's: an app still holding a
-			// slot from this gateway's previous run (or from before its clock drifted out
-			// of the ts window) would otherwise be dropped silently for ever, never told to
-			// say HELLO again. A forger only gets the 6-byte answer an unknown slot gets,
-			// rate-limited the same way; replays stay silent.
-			h.rehello(hb.Slot, hl1.RehelloUnknownSlot, from, conn, now)
+		if !errors.Is(err, hl1.ErrBadMAC) { // replay: silent
+			h.refuse(byte(beatType(hb)), DropReasonOf(err), conn)
+			return
 		}
+		// The slot is live but the frame is not its session's: an app still holding a slot
+		// from this gateway's previous run (or from before its clock drifted out of the ts
+		// window) would otherwise be dropped silently for ever, never told to say HELLO
+		// again. A forger only gets the 6-byte answer an unknown slot gets, rate-limited
+		// the same way; replays stay silent.
+		h.Stats.Drop(ReasonBadMAC)
+		h.rehello(hb.Slot, hl1.RehelloUnknownSlot, from, conn, now)
 		return
 	}
 	if seq > math.MaxUint32 || ts > math.MaxUint32 {
@@ -245,18 +269,31 @@ func (h *Handler) beat(hb hl1.Heartbeat, raw []byte, from *Addr, conn Conn, hops
 }
 
 func (h *Handler) hello(b []byte, from *Addr, conn Conn, hops uint8, now Now) {
+	const vt = byte(hl1.TypeHello)
+	// The checks that cost no MAC come first (PROTOCOL.md, Error handling): a flood of
+	// junk, truncated, stale or unknown-key HELLOs is dropped here and spends neither the
+	// per-source allowance of the address it claims nor the loop's HELLO budget, which is
+	// left to HELLOs that need the two HMACs and the tag.
+	hello, err := hl1.ParseHello(b)
+	if err != nil {
+		h.refuse(vt, DropReasonOf(err), conn)
+		return
+	}
+	if err := h.opts.Keys.Precheck(hello.Token[:], now.Time); err != nil {
+		h.refuse(vt, DropReasonOf(err), conn)
+		return
+	}
+	if err := hello.CheckClock(now.Time, h.opts.MaxClockSkew); err != nil {
+		h.refuse(vt, DropReasonOf(err), conn)
+		return
+	}
 	if hops == 0 { // a handed-off HELLO was rate-limited where it arrived
 		// Per source first, then the loop-wide budget: a flood of well-formed HELLOs from
 		// many sources costs at most HelloPerLoop token HMACs per second.
 		if !h.helloLimit.allow(from.Key(), now.Tick) || !h.helloBudget.allow(now.Tick) {
-			h.Stats.Drop(ReasonRateLimited)
+			h.refuse(vt, ReasonRateLimited, conn)
 			return
 		}
-	}
-	hello, err := hl1.ParseHello(b)
-	if err != nil {
-		h.Stats.Drop(DropReasonOf(err))
-		return
 	}
 	logout := hello.Logout()
 	if h.opts.Drain.Active() && !logout {
@@ -273,16 +310,12 @@ func (h *Handler) hello(b []byte, from *Addr, conn Conn, hops uint8, now Now) {
 	}
 	tok, sk, err := h.opts.Keys.Open(hello.Token[:], now.Time)
 	if err != nil {
-		h.Stats.Drop(DropReasonOf(err))
+		h.refuse(vt, DropReasonOf(err), conn)
 		return
 	}
 	key := hl1.NewMACKey(sk)
 	if !hello.Verify(key) {
-		h.Stats.Drop(ReasonHelloBadTag)
-		return
-	}
-	if err := hello.CheckClock(now.Time, h.opts.MaxClockSkew); err != nil {
-		h.Stats.Drop(DropReasonOf(err))
+		h.refuse(vt, ReasonHelloBadTag, conn)
 		return
 	}
 	p := table.HelloParams{
@@ -300,7 +333,7 @@ func (h *Handler) hello(b []byte, from *Addr, conn Conn, hops uint8, now Now) {
 		h.handoff(owner, b, from, conn, hops)
 		return
 	case table.HelloStale:
-		h.Stats.Drop(ReasonHelloReplay)
+		h.refuse(byte(hl1.TypeHello), ReasonHelloReplay, conn)
 		return
 	case table.HelloFull:
 		h.Stats.Drop(ReasonGatewayFull)
@@ -322,7 +355,7 @@ func (h *Handler) logout(p table.HelloParams, b []byte, from *Addr, conn Conn, h
 	case table.LogoutForeign:
 		h.handoff(owner, b, from, conn, hops)
 	case table.LogoutStale:
-		h.Stats.Drop(ReasonHelloReplay)
+		h.refuse(byte(hl1.TypeHello), ReasonHelloReplay, conn)
 	case table.LogoutDone:
 		h.Stats.Byes.Add(1)
 		h.Stats.Logouts.Add(1)
@@ -353,7 +386,7 @@ func (h *Handler) reply1(frame []byte, from *Addr, conn Conn) {
 
 func (h *Handler) handoff(owner int, b []byte, from *Addr, conn Conn, hops uint8) {
 	if hops > 0 || h.router == nil {
-		h.Stats.Drop(ReasonTooManyHops)
+		h.refuse(b[0], ReasonTooManyHops, conn)
 		return
 	}
 	ho := &h.ho
@@ -364,7 +397,7 @@ func (h *Handler) handoff(owner int, b []byte, from *Addr, conn Conn, hops uint8
 	ok := h.router.Route(owner, ho)
 	ho.Conn, ho.Reply = nil, 0
 	if !ok {
-		h.Stats.Drop(ReasonInboxFull)
+		h.refuse(b[0], ReasonInboxFull, conn)
 		return
 	}
 	if h.inBatch && h.gathering >= 0 {

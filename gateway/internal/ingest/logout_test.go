@@ -25,6 +25,7 @@ func TestLogoutHelloEndsASessionReKeyedBehindTheAppsBack(t *testing.T) {
 	c := e.connect(t, 7, 1)
 	e.now = e.now.Add(time.Second)
 	e.send(c.beat(e.now, true, false))
+	publish(e) // reported online: a re-HELLO keeps it so
 
 	// The abandoned HELLO: the gateway re-keys the session; the app keeps its old slot.
 	e.now = e.now.Add(time.Second)

@@ -30,12 +30,13 @@ const (
 	ReasonNotARelay                     // BATCH from a source outside the -relays list
 
 	// HL1 decoding and verification failures (protocol/hl1's errors, see DropReasonOf).
+	// hl1's wrong_type is not among them: the gateway dispatches on the type byte, so no
+	// parser ever sees a frame of another type (it would count as other).
 	ReasonShort
 	ReasonTrailing
 	ReasonTooLarge
 	ReasonVersion
 	ReasonUnknownType
-	ReasonWrongType
 	ReasonBadLength
 	ReasonBadValue
 	ReasonNotSorted
@@ -60,7 +61,7 @@ var dropNames = [NumDropReasons]string{
 	ReasonCutOff: "cut_off", ReasonNotARelay: "not_a_relay",
 	// hl1.ReasonOf's labels, unchanged.
 	ReasonShort: "short", ReasonTrailing: "trailing", ReasonTooLarge: "too_large", ReasonVersion: "version",
-	ReasonUnknownType: "unknown_type", ReasonWrongType: "wrong_type", ReasonBadLength: "bad_length",
+	ReasonUnknownType: "unknown_type", ReasonBadLength: "bad_length",
 	ReasonBadValue: "bad_value", ReasonNotSorted: "not_sorted", ReasonCorrupt: "corrupt", ReasonBadMAC: "bad_mac",
 	ReasonReplay: "replay", ReasonClockSkew: "clock_skew", ReasonTokenMalformed: "token_malformed",
 	ReasonTokenUnknownKey: "token_unknown_key", ReasonTokenBadMAC: "token_bad_mac", ReasonTokenExpired: "token_expired",

@@ -42,8 +42,8 @@ func TestUnconfirmedSessionIsNeverReported(t *testing.T) {
 	if snap := snapshotUsers(t, tb, s, 1); len(snap) != 1 || snap[2].Kind != feed.KindOnline {
 		t.Fatalf("snapshot lists %+v, want only user 2", snap)
 	}
-	if tb.Online() != 2 {
-		t.Fatalf("online gauge %d, want 2 (the gauge counts sessions held, reported or not)", tb.Online())
+	if tb.Online() != 1 {
+		t.Fatalf("online gauge %d, want 1: a session is online from its first heartbeat, the orphan never had one", tb.Online())
 	}
 	// The orphan expires silently; the live session keeps beating.
 	end := tb.timeout + tb.debounce + 2*uint32(tb.opts.WheelTick/TickDuration)
@@ -180,5 +180,38 @@ func TestByeOfUnconfirmedSessionIsSilent(t *testing.T) {
 	beat(t, s, again, 1, 0, true, 10)
 	if recs := take(s, 10); len(recs) != 1 || recs[0].Kind != feed.KindOnline {
 		t.Fatalf("after a new HELLO and heartbeat: %+v", recs)
+	}
+}
+
+// sessions_online follows what the spec calls online: not at WELCOME, from the first
+// heartbeat; a re-HELLO of an online session keeps it counted; BYE and expiry uncount it.
+func TestOnlineGaugeCountsFromTheFirstHeartbeat(t *testing.T) {
+	tb := newTestTable(t, 1, 8)
+	s := tb.Shard(0)
+	slot := hello(t, s, 1, 1, 1, 0)
+	if tb.Online() != 0 {
+		t.Fatalf("online %d after WELCOME, want 0", tb.Online())
+	}
+	beat(t, s, slot, 1, 0, true, 0)
+	if tb.Online() != 1 {
+		t.Fatalf("online %d after the first heartbeat, want 1", tb.Online())
+	}
+	take(s, 1)
+	again := hello(t, s, 1, 1, 2, 2) // re-HELLO (newer stamp): a new slot, still online
+	if tb.Online() != 1 {
+		t.Fatalf("online %d after a re-HELLO, want 1", tb.Online())
+	}
+	idx := beat(t, s, again, 1, 0, true, 3)
+	s.Bye(idx, 2, 1, 4)
+	if tb.Online() != 0 {
+		t.Fatalf("online %d after BYE, want 0", tb.Online())
+	}
+	other := hello(t, s, 2, 1, 1, 5)
+	beat(t, s, other, 1, 0, true, 5)
+	for now := uint32(5); now <= 5+tb.timeout+tb.debounce+20; now += 10 {
+		take(s, now)
+	}
+	if tb.Online() != 0 {
+		t.Fatalf("online %d after expiry, want 0", tb.Online())
 	}
 }

@@ -55,8 +55,8 @@ type LookupResult uint8
 const (
 	LookupOK      LookupResult = iota
 	LookupForeign              // the slot belongs to another shard (hand the frame over)
-	LookupUnknown              // no such slot or an old generation
-	LookupExpired              // the session went offline (BYE or silence)
+	LookupUnknown              // no such slot, or its index now serves another session
+	LookupExpired              // the session went offline (BYE or silence), and its index was not reused since
 )
 
 // Lookup resolves a slot of this shard. On LookupForeign, the caller should route the
@@ -73,10 +73,12 @@ func (s *Shard) Lookup(slot Slot) (uint32, *Session, LookupResult) {
 		return 0, nil, LookupUnknown
 	}
 	sess := &s.sessions[idx]
-	if uint32(sess.gen) != gen || sess.state == stateFree {
+	if uint32(sess.gen) != gen {
 		return 0, nil, LookupUnknown
 	}
-	if sess.state == stateOffline {
+	if sess.state == stateOffline || sess.state == stateFree {
+		// A freed index keeps the generation of the session that ended there until it is
+		// reused, so the table can still tell "expired" (REHELLO 2) from "unknown".
 		return 0, nil, LookupExpired
 	}
 	return idx, sess, LookupOK
@@ -91,6 +93,7 @@ func (s *Shard) Slot(idx uint32) Slot {
 // table tick it arrived. A lingering session comes back silently (flap suppression).
 func (s *Shard) Accept(idx uint32, seq, ts uint32, active bool, now uint32) {
 	sess := &s.sessions[idx]
+	wasCounted := counted(sess)
 	sess.LastSeq, sess.LastTs, sess.LastSeen = seq, ts, now
 	sess.state = stateOnline
 	if sess.flags&flagConfirmed == 0 {
@@ -102,15 +105,17 @@ func (s *Shard) Accept(idx uint32, seq, ts uint32, active bool, now uint32) {
 		sess.flags ^= flagActive
 		s.markDirty(idx)
 	}
+	s.recount(sess, wasCounted)
 }
 
 // Bye takes session idx offline at once (after its BYE verified).
 func (s *Shard) Bye(idx uint32, seq, ts uint32, now uint32) {
 	sess := &s.sessions[idx]
+	was := counted(sess)
 	sess.LastSeq, sess.LastTs, sess.LastSeen = seq, ts, now
 	sess.state = stateOffline
 	sess.flags |= flagBye
-	s.online.Add(-1)
+	s.recount(sess, was)
 	s.markDirty(idx)
 }
 
@@ -170,9 +175,6 @@ func (s *Shard) Hello(p HelloParams, now uint32) (slot Slot, base uint32, res He
 		sess.gen = uint8(s.t.layout.nextGen(uint32(sess.gen)))
 		ix.replace(p.User, p.Device, found, s.Slot(idx))
 		ix.mu.Unlock()
-		if sess.state == stateOffline {
-			s.online.Add(1)
-		}
 		s.start(idx, p, now)
 		return s.Slot(idx), now, HelloRefound, 0
 	}
@@ -188,7 +190,6 @@ func (s *Shard) Hello(p HelloParams, now uint32) (slot Slot, base uint32, res He
 	slot = s.Slot(idx)
 	ix.insert(p.User, p.Device, slot)
 	ix.mu.Unlock()
-	s.online.Add(1)
 	s.start(idx, p, now)
 	return slot, now, HelloNew, 0
 }
@@ -237,6 +238,8 @@ func (s *Shard) Logout(p HelloParams, now uint32) (LogoutResult, int) {
 // start (re)initialises session idx for a fresh WELCOME at tick now.
 func (s *Shard) start(idx uint32, p HelloParams, now uint32) {
 	sess := &s.sessions[idx]
+	was := counted(sess)
+	defer s.recount(sess, was)
 	sess.K0, sess.K1 = p.K0, p.K1
 	sess.LastSeq, sess.LastTs, sess.LastSeen, sess.BaseTick = 0, 0, now, now
 	sess.HelloStamp = p.Stamp

@@ -125,6 +125,15 @@ func (t *Table) UnixMilli(tick uint32) int64 { return t.startMs + int64(tick)*10
 // WheelTick is the timing wheel's resolution (the unit of Shard.Tick's lag).
 func (t *Table) WheelTick() time.Duration { return t.opts.WheelTick }
 
+// Timeout is how long a session may stay silent before it expires: Interval x Misses +
+// Grace. It is reported offline Debounce later, unless it comes back meanwhile.
+func (t *Table) Timeout() time.Duration {
+	return t.opts.Interval*time.Duration(t.opts.Misses) + t.opts.Grace
+}
+
+// Debounce is the flap-suppression window after Timeout.
+func (t *Table) Debounce() time.Duration { return t.opts.Debounce }
+
 // Interval is the heartbeat interval announced in WELCOME.
 func (t *Table) Interval() time.Duration { return t.opts.Interval }
 
@@ -151,7 +160,8 @@ func (t *Table) Pending() int64 {
 	return n
 }
 
-// Online returns the number of sessions currently online or lingering (for metrics).
+// Online returns the number of sessions online (for metrics): confirmed by a first
+// heartbeat and not offline, including those inside the debounce window (online.go).
 func (t *Table) Online() int64 {
 	var n int64
 	for _, s := range t.shards {

@@ -154,6 +154,9 @@ func TestByeIsImmediateAndSlotGenerationChanges(t *testing.T) {
 		t.Fatalf("hello while the only slot is held: %v", res)
 	}
 	take(s, tb.timeout+10)
+	if _, _, r := s.Lookup(old); r != LookupExpired {
+		t.Fatalf("after the slot was let go, before reuse, lookup = %v, want expired (REHELLO 2)", r)
+	}
 	fresh := hello(t, s, 2, 1, 1, tb.timeout+10)
 	if _, i1, _ := tb.layout.split(fresh); i1 != idx {
 		t.Fatalf("slot index not reused")

@@ -88,8 +88,9 @@ func (s *Shard) expire(idx uint32, now uint32) {
 			s.wheelInsert(idx, end)
 			return
 		}
+		was := counted(sess)
 		sess.state = stateOffline
-		s.online.Add(-1)
+		s.recount(sess, was)
 		s.markDirty(idx)
 	case stateOffline:
 		if sess.flags&flagDirty == 0 && sess.flags&flagInIndex == 0 {

@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -11,58 +12,83 @@ import (
 	"heartline/protocol/hl1"
 )
 
-// conn is the per-connection state, the gnet.Conn context.
+// conn is the per-connection state, the gnet.Conn context. Fields written by the event
+// loop only are plain; the rest are atomics because the worker, the UDP loops (hand-off
+// replies) and the subscriptions seam reach the connection too.
 type conn struct {
-	s        *Server
-	gc       gnet.Conn
-	id       uint64
-	hello    atomic.Bool  // first frame was a HELLO
-	last     atomic.Int64 // unix nanos of the last frame
-	closing  atomic.Bool
-	cause    atomic.Uint32 // CloseCause+1 once the gateway closed it; 0: the peer did
-	subbed   atomic.Bool
-	welcomed atomic.Bool // the gateway sent this connection a WELCOME: it is authenticated
-	// user is the user id of the connection's HELLO tokens; userConflict is set when two
-	// HELLOs named different members (User then reports 0).
-	user         atomic.Uint64
-	userConflict atomic.Bool
-	from         ingest.Addr
-	outbound     atomic.Int64 // bytes handed to AsyncWrite, not yet in gnet's buffer
-	buffered     atomic.Int64 // gnet's outbound buffer (not yet taken by the socket) at the last look
-	probing      atomic.Bool  // a Wake to refresh buffered is in flight
-	linger       atomic.Int64 // unix nanos: a CLOSE frame waits in gnet's buffer until then (0: none)
+	s       *Server
+	gc      gnet.Conn
+	id      uint64
+	from    ingest.Addr
+	group   netip.Prefix // the address group counted against MaxConnsPerAddr (addrgroup.go)
+	opened  int64        // unix nanos of the accept: AuthTimeout counts from here
+	pending int          // inbound bytes left buffered after the last OnTraffic (event loop only)
+
+	// The TCP rules of PROTOCOL.md (rules.go). authed: the gateway sent a WELCOME, which
+	// only a verified HELLO gets; rehelloed: it sent a REHELLO for a live slot since the
+	// last WELCOME; beaten: a HEARTBEAT or BYE came since the last WELCOME.
+	authed    atomic.Bool
+	rehelloed atomic.Bool
+	beaten    atomic.Bool
+	last      atomic.Int64 // unix nanos of the last frame since authentication (idle timeout)
+	queued    atomic.Int32 // frames of this connection in the worker queue (ConnQueue)
+
+	closing atomic.Bool
+	cause   atomic.Uint32 // CloseCause+1 once the gateway closed it; 0: the peer did
+	subbed  atomic.Bool
+	// claimed is the user id the connection's HELLO tokens name; claimConflict is set when
+	// two of them named different members. User reports it only once authenticated.
+	claimed       atomic.Uint64
+	claimConflict atomic.Bool
+
+	outbound atomic.Int64 // bytes handed to AsyncWrite, not yet in gnet's buffer
+	buffered atomic.Int64 // gnet's outbound buffer (not yet taken by the socket) at the last look
+	probing  atomic.Bool  // a Wake to refresh buffered is in flight
+	linger   atomic.Int64 // unix nanos: a CLOSE frame waits in gnet's buffer until then (0: none)
 }
 
 // ID implements Conn.
 func (c *conn) ID() uint64 { return c.id }
 
-// User implements Conn.
+// User implements Conn: the member of the connection's HELLOs, once one of them verified
+// (0 before, and when its HELLOs named different members).
 func (c *conn) User() uint64 {
-	if c.userConflict.Load() {
+	if !c.authed.Load() || c.claimConflict.Load() {
 		return 0
 	}
-	return c.user.Load()
+	return c.claimed.Load()
 }
 
-// noteHelloUser records the user id a HELLO's token names (verified or not: the WELCOME,
-// which only a verified HELLO gets, is what authenticates the connection, and a connection
-// whose HELLOs disagree has no user).
-func (c *conn) noteHelloUser(frame []byte) {
+// claim records the user id a HELLO's token names, before it is verified: the WELCOME
+// (authed) is what makes it count.
+func (c *conn) claim(frame []byte) {
 	h, err := hl1.ParseHello(frame)
 	if err != nil {
 		return
 	}
 	u := binary.BigEndian.Uint64(h.Token[3:11])
-	if prev := c.user.Swap(u); prev != 0 && prev != u {
-		c.userConflict.Store(true)
+	if prev := c.claimed.Swap(u); prev != 0 && prev != u {
+		c.claimConflict.Store(true)
 	}
 }
 
 // SendFrame implements Conn and ingest.Conn: it length-prefixes frame and queues it on the
-// event loop. The copy is needed because gnet writes it later.
+// event loop. The copy is needed because gnet writes it later. A WELCOME authenticates the
+// connection; a REHELLO for a live slot allows the next HELLO; a REHELLO answering a HELLO
+// (slot 0: full, draining, unavailable) ends the connection after it.
 func (c *conn) SendFrame(frame []byte) {
-	if c.closing.Load() {
+	if c.closing.Load() || len(frame) == 0 {
 		return
+	}
+	switch hl1.Type(frame[0]) {
+	case hl1.TypeWelcome:
+		c.welcomed()
+	case hl1.TypeRehello:
+		if r, err := hl1.ParseRehello(frame); err == nil && r.Slot == 0 {
+			c.closeAfter(frame, CauseHelloRefused)
+			return
+		}
+		c.rehelloed.Store(true)
 	}
 	// Bytes handed to gnet but not yet written by the event loop (OutboundBuffered may only
 	// be read on the loop; OnTraffic checks that part).
@@ -74,9 +100,6 @@ func (c *conn) SendFrame(frame []byte) {
 	if err != nil {
 		return
 	}
-	if len(frame) > 0 && frame[0] == byte(hl1.TypeWelcome) {
-		c.welcomed.Store(true) // only the handler sends WELCOME, after verifying the HELLO
-	}
 	n := int64(len(b))
 	c.outbound.Add(n)
 	_ = c.gc.AsyncWrite(b, func(gc gnet.Conn, _ error) error {
@@ -86,6 +109,28 @@ func (c *conn) SendFrame(frame []byte) {
 		}
 		return nil
 	})
+}
+
+// welcomed marks the connection authenticated (the handler sends WELCOME only after the
+// HELLO verified) and starts its idle clock.
+func (c *conn) welcomed() {
+	c.rehelloed.Store(false)
+	c.beaten.Store(false)
+	c.last.Store(time.Now().UnixNano())
+	c.authed.Store(true)
+}
+
+// Refused implements ingest.Conn: a frame of this connection was dropped without an
+// answer; rules.go says what the connection does about it.
+func (c *conn) Refused(t hl1.Type, r ingest.DropReason) {
+	switch refusal(t, r) {
+	case refuseProtocol:
+		c.close(CauseProtocolError)
+	case refuseAuth:
+		c.close(CauseNotAuthenticated)
+	case refuseBusy:
+		c.closeAfter(hl1.AppendRehello(nil, hl1.Rehello{Slot: 0, Reason: hl1.RehelloFull}), CauseHelloRefused)
+	}
 }
 
 // Backlog implements Conn: bytes queued for this connection that the socket has not taken
@@ -114,22 +159,31 @@ func (c *conn) Close(reason hl1.CloseReason) { c.close(causeOf(reason)) }
 
 // close sends CLOSE with the cause's code (if it has one) and closes the connection, once;
 // the cause is counted.
+func (c *conn) close(cause CloseCause) { c.closeAfter(nil, cause) }
+
+// closeAfter sends lead (a frame, if any), then CLOSE with the cause's code (if it has one),
+// and closes the connection, once; the cause is counted.
 //
-// When the CLOSE frame cannot go out at once (a slow reader's socket is full, with EVENT
-// data queued before it), the connection lingers up to Options.CloseLinger for the app to
-// read what is queued and the CLOSE frame; OnTick closes it when its buffer is empty or the
-// time is up. Inbound frames are ignored meanwhile.
-func (c *conn) close(cause CloseCause) {
+// When the frames cannot go out at once (a slow reader's socket is full, with EVENT data
+// queued before them), the connection lingers up to Options.CloseLinger for the app to read
+// what is queued and the CLOSE frame; OnTick closes it when its buffer is empty or the time
+// is up. Inbound frames are ignored meanwhile.
+func (c *conn) closeAfter(lead []byte, cause CloseCause) {
 	if !c.closing.CompareAndSwap(false, true) {
 		return
 	}
 	c.cause.Store(uint32(cause) + 1)
-	reason := cause.Code()
-	if reason == 0 {
+	var b []byte
+	if lead != nil {
+		b, _ = hl1.AppendTCP(b, lead)
+	}
+	if reason := cause.Code(); reason != 0 {
+		b, _ = hl1.AppendTCP(b, hl1.AppendClose(nil, reason))
+	}
+	if len(b) == 0 {
 		_ = c.gc.Close()
 		return
 	}
-	b, _ := hl1.AppendTCP(nil, hl1.AppendClose(nil, reason))
 	err := c.gc.AsyncWrite(b, func(gc gnet.Conn, _ error) error {
 		if gc == nil || gc.OutboundBuffered() == 0 {
 			return c.gc.Close()
@@ -154,198 +208,4 @@ func (c *conn) checkLinger(now int64) {
 		}
 		return nil
 	})
-}
-
-// OnOpen registers the connection.
-func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
-	if s.stop.Load() {
-		return nil, gnet.Close
-	}
-	if s.Stats.Open.Load() >= int64(s.opts.MaxConns) {
-		s.Stats.closed(CauseTooManyConnections)
-		return nil, gnet.Close // no context: OnClose will not count it again
-	}
-	c := &conn{s: s, gc: gc, id: s.nextID.Add(1)}
-	c.last.Store(time.Now().UnixNano())
-	if ap, ok := netipOf(gc); ok {
-		c.from.SetAddrPort(ap)
-	}
-	gc.SetContext(c)
-	s.mu.Lock()
-	s.conns[c] = struct{}{}
-	s.mu.Unlock()
-	s.Stats.Open.Add(1)
-	return nil, gnet.None
-}
-
-// OnClose counts the reason and tells the subscriptions seam.
-func (s *Server) OnClose(gc gnet.Conn, _ error) gnet.Action {
-	c, ok := gc.Context().(*conn)
-	if !ok {
-		return gnet.None
-	}
-	c.closing.Store(true)
-	cause := CausePeer
-	if v := c.cause.Load(); v != 0 {
-		cause = CloseCause(v - 1)
-	}
-	s.Stats.closed(cause)
-	s.mu.Lock()
-	delete(s.conns, c)
-	delete(s.lingering, c)
-	s.mu.Unlock()
-	s.Stats.Open.Add(-1)
-	if c.subbed.Load() && s.opts.Subscriptions != nil {
-		s.opts.Subscriptions.Closed(c)
-	}
-	return gnet.None
-}
-
-// OnTraffic frames the inbound bytes. It never blocks: frames for the table go to the
-// worker's channel, and a full channel closes the connection.
-func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
-	c, ok := gc.Context().(*conn)
-	if !ok || c.closing.Load() {
-		_, _ = gc.Discard(gc.InboundBuffered())
-		return gnet.None
-	}
-	if gc.OutboundBuffered() > s.opts.MaxOutbound {
-		c.close(CauseSlowConsumer)
-		_, _ = gc.Discard(gc.InboundBuffered())
-		return gnet.None
-	}
-	buf, _ := gc.Peek(-1)
-	consumed := 0
-	for {
-		frame, n, err := hl1.NextTCP(buf[consumed:])
-		if err != nil {
-			c.close(CauseProtocolError)
-			break
-		}
-		if frame == nil {
-			break
-		}
-		consumed += n
-		c.last.Store(time.Now().UnixNano())
-		s.Stats.Frames.Add(1)
-		if !s.frame(c, frame) {
-			break
-		}
-	}
-	_, _ = gc.Discard(consumed)
-	return gnet.None
-}
-
-// frame dispatches one frame; false means the connection is being closed.
-func (s *Server) frame(c *conn, frame []byte) bool {
-	t, err := hl1.PeekType(frame)
-	if err != nil {
-		c.close(CauseProtocolError)
-		return false
-	}
-	if !c.hello.Load() && t != hl1.TypeHello {
-		c.close(CauseFirstNotHello)
-		return false
-	}
-	switch t {
-	case hl1.TypeHello, hl1.TypeHeartbeat, hl1.TypeBye:
-		if len(frame) > hl1.HelloSize {
-			c.close(CauseProtocolError)
-			return false
-		}
-		if t == hl1.TypeHello {
-			c.hello.Store(true)
-			c.noteHelloUser(frame)
-		}
-		w := work{c: c, len: uint8(len(frame))}
-		copy(w.b[:], frame)
-		select {
-		case s.work <- w:
-		default:
-			c.close(CauseOverload)
-			return false
-		}
-	case hl1.TypeSubscribe, hl1.TypeUnsubscribe, hl1.TypeGrant:
-		sub := s.opts.Subscriptions
-		if sub == nil {
-			s.h.Stats.Drop(ingest.ReasonUnsupported)
-			return true
-		}
-		if !c.welcomed.Load() {
-			// PROTOCOL.md: subscribe after HELLO/WELCOME. A HELLO that failed verification
-			// is dropped without an answer, so the WELCOME is the proof of authentication.
-			c.close(CauseNotAuthenticated)
-			return false
-		}
-		c.subbed.Store(true)
-		var r hl1.CloseReason
-		switch t {
-		case hl1.TypeSubscribe:
-			r = sub.Subscribe(c, frame)
-		case hl1.TypeGrant:
-			r = sub.Grant(c, frame)
-		default:
-			r = sub.Unsubscribe(c, frame)
-		}
-		if r != 0 {
-			c.close(causeOf(r))
-			return false
-		}
-	default:
-		c.close(CauseProtocolError)
-		return false
-	}
-	return true
-}
-
-// OnTick closes idle connections (including ones stalled inside a frame) once a second,
-// and lingering ones (see close) every 100ms while there are any.
-func (s *Server) OnTick() (time.Duration, gnet.Action) {
-	now := time.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.lingering {
-		c.checkLinger(now.UnixNano())
-		s.lingerChecks.Add(1)
-	}
-	if now.Sub(s.idleScan) >= time.Second {
-		s.idleScan = now
-		cutoff := now.Add(-s.opts.IdleTimeout).UnixNano()
-		for c := range s.conns {
-			if c.last.Load() < cutoff {
-				c.close(CauseIdleTimeout)
-			}
-		}
-	}
-	if len(s.lingering) > 0 {
-		return 100 * time.Millisecond, gnet.None
-	}
-	return time.Second, gnet.None
-}
-
-// worker owns the TCP shard: it applies frames from the event loops and hand-offs from
-// the UDP loops, and ticks the shard.
-func (s *Server) worker() {
-	defer close(s.done)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	now := func() ingest.Now {
-		t := s.opts.Clock.Now()
-		return ingest.Now{Time: t, Tick: s.tb.Tick(t)}
-	}
-	var ho ingest.Handoff
-	for {
-		select {
-		case w, ok := <-s.work:
-			if !ok {
-				return
-			}
-			s.h.Frame(w.b[:w.len], &w.c.from, w.c, now())
-		case ho = <-s.inbox:
-			s.h.Handoff(&ho, now())
-			ho.Conn = nil
-		case <-tick.C:
-			s.h.Tick(now())
-		}
-	}
 }

@@ -3,6 +3,7 @@ package tcp
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,8 +34,9 @@ type Subscriptions interface {
 // Conn is what the seam sees of a connection: an id and a way to send frames (EVENT).
 type Conn interface {
 	ID() uint64
-	// User is the member whose token opened the connection (the user id of its HELLOs; 0 when
-	// its HELLOs named different members, which a grant then never matches).
+	// User is the member whose token opened the connection: the user id of its HELLOs once
+	// one of them verified (0 before that, and when its HELLOs named different members,
+	// which a grant then never matches).
 	User() uint64
 	// SendFrame queues one HL1 frame (without the length prefix) for the connection. Safe
 	// from any goroutine; never blocks. Past Options.MaxOutbound bytes of backlog the
@@ -50,114 +52,30 @@ type Conn interface {
 
 // Options configures the server.
 type Options struct {
-	Addr          string        // e.g. ":7947"
-	Loops         int           // gnet event loops; default 1
-	IdleTimeout   time.Duration // close a connection silent for this long; default 45s
-	MaxOutbound   int           // bytes queued to one connection before it is closed; default 64 KiB
-	WorkQueue     int           // frames waiting for the shard worker; default 4096
-	MaxConns      int           // open connections; more are refused (closed at once, counted); default 100000
-	CloseLinger   time.Duration // how long a CLOSE frame queued behind unread data may wait for the app to read it; default 2s
-	SendBuffer    int           // SO_SNDBUF of accepted connections in bytes (bounds kernel memory per app); 0: kernel default (autotuned)
-	Shard         int           // the table shard the worker owns
-	Clock         clock.Clock
-	Log           *zap.Logger
-	Handler       ingest.HandlerOptions
-	Router        ingest.Router
-	Subscriptions Subscriptions
-}
-
-// CloseCause is why a TCP connection ended. Stats counts closes by cause (an array indexed
-// by it, sized by NumCloseCauses); String() is the metric label and Code() the CLOSE reason
-// sent to the app (0: none is sent).
-type CloseCause uint8
-
-const (
-	CauseProtocolError        CloseCause = iota // a frame failed to decode or arrived out of order
-	CauseFirstNotHello                          // the first frame was not a HELLO
-	CauseIdleTimeout                            // no frame within the idle timeout
-	CauseSlowConsumer                           // the app did not read EVENTs fast enough
-	CauseOverload                               // the app sent faster than the gateway reads
-	CausePeer                                   // the app closed the connection
-	CauseShutdown                               // the gateway is stopping
-	CauseTooManyConnections                     // refused at accept: MaxConns reached
-	CauseTooManySubscriptions                   // subscription limit per connection exceeded
-	CauseNotAuthenticated                       // SUBSCRIBE before a valid HELLO, or HELLO rejected
-	CauseGrantRefused                           // a presence grant was refused or revoked
-
-	NumCloseCauses // the number of causes, not a cause
-)
-
-var closeCauses = [NumCloseCauses]struct {
-	label string
-	code  hl1.CloseReason
-}{
-	CauseProtocolError:        {"protocol_error", hl1.CloseProtocolError},
-	CauseFirstNotHello:        {"first_not_hello", hl1.CloseProtocolError},
-	CauseIdleTimeout:          {"idle_timeout", hl1.CloseIdleTimeout},
-	CauseSlowConsumer:         {"slow_consumer", hl1.CloseSlowConsumer},
-	CauseOverload:             {"overload", hl1.CloseSlowConsumer},
-	CausePeer:                 {"peer", 0},
-	CauseShutdown:             {"shutdown", hl1.CloseServerShutdown},
-	CauseTooManyConnections:   {"too_many_connections", 0},
-	CauseTooManySubscriptions: {"too_many_subscriptions", hl1.CloseTooManySubscribed},
-	CauseNotAuthenticated:     {"not_authenticated", hl1.CloseAuthFailed},
-	CauseGrantRefused:         {"grant_refused", hl1.CloseGrantRefused},
-}
-
-// String is the cause's metric label, e.g. "slow_consumer".
-func (c CloseCause) String() string {
-	if c < NumCloseCauses {
-		return closeCauses[c].label
-	}
-	return "invalid"
-}
-
-// Code is the CLOSE reason sent to the app for this cause; 0 when none is sent.
-func (c CloseCause) Code() hl1.CloseReason {
-	if c < NumCloseCauses {
-		return closeCauses[c].code
-	}
-	return 0
-}
-
-// causeOf is the cause counted for a CLOSE reason given by the subscriptions seam.
-func causeOf(r hl1.CloseReason) CloseCause {
-	switch r {
-	case hl1.CloseSlowConsumer:
-		return CauseSlowConsumer
-	case hl1.CloseTooManySubscribed:
-		return CauseTooManySubscriptions
-	case hl1.CloseAuthFailed:
-		return CauseNotAuthenticated
-	case hl1.CloseServerShutdown:
-		return CauseShutdown
-	case hl1.CloseIdleTimeout:
-		return CauseIdleTimeout
-	case hl1.CloseGrantRefused:
-		return CauseGrantRefused
-	}
-	return CauseProtocolError
-}
-
-// Stats are the server's counters.
-type Stats struct {
-	Open   atomic.Int64
-	Frames atomic.Uint64
-	closes [NumCloseCauses]atomic.Uint64
-}
-
-// Closes returns how many connections ended for cause c.
-func (s *Stats) Closes(c CloseCause) uint64 {
-	if c >= NumCloseCauses {
-		return 0
-	}
-	return s.closes[c].Load()
-}
-
-func (s *Stats) closed(c CloseCause) {
-	if c < NumCloseCauses {
-		s.closes[c].Add(1)
-	}
+	Addr  string // e.g. ":7947"
+	Loops int    // gnet event loops; default 1
+	// IdleTimeout closes an authenticated connection that sent no frame for this long;
+	// default the table's session timeout (interval x misses + grace, PROTOCOL.md TCP).
+	IdleTimeout time.Duration
+	// AuthTimeout closes a connection the gateway has not sent a WELCOME within this long
+	// of its start, whatever it sends meanwhile; default 5s.
+	AuthTimeout time.Duration
+	MaxOutbound int // bytes queued to one connection before it is closed; default 64 KiB
+	WorkQueue   int // frames waiting for the shard worker, all connections together; default 4096
+	// ConnQueue is one connection's share of WorkQueue: a connection with this many frames
+	// waiting for the worker that sends another is closed (overload); default 16. It keeps a
+	// few flooding connections from filling the shared queue.
+	ConnQueue       int
+	MaxConns        int           // open connections; more are refused (closed at once, counted); default 100000
+	MaxConnsPerAddr int           // open connections per client address (IPv6: per /64); default 256
+	CloseLinger     time.Duration // how long a CLOSE frame queued behind unread data may wait for the app to read it; default 2s
+	SendBuffer      int           // SO_SNDBUF of accepted connections in bytes (bounds kernel memory per app); 0: kernel default (autotuned)
+	Shard           int           // the table shard the worker owns
+	Clock           clock.Clock
+	Log             *zap.Logger
+	Handler         ingest.HandlerOptions
+	Router          ingest.Router
+	Subscriptions   Subscriptions
 }
 
 // Server is the TCP listener plus the worker of its shard.
@@ -173,8 +91,9 @@ type Server struct {
 	nextID       atomic.Uint64
 	mu           sync.Mutex
 	conns        map[*conn]struct{}
-	lingering    map[*conn]struct{} // closing, CLOSE frame not yet taken by the socket
-	lingerChecks atomic.Uint64      // checks of lingering connections so far (tests wait on it)
+	perAddr      map[netip.Prefix]int // open connections per client address group (addrgroup.go)
+	lingering    map[*conn]struct{}   // closing, CLOSE frame not yet taken by the socket
+	lingerChecks atomic.Uint64        // checks of lingering connections so far (tests wait on it)
 	idleScan     time.Time
 	started      chan error
 	booted       chan struct{}
@@ -194,7 +113,16 @@ func New(tb *table.Table, opts Options) *Server {
 		opts.Loops = 1
 	}
 	if opts.IdleTimeout <= 0 {
-		opts.IdleTimeout = 45 * time.Second
+		opts.IdleTimeout = tb.Timeout()
+	}
+	if opts.AuthTimeout <= 0 {
+		opts.AuthTimeout = 5 * time.Second
+	}
+	if opts.ConnQueue <= 0 {
+		opts.ConnQueue = 16
+	}
+	if opts.MaxConnsPerAddr <= 0 {
+		opts.MaxConnsPerAddr = 256
 	}
 	if opts.MaxOutbound <= 0 {
 		opts.MaxOutbound = 64 << 10
@@ -215,7 +143,7 @@ func New(tb *table.Table, opts Options) *Server {
 		opts.Log = zap.NewNop()
 	}
 	s := &Server{opts: opts, tb: tb, work: make(chan work, opts.WorkQueue), inbox: make(chan ingest.Handoff, 1024),
-		conns: map[*conn]struct{}{}, lingering: map[*conn]struct{}{}, started: make(chan error, 1), booted: make(chan struct{}), done: make(chan struct{})}
+		conns: map[*conn]struct{}{}, perAddr: map[netip.Prefix]int{}, lingering: map[*conn]struct{}{}, started: make(chan error, 1), booted: make(chan struct{}), done: make(chan struct{})}
 	s.h = ingest.NewHandler(tb, opts.Shard, udpReplyDropper{s}, opts.Router, opts.Handler)
 	return s
 }

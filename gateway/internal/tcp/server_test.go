@@ -22,6 +22,19 @@ func setup(t *testing.T, idle time.Duration) (*Server, *token.KeyRing, *clock.Fa
 }
 
 func setupMax(t *testing.T, idle time.Duration, maxConns int) (*Server, *token.KeyRing, *clock.Fake, string) {
+	return setupWith(t, func(o *Options) { o.IdleTimeout, o.MaxConns = idle, maxConns })
+}
+
+// setupWith starts a server on a free port with a one-shard table of 1024 sessions, key 1
+// (32 zero bytes), a fake clock and no HELLO rate limit to speak of; mod adjusts the
+// options first.
+func setupWith(t *testing.T, mod func(*Options)) (*Server, *token.KeyRing, *clock.Fake, string) {
+	t.Helper()
+	return setupTable(t, 1024, mod)
+}
+
+// setupTable is setupWith with a table of sessions sessions.
+func setupTable(t *testing.T, sessions int, mod func(*Options)) (*Server, *token.KeyRing, *clock.Fake, string) {
 	t.Helper()
 	keys := token.NewKeyRing()
 	if err := keys.Add(1, make([]byte, 32)); err != nil {
@@ -29,12 +42,18 @@ func setupMax(t *testing.T, idle time.Duration, maxConns int) (*Server, *token.K
 	}
 	_ = keys.SetCurrent(1)
 	clk := clock.NewFake(t0.Add(time.Second))
-	tb, err := table.New(table.Options{Shards: 1, SessionsPerShard: 64, Start: t0})
+	tb, err := table.New(table.Options{Shards: 1, SessionsPerShard: sessions, Start: t0})
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := proctest.FreeAddr(t, "tcp")
-	s := New(tb, Options{Addr: addr, IdleTimeout: idle, Clock: clk, Shard: 0, Handler: ingestOpts(keys), MaxConns: maxConns})
+	hopts := ingestOpts(keys)
+	hopts.HelloPerSource, hopts.HelloBurst = 1e6, 1e6
+	opts := Options{Addr: addr, IdleTimeout: time.Minute, Clock: clk, Shard: 0, Handler: hopts}
+	if mod != nil {
+		mod(&opts)
+	}
+	s := New(tb, opts)
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -128,8 +147,11 @@ func TestTCPGarbageAndFirstFrameRules(t *testing.T) {
 	}
 }
 
-func TestTCPStalledConnectionIsClosed(t *testing.T) {
-	s, _, _, addr := setup(t, 500*time.Millisecond)
+// A connection that is not authenticated within AuthTimeout is closed with CLOSE 5, however
+// it trickles bytes meanwhile: frames of an unauthenticated connection extend nothing.
+func TestTCPUnauthenticatedConnectionIsClosedAfterAuthTimeout(t *testing.T) {
+	s, _, _, addr := setupWith(t, func(o *Options) { o.AuthTimeout = 400 * time.Millisecond })
+	start := time.Now() // before the dial: the gateway counts from its accept, which may come first
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -137,8 +159,45 @@ func TestTCPStalledConnectionIsClosed(t *testing.T) {
 	defer c.Close()
 	var hdr [2]byte
 	binary.BigEndian.PutUint16(hdr[:], 66)
-	_, _ = c.Write(append(hdr[:], 0x11, 0)) // half a HELLO, then nothing
+	if _, err := c.Write(append(hdr[:], 0x11)); err != nil { // a HELLO that never completes
+		t.Fatal(err)
+	}
+	trickle := time.NewTicker(50 * time.Millisecond)
+	defer trickle.Stop()
+	go func() {
+		for range trickle.C {
+			if _, err := c.Write([]byte{0}); err != nil {
+				return
+			}
+		}
+	}()
 	f := read(t, c)
+	if r, err := hl1.ParseClose(f); err != nil || r != hl1.CloseIdleTimeout {
+		t.Fatalf("got %x, want CLOSE idle timeout", f)
+	}
+	if took := time.Since(start); took < 400*time.Millisecond {
+		t.Fatalf("closed after %v, before the auth timeout", took)
+	}
+	waitClose(t, s, CauseAuthTimeout, 1)
+}
+
+// An authenticated connection is closed after IdleTimeout of silence, and each frame it
+// sends (a heartbeat, even a replayed one) keeps it open.
+func TestTCPAuthenticatedConnectionIdleTimeout(t *testing.T) {
+	s, keys, clk, addr := setupWith(t, func(o *Options) { o.IdleTimeout = 600 * time.Millisecond })
+	cl := dialClient(t, keys, clk, addr, 5, 1)
+	cl.hello(t)
+	pace := time.NewTicker(200 * time.Millisecond) // real time must pass: 6 beats span twice the idle timeout
+	defer pace.Stop()
+	for i := 0; i < 6; i++ {
+		cl.beat(t)
+		proctest.WaitFor(t, 5*time.Second, "the heartbeat counted", func() bool { return s.HandlerStats().Heartbeats.Load() == uint64(i+1) })
+		<-pace.C
+	}
+	if n := s.Stats.Closes(CauseIdleTimeout); n != 0 {
+		t.Fatalf("a heartbeating connection was closed as idle (%d)", n)
+	}
+	f := read(t, cl.c)
 	if r, err := hl1.ParseClose(f); err != nil || r != hl1.CloseIdleTimeout {
 		t.Fatalf("got %x, want CLOSE idle timeout", f)
 	}
@@ -192,4 +251,17 @@ func TestTCPConnectionLimit(t *testing.T) {
 		t.Fatalf("fourth connection not closed: %v", err)
 	}
 	waitClose(t, s, CauseTooManyConnections, 1)
+}
+
+// Without -tcp-idle an authenticated connection may stay silent as long as a session may
+// (interval x misses + grace), as PROTOCOL.md says; an unauthenticated one 5 s.
+func TestIdleTimeoutDefaultsToTheSessionTimeout(t *testing.T) {
+	tb, err := table.New(table.Options{Shards: 1, SessionsPerShard: 4, Interval: 20 * time.Second, Misses: 2, Grace: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(tb, Options{})
+	if s.opts.IdleTimeout != 41*time.Second || s.opts.AuthTimeout != 5*time.Second {
+		t.Fatalf("idle %v, auth %v; want 41s (20s x 2 + 1s) and 5s", s.opts.IdleTimeout, s.opts.AuthTimeout)
+	}
 }

@@ -1,7 +1,6 @@
 package tcp
 
 import (
-	"context"
 	"io"
 	"net"
 	"sync"
@@ -10,7 +9,6 @@ import (
 
 	"heartline/agent/shared/clock"
 	"heartline/gateway/internal/ingest"
-	"heartline/gateway/internal/table"
 	"heartline/protocol/hl1"
 	"heartline/protocol/token"
 	"heartline/scripts/proctest"
@@ -61,27 +59,7 @@ func (r *recordingSubs) last(t *testing.T) Conn {
 
 func setupSubs(t *testing.T, subs Subscriptions) (*Server, *token.KeyRing, *clock.Fake, string) {
 	t.Helper()
-	keys := token.NewKeyRing()
-	if err := keys.Add(1, make([]byte, 32)); err != nil {
-		t.Fatal(err)
-	}
-	_ = keys.SetCurrent(1)
-	clk := clock.NewFake(t0.Add(time.Second))
-	tb, err := table.New(table.Options{Shards: 1, SessionsPerShard: 64, Start: t0})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := proctest.FreeAddr(t, "tcp")
-	s := New(tb, Options{Addr: addr, IdleTimeout: time.Minute, Clock: clk, Handler: ingestOpts(keys), Subscriptions: subs})
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.Stop(ctx)
-	})
-	return s, keys, clk, addr
+	return setupWith(t, func(o *Options) { o.Subscriptions = subs })
 }
 
 func welcomed(t *testing.T, keys *token.KeyRing, clk *clock.Fake, addr string, user uint64, tamper bool) net.Conn {
@@ -96,7 +74,7 @@ func welcomed(t *testing.T, keys *token.KeyRing, clk *clock.Fake, addr string, u
 	h := hl1.Hello{ClientTimeMS: uint64(clk.Now().UnixMilli()), Nonce: 7, Token: tok.Bytes(), Flags: hl1.FlagActive}.Seal(key)
 	f := hl1.AppendHello(nil, h)
 	if tamper {
-		f[len(f)-1] ^= 1 // bad tag: the gateway drops the HELLO without an answer
+		f[len(f)-1] ^= 1 // bad tag: the gateway answers CLOSE 3
 	}
 	send(t, c, f)
 	if !tamper {
@@ -123,13 +101,25 @@ func expectClose(t *testing.T, c net.Conn, want hl1.CloseReason) {
 	}
 }
 
+// A HELLO that fails verification is answered with CLOSE 3 at once, so nothing after it
+// reaches the seam; a SUBSCRIBE before the WELCOME (here: as the first frame) is CLOSE 2.
 func TestSubscribeNeedsWelcome(t *testing.T) {
 	subs := &recordingSubs{}
 	s, keys, clk, addr := setupSubs(t, subs)
 	c := welcomed(t, keys, clk, addr, 5, true)
-	send(t, c, sub(t, 1))
 	expectClose(t, c, hl1.CloseAuthFailed)
 	waitClose(t, s, CauseNotAuthenticated, 1)
+
+	first, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	send(t, first, sub(t, 1))
+	expectClose(t, first, hl1.CloseProtocolError)
+	waitClose(t, s, CauseFirstNotHello, 1)
+	subs.mu.Lock()
+	defer subs.mu.Unlock()
 	if len(subs.conns) != 0 {
 		t.Fatal("an unauthenticated connection reached Subscribe")
 	}
@@ -197,25 +187,9 @@ func TestSubscriptionsSeam(t *testing.T) {
 // within CloseLinger gets everything queued, then the CLOSE frame, then EOF.
 func TestCloseLingersBehindUnreadData(t *testing.T) {
 	subs := &recordingSubs{}
-	keys := token.NewKeyRing()
-	_ = keys.Add(1, make([]byte, 32))
-	_ = keys.SetCurrent(1)
-	clk := clock.NewFake(t0.Add(time.Second))
-	tb, err := table.New(table.Options{Shards: 1, SessionsPerShard: 64, Start: t0})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := proctest.FreeAddr(t, "tcp")
-	s := New(tb, Options{Addr: addr, IdleTimeout: time.Minute, Clock: clk, Handler: ingestOpts(keys), Subscriptions: subs,
-		SendBuffer: 4096, CloseLinger: 5 * time.Second})
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.Stop(ctx)
-	}()
+	s, keys, clk, addr := setupWith(t, func(o *Options) {
+		o.Subscriptions, o.SendBuffer, o.CloseLinger = subs, 4096, 5*time.Second
+	})
 	c := welcomed(t, keys, clk, addr, 5, false)
 	_ = c.(*net.TCPConn).SetReadBuffer(4096)
 	send(t, c, sub(t, 1))

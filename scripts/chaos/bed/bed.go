@@ -197,6 +197,10 @@ func (b *Bed) Start(ctx context.Context) error {
 			// in all, and half its per-address HELLO rate per address.
 			"-drain-timeout", DrainTimeout.String(), "-drain-rate", "2000", "-drain-rate-per-source", fmt.Sprint(o.HelloRate / 2),
 			"-tcp-idle", o.TCPIdle.String(), "-max-sessions", fmt.Sprint(o.MaxSessions),
+			// The hostile scenario's 500 abusive TCP connections and its legit TCP client come
+			// from one driver address: the per-address cap (256 by default) would refuse the
+			// legit client, and the scenario tests the protocol rules, not that cap.
+			"-tcp-max-conns-per-addr", "4096",
 			"-log-level", "warn",
 		}}
 		a := &Proc{Name: "agent-" + h.Name, Host: h, Bin: o.AgentBin, Log: filepath.Join(dir, "agent.log"),
