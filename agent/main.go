@@ -92,7 +92,7 @@ func retry(ctx context.Context, log *zap.Logger, what string, f func() error) er
 		if err == nil {
 			return nil
 		}
-		if errors.Is(err, consulwriter.ErrBucketMismatch) {
+		if errors.Is(err, consulwriter.ErrBucketMismatch) || errors.Is(err, consulwriter.ErrGatewayIDHeld) {
 			return err // configuration mismatch: retrying cannot fix it
 		}
 		wait := b.Next()
@@ -135,15 +135,8 @@ func run(ctx context.Context, cfg *config, log *zap.Logger) error {
 		CheckInterval: cfg.CheckInterval, CheckTimeout: cfg.CheckTimeout, DeregisterAfter: cfg.DeregisterAfter}
 	checkID := ""
 	if cfg.Register {
-		if err := retry(ctx, log, "registering the gateway service", func() error {
-			return consulwriter.RegisterService(client, svc, cfg.SessionTTL)
-		}); err != nil {
-			return err
-		}
 		checkID = svc.CheckID()
-		log.Info("gateway service registered", zap.String("service", svc.Name), zap.String("check", svc.HealthURL))
 	}
-
 	table := state.New(uint32(cfg.Buckets), cfg.Lanes, cfg.FlushBuckets)
 	sess := consulwriter.NewSession(client, consulwriter.SessionOptions{Name: "heartline-agent/" + cfg.GatewayID,
 		TTL: cfg.SessionTTL, ServiceCheckID: checkID, Log: log, Metrics: m,
@@ -152,6 +145,21 @@ func run(ctx context.Context, cfg *config, log *zap.Logger) error {
 				table.MarkAllDirty()
 			}
 		}})
+	// Before registering anything: another live agent may already serve this gateway id.
+	if err := retry(ctx, log, "checking that no other agent holds this gateway id", func() error {
+		return sess.CheckNotHeldElsewhere(ctx)
+	}); err != nil {
+		return err
+	}
+	if cfg.Register {
+		if err := retry(ctx, log, "registering the gateway service", func() error {
+			return consulwriter.RegisterService(client, svc, cfg.SessionTTL)
+		}); err != nil {
+			return err
+		}
+		log.Info("gateway service registered", zap.String("service", svc.Name), zap.String("check", svc.HealthURL))
+	}
+
 	writer, err := consulwriter.New(consulwriter.Options{Client: client, Prefix: cfg.Prefix, GatewayID: cfg.GatewayID,
 		Table: table, Session: sess, FlushWindow: cfg.FlushWindow, MaxOps: cfg.MaxOps, LastSeenRetention: cfg.Retention,
 		Log: log, Metrics: m})
@@ -226,16 +234,20 @@ func run(ctx context.Context, cfg *config, log *zap.Logger) error {
 		}()
 	}
 
+	var fatal error
 	select {
 	case <-ctx.Done():
 	case err := <-httpErr:
 		log.Error("HTTP server failed", zap.Error(err))
+	case <-sess.Failed():
+		// Another agent holds this gateway id: stop writing at once, and exit non-zero.
+		fatal = sess.Err()
 	}
 	log.Info("shutting down: flush, destroy session, deregister")
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	stopFeed()
-	if id, _, _ := sess.Current(); id != "" {
+	if id, _, _ := sess.Current(); id != "" && fatal == nil {
 		if err := writer.Flush(sctx); err != nil {
 			log.Warn("final flush incomplete", zap.Error(err))
 		}
@@ -253,7 +265,7 @@ func run(ctx context.Context, cfg *config, log *zap.Logger) error {
 	stopWatch()
 	httpSrv.Shutdown(sctx) //nolint:errcheck
 	wg.Wait()
-	return nil
+	return fatal
 }
 
 func registerWatcherMetrics(reg prometheus.Registerer, w *watcher.Watcher) {
@@ -264,6 +276,7 @@ func registerWatcherMetrics(reg prometheus.Registerer, w *watcher.Watcher) {
 	counter("heartline_agent_watcher_transitions_total", "Transitions the watcher applied from change records.", func(s watcher.Stats) uint64 { return s.Transitions })
 	counter("heartline_agent_watcher_change_bytes_total", "Key+value bytes the watcher received from change-record blocking queries.", func(s watcher.Stats) uint64 { return s.ChangeBytes })
 	counter("heartline_agent_watcher_resyncs_total", "Bucket re-reads by the watcher.", func(s watcher.Stats) uint64 { return s.Resyncs })
+	counter("heartline_agent_watcher_resync_bytes_total", "Key+value bytes the watcher's bucket re-reads received.", func(s watcher.Stats) uint64 { return s.ResyncBytes })
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "heartline_agent_online_users", Help: "Online users in the watcher cache."},
 		func() float64 { return float64(w.Stats().OnlineUsers) }))
 }

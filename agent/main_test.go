@@ -233,3 +233,40 @@ func TestRetryStopsAtABucketMismatch(t *testing.T) {
 		t.Fatalf("%d calls, error %v; want one call and the mismatch back", calls, err)
 	}
 }
+
+// Issue 14: an agent whose gateway id a live agent on another Consul node already holds
+// refuses to start, with an error that says what to do, before registering anything; the
+// other agent's session is left alone.
+func TestAgentRefusesAGatewayIDHeldOnAnotherNode(t *testing.T) {
+	s := consultest.Start(t, nil)
+	host2 := consultest.StartClient(t, s, nil)
+	c := s.Client()
+	other, _, err := c.Session().Create(&api.SessionEntry{Name: "heartline-agent/gw-taken", Node: s.NodeName, TTL: "30s",
+		Behavior: api.SessionBehaviorDelete}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CONSUL_HTTP_ADDR", host2.HTTPAddr)
+	cfg, err := parseConfig([]string{"-gateway-id", "gw-taken", "-feed-socket", filepath.Join(t.TempDir(), "feed.sock"),
+		"-http-addr", proctest.FreeAddr(t, "tcp"), "-buckets", "16", "-prefix", "hlo", "-consul-rejoin-every", "0", "-consul-probe-every", "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = run(ctx, cfg, zaptest.NewLogger(t))
+	if !errors.Is(err, consulwriter.ErrGatewayIDHeld) || ctx.Err() != nil {
+		t.Fatalf("run = %v; want ErrGatewayIDHeld at once", err)
+	}
+	for _, want := range []string{other, s.NodeName, "-gateway-id"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal %q does not name %q", err, want)
+		}
+	}
+	if svcs, _ := host2.Client().Agent().Services(); svcs["gw-taken"] != nil {
+		t.Error("the refused agent registered the gateway service")
+	}
+	if se, _, err := c.Session().Info(other, &api.QueryOptions{RequireConsistent: true}); err != nil || se == nil {
+		t.Fatalf("the other agent's session was destroyed (%v)", err)
+	}
+}

@@ -40,7 +40,7 @@ func registerLiveMetrics(reg prometheus.Registerer, hub *live.Hub, w *watcher.Wa
 		c("sse_resyncs_total", "Snapshots sent because a client's queue overflowed or the watcher dropped events.", func() float64 { return float64(hub.Stats().Resyncs) }),
 		g("online_users", "Members online according to the watcher's cache.", func() float64 { return float64(w.Stats().OnlineUsers) }),
 		c("watcher_events_total", "Presence events produced by the watcher.", func() float64 { return float64(w.Stats().Events) }),
-		c("watcher_resyncs_total", "Full bucket re-reads by the watcher.", func() float64 { return float64(w.Stats().Resyncs) }),
+		c("watcher_resyncs_total", "Re-reads by the watcher after a gap (full at start-up and after a Consul index reset; otherwise only the changed keys of the gateway that had the gap).", func() float64 { return float64(w.Stats().Resyncs) }),
 		c("privacy_changes_total", "Members whose presence privacy (mode, revocations) changed, as followed from Consul.", func() float64 { return float64(view.Stats().Changes) }),
 		c("privacy_decode_errors_total", "Privacy records in Consul that could not be decoded (their bucket kept its state).", func() float64 { return float64(view.Stats().DecodeErrors) }),
 	)

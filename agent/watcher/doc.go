@@ -6,9 +6,14 @@
 // How it follows Consul, so that its traffic grows with the change rate and not with the
 // number of members online:
 //
-//   - At start (and after a sequence gap, an Incomplete change record, a new writer epoch
-//     or a Consul index reset) it reads the bucket keys <prefix>/presence/… (all of them,
-//     or only the buckets of its interest set) and the last-seen keys.
+//   - At start and after a Consul index reset it reads the bucket keys <prefix>/presence/…
+//     (all of them, or only the buckets of its interest set) and the last-seen keys.
+//   - After a sequence gap, an Incomplete change record or a new writer epoch of one
+//     gateway it re-reads incrementally (reread.go): only that gateway's keys can have
+//     changed, and of those only the ones whose ModifyIndex is no longer the one its cache
+//     reflects, which read-only Consul transactions of check-index ops tell it; it fetches
+//     just those keys and their buckets' last-seen keys. The cost is one ModifyIndex per
+//     presence key in scope (buckets × gateways map entries).
 //   - Otherwise it only runs blocking queries (WaitIndex) on <prefix>/changes/, where each
 //     agent's writer lanes publish their recent flushes, and applies the transitions whose
 //     sequence it has not seen.
@@ -19,6 +24,10 @@
 //     read's index (at least the highest index the watcher saw before reading), and cached
 //     sessions in scope that the read lacks go offline at that index. So a re-read never
 //     loses against an older sweep or update.
+//     An incremental re-read fetches in several transactions, each a read of its own
+//     moment, so each applies at its own index, never at a later transaction's (that put
+//     members who came back between two fetches offline for good: chaos bed,
+//     consul-outage-30s).
 //
 // Every update carries a version: the Consul index at which it was committed (for a bucket
 // re-read, the read's index; for a sweep, the index at which the keys were seen gone), plus

@@ -35,6 +35,22 @@ func (f *gapKV) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "No cluster leader", http.StatusInternalServerError)
 		return
 	}
+	if r.URL.Path == "/v1/txn" { // the incremental re-read of a gateway after a gap
+		if f.failLists > 0 {
+			f.failLists--
+			f.mu.Unlock()
+			http.Error(w, "rpc error: timeout", http.StatusInternalServerError)
+			return
+		}
+		ops, err := decodeTxn(r)
+		if err == nil {
+			answerReadTxn(w, ops, f.find)
+		} else {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+		}
+		f.mu.Unlock()
+		return
+	}
 	key := strings.TrimPrefix(r.URL.Path, "/v1/kv/")
 	var pairs []*api.KVPair
 	switch key {
@@ -49,17 +65,19 @@ func (f *gapKV) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		pairs = f.presence
 	case presencekv.ChangesPrefix("hlg"):
-		if wi, _ := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64); wi != 0 && wi == f.index {
-			f.mu.Unlock()
-			time.Sleep(20 * time.Millisecond) // a blocking query that times out
-			f.mu.Lock()
-		}
+		blockIfCurrent(&f.mu, r, f.index)
 		var c presencekv.Codec
 		pairs = []*api.KVPair{{Key: presencekv.ChangesKey("hlg", "gw", 0), ModifyIndex: f.index,
 			Value: c.AppendChangeRecord(nil, &presencekv.ChangeRecord{Epoch: 7, Entries: []presencekv.ChangeEntry{{Seq: f.seq, Index: f.index}}})}}
 	}
-	w.Header().Set("X-Consul-Index", strconv.FormatUint(f.index, 10))
+	index := f.index
 	f.mu.Unlock()
+	writeKVList(w, index, pairs)
+}
+
+// writeKVList answers a KV read as Consul does: the index header, then the pairs, or 404.
+func writeKVList(w http.ResponseWriter, index uint64, pairs []*api.KVPair) {
+	w.Header().Set("X-Consul-Index", strconv.FormatUint(index, 10))
 	if len(pairs) == 0 {
 		w.WriteHeader(http.StatusNotFound)
 		return
@@ -113,4 +131,68 @@ func runFakeWatcher(t *testing.T, kv http.Handler, prefix string) *Watcher {
 	go func() { defer close(done); w.Run(ctx) }() //nolint:errcheck
 	t.Cleanup(func() { cancel(); <-done })
 	return w
+}
+
+// find returns the pair at key (the config key exists too). Called with f.mu held.
+func (f *gapKV) find(key string) *api.KVPair {
+	if key == presencekv.ConfigKey("hlg") {
+		return &api.KVPair{Key: key, ModifyIndex: 1}
+	}
+	for _, p := range f.presence {
+		if p.Key == key {
+			return p
+		}
+	}
+	return nil
+}
+
+// decodeTxn reads the ops of a /v1/txn request.
+func decodeTxn(r *http.Request) (api.TxnOps, error) {
+	var ops api.TxnOps
+	err := json.NewDecoder(r.Body).Decode(&ops)
+	return ops, err
+}
+
+// answerReadTxn answers a read-only transaction the way Consul does (check-index,
+// check-not-exists, get-or-empty over the keys find knows; every failed op is reported, and a
+// failed transaction returns no results).
+func answerReadTxn(w http.ResponseWriter, ops api.TxnOps, find func(key string) *api.KVPair) {
+	var resp api.TxnResponse
+	for i, op := range ops {
+		p := find(op.KV.Key)
+		switch op.KV.Verb {
+		case api.KVCheckIndex:
+			if p == nil || p.ModifyIndex != op.KV.Index {
+				resp.Errors = append(resp.Errors, &api.TxnError{OpIndex: i, What: "index mismatch or no key"})
+			}
+		case api.KVCheckNotExists:
+			if p != nil {
+				resp.Errors = append(resp.Errors, &api.TxnError{OpIndex: i, What: "key exists"})
+			}
+		case api.KVGetOrEmpty:
+			if p == nil {
+				p = &api.KVPair{Key: op.KV.Key}
+			}
+			resp.Results = append(resp.Results, &api.TxnResult{KV: p})
+		default:
+			resp.Errors = append(resp.Errors, &api.TxnError{OpIndex: i, What: "verb not faked: " + string(op.KV.Verb)})
+		}
+	}
+	status := http.StatusOK
+	if len(resp.Errors) > 0 {
+		resp, status = api.TxnResponse{Errors: resp.Errors}, http.StatusConflict
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(resp) //nolint:errcheck
+}
+
+// blockIfCurrent stands for a blocking query that times out: when the request waits for
+// index (nothing new), it answers after a short while, with mu released meanwhile.
+func blockIfCurrent(mu *sync.Mutex, r *http.Request, index uint64) {
+	if wi, _ := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64); wi != 0 && wi == index {
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond) // the fake's blocking query duration, not a wait in a test
+		mu.Lock()
+	}
 }

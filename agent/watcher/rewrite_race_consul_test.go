@@ -46,9 +46,20 @@ func (d *delayingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func proxiedClient(t *testing.T, s *consultest.Server, d *delayingProxy) *api.Client {
 	t.Helper()
+	d.proxy = reverseProxy(s)
+	return frontClient(t, s, d)
+}
+
+// reverseProxy forwards to Consul server s.
+func reverseProxy(s *consultest.Server) *httputil.ReverseProxy {
 	target, _ := url.Parse("http://" + s.HTTPAddr)
-	d.proxy = httputil.NewSingleHostReverseProxy(target)
-	front := httptest.NewServer(d)
+	return httputil.NewSingleHostReverseProxy(target)
+}
+
+// frontClient is a Consul client of s whose requests go through h.
+func frontClient(t *testing.T, s *consultest.Server, h http.Handler) *api.Client {
+	t.Helper()
+	front := httptest.NewServer(h)
 	t.Cleanup(front.Close)
 	cfg := s.Config()
 	cfg.Address = strings.TrimPrefix(front.URL, "http://")

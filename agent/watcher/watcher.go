@@ -36,7 +36,9 @@ type Stats struct {
 	Events        uint64 // events produced
 	Transitions   uint64 // transitions applied from change records
 	ChangeBytes   uint64 // key+value bytes received from blocking queries on <prefix>/changes/
-	Resyncs       uint64 // bucket re-reads
+	Resyncs       uint64 // bucket re-reads (full, or of one gateway's changed keys)
+	ResyncCalls   uint64 // Consul requests made by re-reads (listings, read-only transactions)
+	ResyncBytes   uint64 // key+value bytes re-reads received (and the error texts of change checks)
 	DecodeErrors  uint64 // undecodable values skipped
 	Index         uint64 // the Consul index the cache reflects
 	OnlineUsers   int
@@ -75,12 +77,15 @@ type Watcher struct {
 	// index the watcher had reached, so this watcher's versions never go backwards and a
 	// subscriber keeping the highest version per user never ignores the truth after a reset.
 	versionBase uint64
-	// mustReRead: follow skipped change entries for a bucket re-read that has not
+	// reRead: the gateways whose change entries follow skipped for a re-read that has not
 	// succeeded yet (only the Run goroutine touches it; a full sync also covers it).
-	mustReRead bool
-	codec      presencekv.Codec
-	rec        presencekv.ChangeRecord
-	pending    []Event
+	reRead map[string]bool
+	// known is the ModifyIndex of each presence key in scope that the cache reflects
+	// (reread.go); guarded by mu.
+	known   map[presenceRef]uint64
+	codec   presencekv.Codec
+	rec     presencekv.ChangeRecord
+	pending []Event
 
 	pruneAt    time.Time
 	pruneIndex uint64
@@ -93,6 +98,7 @@ type Watcher struct {
 	subs  map[*Subscription]struct{}
 
 	events, transitions, changeBytes, resyncs, decodeErrors atomic.Uint64
+	resyncCalls, resyncBytes                                atomic.Uint64
 }
 
 // New reads the cluster config (bucket count) and returns a watcher.
@@ -110,7 +116,8 @@ func New(o Options) (*Watcher, error) {
 		o.Log = zap.NewNop()
 	}
 	c := NewCache()
-	w := &Watcher{o: o, cache: c, target: c, lanes: map[laneKey]*laneState{}, subs: map[*Subscription]struct{}{}}
+	w := &Watcher{o: o, cache: c, target: c, lanes: map[laneKey]*laneState{}, subs: map[*Subscription]struct{}{},
+		reRead: map[string]bool{}, known: map[presenceRef]uint64{}}
 	if len(o.Interest) > 0 {
 		w.interest = map[uint32]bool{}
 		for _, b := range o.Interest {
@@ -144,7 +151,7 @@ func (w *Watcher) Stats() Stats {
 	index := w.index
 	w.mu.RUnlock()
 	return Stats{Events: w.events.Load(), Transitions: w.transitions.Load(), ChangeBytes: w.changeBytes.Load(),
-		Resyncs: w.resyncs.Load(), DecodeErrors: w.decodeErrors.Load(), Index: index, OnlineUsers: users, OnlineDevices: devices}
+		Resyncs: w.resyncs.Load(), ResyncCalls: w.resyncCalls.Load(), ResyncBytes: w.resyncBytes.Load(), DecodeErrors: w.decodeErrors.Load(), Index: index, OnlineUsers: users, OnlineDevices: devices}
 }
 
 func (w *Watcher) inScope(user uint64) bool {
@@ -259,7 +266,7 @@ func (w *Watcher) sync(ctx context.Context) error {
 	}
 	w.lanes = lanes
 	w.index = meta.LastIndex
-	w.mustReRead = false
+	clear(w.reRead)
 	w.mu.Unlock()
 	w.publish(evs)
 	return nil
@@ -271,6 +278,9 @@ func (w *Watcher) sync(ctx context.Context) error {
 // highest index of its keys, which can be below what the watcher already saw.)
 func (w *Watcher) readBuckets(ctx context.Context, seen uint64) error {
 	w.resyncs.Add(1)
+	w.mu.Lock()
+	clear(w.known) // the listings below say what the cache reflects
+	w.mu.Unlock()
 	// Each listing carries the scope it covers: every user, or the users of one bucket.
 	type listing struct {
 		prefix string
@@ -287,9 +297,11 @@ func (w *Watcher) readBuckets(ctx context.Context, seen uint64) error {
 	}
 	for _, l := range listings {
 		pairs, meta, err := w.o.Client.KV().List(l.prefix, w.q(ctx))
+		w.resyncCalls.Add(1)
 		if err != nil {
 			return fmt.Errorf("listing %s: %w", l.prefix, err)
 		}
+		w.countRead(pairs)
 		w.applyRead(pairs, max(meta.LastIndex, seen), l.scope)
 	}
 	return w.readLastSeen(ctx)
@@ -313,6 +325,7 @@ func (w *Watcher) applyRead(pairs api.KVPairs, index uint64, scope func(user uin
 			w.decodeErrors.Add(1)
 			continue
 		}
+		w.known[presenceRef{b, gw}] = p.ModifyIndex
 		for _, s := range sessions {
 			present[SessionID{User: s.User, Device: s.Device, Gateway: gw}] = struct{}{}
 			w.apply(Update{Gateway: gw, User: s.User, Device: s.Device, Online: true, Status: s.Status, At: s.Since, Version: w.version(index), ID: id})
@@ -334,6 +347,7 @@ func (w *Watcher) readLastSeen(ctx context.Context) error {
 	var pairs api.KVPairs
 	if w.interest == nil {
 		ps, _, err := w.o.Client.KV().List(presencekv.LastSeenPrefix(w.o.Prefix), w.q(ctx))
+		w.resyncCalls.Add(1)
 		if err != nil {
 			return fmt.Errorf("listing last seen: %w", err)
 		}
@@ -341,6 +355,7 @@ func (w *Watcher) readLastSeen(ctx context.Context) error {
 	} else {
 		for _, k := range keys {
 			p, _, err := w.o.Client.KV().Get(k, w.q(ctx))
+			w.resyncCalls.Add(1)
 			if err != nil {
 				return fmt.Errorf("reading %s: %w", k, err)
 			}
@@ -349,6 +364,20 @@ func (w *Watcher) readLastSeen(ctx context.Context) error {
 			}
 		}
 	}
+	w.countRead(pairs)
+	w.applyLastSeen(pairs)
+	return nil
+}
+
+// countRead adds a listing's key and value bytes to the re-read statistics.
+func (w *Watcher) countRead(pairs api.KVPairs) {
+	for _, p := range pairs {
+		w.resyncBytes.Add(uint64(len(p.Key) + len(p.Value)))
+	}
+}
+
+// applyLastSeen applies last-seen values read from Consul.
+func (w *Watcher) applyLastSeen(pairs api.KVPairs) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, p := range pairs {
@@ -361,7 +390,6 @@ func (w *Watcher) readLastSeen(ctx context.Context) error {
 			w.target.SetLastSeen(e.User, e.At)
 		}
 	}
-	return nil
 }
 
 func (w *Watcher) emit(ev Event) {
@@ -388,13 +416,13 @@ func (w *Watcher) apply(u Update) {
 func (w *Watcher) follow(ctx context.Context) error {
 	prefix := presencekv.ChangesPrefix(w.o.Prefix)
 	for {
-		if w.mustReRead {
+		if len(w.reRead) > 0 {
 			// Change entries were skipped for this re-read (a gap, a writer's new epoch): it
 			// must succeed before anything else, however often it fails.
-			if err := w.readBuckets(ctx, w.index); err != nil {
+			if err := w.reReadGateways(ctx, w.index, w.reRead); err != nil {
 				return err
 			}
-			w.mustReRead = false
+			clear(w.reRead)
 		}
 		q := w.q(ctx)
 		q.WaitIndex = w.index
@@ -419,9 +447,7 @@ func (w *Watcher) follow(ctx context.Context) error {
 			continue
 		}
 		w.maybePrune()
-		if w.applyChanges(pairs, meta.LastIndex) {
-			w.mustReRead = true
-		}
+		w.applyChanges(pairs, meta.LastIndex) // fills w.reRead
 	}
 }
 
@@ -446,7 +472,7 @@ func (w *Watcher) maybePrune() {
 }
 
 // applyChanges applies the new entries of every lane's change record and reports whether
-// some gateway needs its buckets re-read.
+// some gateway needs its buckets re-read (those gateways are added to w.reRead).
 func (w *Watcher) applyChanges(pairs api.KVPairs, index uint64) (resync bool) {
 	w.mu.Lock()
 	seen := map[laneKey]bool{}
@@ -460,6 +486,7 @@ func (w *Watcher) applyChanges(pairs api.KVPairs, index uint64) (resync bool) {
 		seen[k] = true
 		if w.applyLaneRecord(k, p) {
 			resync = true
+			w.reRead[gw] = true
 		}
 	}
 	if w.dropVanishedLanes(seen, index) {
@@ -505,17 +532,19 @@ func (w *Watcher) applyLaneRecord(k laneKey, p *api.KVPair) (resync bool) {
 			return true
 		}
 		st.seq = e.Seq
-		version := e.Index
-		if version == 0 {
-			version = p.ModifyIndex
+		index := e.Index
+		if index == 0 {
+			index = p.ModifyIndex
 		}
-		version = w.version(version)
+		version := w.version(index)
 		id := k.gw + "/" + strconv.Itoa(k.lane) + "/" + strconv.FormatUint(w.rec.Epoch, 16) + "/" + strconv.FormatUint(e.Seq, 10)
 		for _, t := range e.Transitions {
 			if !w.inScope(t.User) {
 				continue
 			}
 			w.transitions.Add(1)
+			// The transaction wrote the key at its own index, and this entry says all it changed.
+			w.known[presenceRef{presencekv.Bucket(t.User, w.buckets), k.gw}] = index
 			w.apply(Update{Gateway: k.gw, User: t.User, Device: t.Device, Online: t.Kind != presencekv.KindOffline,
 				Status: t.Status, At: t.At, Version: version, ID: id})
 		}
@@ -545,12 +574,14 @@ func (w *Watcher) dropVanishedLanes(seen map[laneKey]bool, index uint64) (resync
 		delete(w.lanes, k)
 		if hasKeys[k.gw] {
 			resync = true
+			w.reRead[k.gw] = true
 		} else {
 			gone[k.gw] = true
 		}
 	}
 	now := time.Now().UnixMilli()
 	for gw := range gone {
+		w.forgetGateway(gw)
 		w.cache.Sweep(func(u uint64, g string) bool { return g == gw }, nil, w.version(index),
 			"gone/"+gw+"/"+strconv.FormatUint(index, 10), now, w.emit)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/consul/api"
 	"go.uber.org/zap"
@@ -37,6 +38,7 @@ type lane struct {
 	lsBackoff       clock.Backoff
 	lsCodec         presencekv.Codec // a Codec keeps scratch buffers: one per goroutine
 	lsKick          chan struct{}
+	sweepNext       int // the lane's next bucket for the last-seen sweep (index among its buckets)
 	lsMu            sync.Mutex
 	// pendingLastSeen holds, per bucket, offline times whose presence is committed but whose
 	// last-seen merge is not yet (guarded by lsMu); lsInFlight counts the buckets the
@@ -44,6 +46,15 @@ type lane struct {
 	pendingLastSeen map[uint32][]presencekv.LastSeen
 	lsInFlight      int
 	pendingN        atomic.Int64 // pending + in flight, for Writer.Flush
+
+	// refused holds the buckets whose value was too large to write (oversize.go): their
+	// transitions since were never published, so the entry that writes one again is
+	// published Incomplete (watchers re-read). Only the lane goroutine touches it.
+	refused        map[uint32]bool
+	oversizeLogged time.Time // when a refusal was last logged, and how many since
+	oversizeSeen   int
+	// lsOversizeLogged: when a last-seen trim was last logged (last-seen goroutine only).
+	lsOversizeLogged time.Time
 
 	lastErr error
 	codec   presencekv.Codec
@@ -74,7 +85,7 @@ type opInfo struct {
 var errNoSession = errors.New("no Consul session (being created)")
 
 func newLane(w *Writer, id int) *lane {
-	return &lane{w: w, id: id, lastSeen: map[uint32]*lastSeen{}, pendingLastSeen: map[uint32][]presencekv.LastSeen{},
+	return &lane{w: w, id: id, lastSeen: map[uint32]*lastSeen{}, pendingLastSeen: map[uint32][]presencekv.LastSeen{}, refused: map[uint32]bool{},
 		lsKick:    make(chan struct{}, 1),
 		backoff:   clock.Backoff{Min: w.o.BackoffMin, Max: w.o.BackoffMax},
 		lsBackoff: clock.Backoff{Min: w.o.BackoffMin, Max: w.o.BackoffMax}}
@@ -161,6 +172,7 @@ func (l *lane) try(ctx context.Context, work []state.Work) (int, int, error) {
 	size, values := 0, 0
 	var transitions []presencekv.Transition
 	taken := 0
+	var rewritten []uint32 // buckets refused earlier that this txn writes: their transitions are incomplete
 	for i := 0; i < n; i++ {
 		w := &work[i]
 		start, startSize := len(txn), size
@@ -169,6 +181,11 @@ func (l *lane) try(ctx context.Context, work []state.Work) (int, int, error) {
 			val, err := l.codec.AppendSessions(nil, w.Sessions)
 			if err != nil {
 				return 0, 0, fmt.Errorf("encoding bucket %d: %w", w.Bucket, err)
+			}
+			if opSize(key, len(val)) > o.MaxBytes {
+				l.refuseOversized(w, key, len(val))
+				taken++
+				continue
 			}
 			txn = append(txn, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVLock, Key: key, Value: val, Session: sid}})
 			size += opSize(key, len(val))
@@ -181,13 +198,16 @@ func (l *lane) try(ctx context.Context, work []state.Work) (int, int, error) {
 			txn, infos, size = txn[:start], infos[:start], startSize
 			break
 		}
+		if l.refused[w.Bucket] {
+			rewritten = append(rewritten, w.Bucket)
+		}
 		transitions = append(transitions, w.Transitions...)
 		taken++
 	}
 	values = size
 	// The change record: this flush's transitions plus the lane's recent committed entries.
 	entry := presencekv.ChangeEntry{Seq: l.seq + 1, Transitions: transitions}
-	if len(transitions) > o.MaxChangeTransitions || l.incomplete {
+	if len(transitions) > o.MaxChangeTransitions || l.incomplete || len(rewritten) > 0 {
 		entry = presencekv.ChangeEntry{Seq: l.seq + 1, Incomplete: true}
 	}
 	rec := presencekv.ChangeRecord{Epoch: l.epoch}
@@ -223,6 +243,9 @@ func (l *lane) try(ctx context.Context, work []state.Work) (int, int, error) {
 	entry.Index = res.index[ckey]
 	l.seq++
 	l.incomplete = false
+	for _, b := range rewritten {
+		delete(l.refused, b)
+	}
 	l.window = append(append(l.window[:0:0], l.window[first:]...), entry)
 	return taken, 0, nil
 }

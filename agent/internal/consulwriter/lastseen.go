@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/consul/api"
 	"go.uber.org/zap"
@@ -68,14 +69,22 @@ func (l *lane) putBackLastSeen(rest map[uint32][]presencekv.LastSeen) {
 	l.pendingN.Store(int64(len(l.pendingLastSeen)))
 }
 
-// runLastSeen commits the lane's pending last-seen merges whenever presence queued some,
-// retrying with backoff what did not commit, until ctx ends.
+// runLastSeen commits the lane's pending last-seen merges whenever presence queued some or
+// the sweep (lastseen_sweep.go) found entries past the retention, retrying with backoff
+// what did not commit, until ctx ends.
 func (l *lane) runLastSeen(ctx context.Context) {
+	var sweep <-chan time.Time
 	for {
+		if sweep == nil {
+			sweep = l.w.o.Clock.After(l.w.sweepTick)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-l.lsKick:
+		case <-sweep:
+			sweep = nil
+			l.sweepLastSeen(ctx)
 		}
 		for ctx.Err() == nil {
 			batch := l.takeLastSeen()
@@ -174,9 +183,13 @@ func (l *lane) commitLastSeenBatch(ctx context.Context, buckets []uint32, batch 
 			var opBytes int
 			switch {
 			case len(merged) > 0:
-				val, err := l.lsCodec.AppendLastSeen(nil, merged)
+				val, fitted, dropped, err := fitLastSeen(&l.lsCodec, lkey, merged, o.MaxBytes)
 				if err != nil {
 					return 0, fmt.Errorf("encoding last seen of bucket %d: %w", b, err)
+				}
+				if dropped > 0 {
+					l.trimmedLastSeen(lkey, dropped, len(fitted))
+					merged = fitted
 				}
 				op, opBytes = &api.KVTxnOp{Verb: api.KVCAS, Key: lkey, Value: val, Index: ls.index}, opSize(lkey, len(val))
 			case ls.index != 0:

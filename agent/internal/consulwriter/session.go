@@ -2,6 +2,7 @@ package consulwriter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -43,6 +44,11 @@ type Session struct {
 
 	invalid chan string
 	backoff clock.Backoff
+
+	node     string // this agent's Consul node, learnt at create
+	failOnce sync.Once
+	failed   chan struct{}
+	failErr  error
 }
 
 // NewSession returns a manager; call Create, then Run.
@@ -59,7 +65,7 @@ func NewSession(c *api.Client, o SessionOptions) *Session {
 	if o.Metrics == nil {
 		o.Metrics = metrics.New(nil)
 	}
-	return &Session{c: c, o: o, invalid: make(chan string, 1), backoff: clock.Backoff{Min: 100 * time.Millisecond, Max: o.TTL / 3}}
+	return &Session{c: c, o: o, invalid: make(chan string, 1), failed: make(chan struct{}), backoff: clock.Backoff{Min: 100 * time.Millisecond, Max: o.TTL / 3}}
 }
 
 // Current returns the session id (empty when there is none), its generation, and the
@@ -82,13 +88,18 @@ func (s *Session) Invalid(id string) {
 // Create destroys stale sessions of the same name on this node (a previous run of this
 // agent that crashed: its keys would block our locks until its TTL ran out) and creates a
 // new session, retrying with backoff until ctx ends. The session's checks must pass, so
-// this waits for the gateway to be healthy.
+// this waits for the gateway to be healthy. When a live agent on another node holds the
+// gateway id (owner.go) it gives up at once with an ErrGatewayIDHeld error and closes Failed.
 func (s *Session) Create(ctx context.Context) error {
 	for {
-		err := s.create()
+		err := s.create(ctx)
 		if err == nil {
 			s.backoff.Reset()
 			return nil
+		}
+		if errors.Is(err, ErrGatewayIDHeld) {
+			s.fail(err)
+			return err
 		}
 		wait := s.backoff.Next()
 		s.o.Log.Warn("cannot create Consul session yet; retrying", zap.Error(err), zap.Duration("in", wait))
@@ -100,11 +111,14 @@ func (s *Session) Create(ctx context.Context) error {
 	}
 }
 
-func (s *Session) create() error {
+func (s *Session) create(ctx context.Context) error {
 	node, err := s.c.Agent().NodeName()
 	if err != nil {
 		return fmt.Errorf("asking the local Consul agent for its node name: %w", err)
 	}
+	s.mu.Lock()
+	s.node = node
+	s.mu.Unlock()
 	// Consistent: a leader that has not caught up yet refuses instead of listing too little.
 	old, _, err := s.c.Session().Node(node, &api.QueryOptions{RequireConsistent: true})
 	if err != nil {
@@ -123,6 +137,11 @@ func (s *Session) create() error {
 	if err := s.destroyRetired(); err != nil {
 		return err
 	}
+	if se, err := s.holderElsewhere(ctx, node); err != nil {
+		return err
+	} else if se != nil {
+		return s.heldBy(se)
+	}
 	entry := &api.SessionEntry{
 		Name:       s.o.Name,
 		Node:       node,
@@ -137,6 +156,12 @@ func (s *Session) create() error {
 	id, _, err := s.c.Session().Create(entry, nil)
 	if err != nil {
 		return fmt.Errorf("creating session %s (checks serfHealth, %q must pass): %w", s.o.Name, s.o.ServiceCheckID, err)
+	}
+	if err := s.yieldIfYounger(ctx, node, id); err != nil {
+		if !errors.Is(err, ErrGatewayIDHeld) {
+			s.retire(id) // we could not tell: destroy it and try again
+		}
+		return err
 	}
 	s.mu.Lock()
 	s.id = id
@@ -203,9 +228,17 @@ func (s *Session) Run(ctx context.Context) {
 func (s *Session) replace(id string) {
 	s.mu.Lock()
 	s.id = ""
-	if id != "" {
-		s.retired = append(s.retired, id)
+	s.mu.Unlock()
+	s.retire(id)
+}
+
+// retire remembers a session of ours for destroyRetired.
+func (s *Session) retire(id string) {
+	if id == "" {
+		return
 	}
+	s.mu.Lock()
+	s.retired = append(s.retired, id)
 	s.mu.Unlock()
 }
 
@@ -234,11 +267,13 @@ func (s *Session) destroyRetired() error {
 }
 
 // ReleaseHeld handles a lock on one of our keys failing with "lock is already held": the
-// holder can only be an earlier session of this gateway (a replaced one, or a previous
-// run's that the node listing missed). It destroys our retired sessions and the key's
-// holder if that session carries our name, and reports whether the lock may be retried at
-// once. A holder with another name is left alone (another agent runs with our gateway id:
-// an operator error) and reported.
+// holder is normally an earlier session of this gateway on this node (a replaced one, or a
+// previous run's that the node listing missed). It destroys our retired sessions and the
+// key's holder if that session carries our name and lives on our node, and reports whether
+// the lock may be retried at once. A holder with another name, or with our name on another
+// node (another agent runs with our gateway id: an operator error), is never destroyed:
+// it is reported, and when it is older than our session we are the intruder, so Failed is
+// closed and the agent stops.
 func (s *Session) ReleaseHeld(ctx context.Context, key string) (bool, error) {
 	if err := s.destroyRetired(); err != nil {
 		return false, err
@@ -260,6 +295,17 @@ func (s *Session) ReleaseHeld(ctx context.Context, key string) (bool, error) {
 	}
 	if e.Name != s.o.Name {
 		return false, fmt.Errorf("%s is held by session %s named %q, not ours (%q): is another agent running with this gateway id?", key, p.Session, e.Name, s.o.Name)
+	}
+	s.mu.Lock()
+	node := s.node
+	s.mu.Unlock()
+	if e.Node != node {
+		held := fmt.Errorf("%s is locked by another agent's session: %w", key, s.heldBy(e))
+		mine, _, err := s.c.Session().Info(cur, (&api.QueryOptions{RequireConsistent: true}).WithContext(ctx))
+		if err == nil && (mine == nil || e.CreateIndex < mine.CreateIndex) {
+			s.fail(held) // the other agent was there first
+		}
+		return false, held
 	}
 	if _, err := s.c.Session().Destroy(p.Session, nil); err != nil {
 		return false, fmt.Errorf("destroying our earlier session %s that holds %s: %w", p.Session, key, err)

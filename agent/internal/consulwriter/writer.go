@@ -39,8 +39,13 @@ type Options struct {
 	MaxBytes int
 	// LastSeenRetention drops last-seen entries older than this when a bucket is written.
 	LastSeenRetention time.Duration // default 7 days (the agent flag -lastseen-retention)
-	BackoffMin        time.Duration // default 50ms
-	BackoffMax        time.Duration // default 5s
+	// LastSeenSweep is how long one pass of the last-seen sweep over every bucket takes
+	// (lastseen_sweep.go): an entry is gone at most this long after it passed the retention,
+	// even in a bucket that is never written again. Default a quarter of the retention, at
+	// most an hour.
+	LastSeenSweep time.Duration
+	BackoffMin    time.Duration // default 50ms
+	BackoffMax    time.Duration // default 5s
 	// MaxChangeTransitions caps the transitions one change record carries (all window
 	// entries together); a flush larger than that is published as Incomplete. Default 2048.
 	MaxChangeTransitions int
@@ -61,6 +66,9 @@ type Writer struct {
 	lanes []*lane
 	kick  []chan struct{}
 	busy  atomic.Int64
+
+	sweepTick time.Duration // each lane sweeps sweepN last-seen buckets every sweepTick
+	sweepN    int
 }
 
 // New checks the options and returns a writer; Run starts it.
@@ -89,6 +97,9 @@ func New(o Options) (*Writer, error) {
 	if o.LastSeenRetention == 0 {
 		o.LastSeenRetention = 7 * 24 * time.Hour
 	}
+	if o.LastSeenSweep <= 0 {
+		o.LastSeenSweep = min(o.LastSeenRetention/4, time.Hour)
+	}
 	if o.BackoffMin == 0 {
 		o.BackoffMin = 50 * time.Millisecond
 	}
@@ -111,6 +122,7 @@ func New(o Options) (*Writer, error) {
 		o.Metrics = metrics.New(nil)
 	}
 	w := &Writer{o: o}
+	w.sweepTick, w.sweepN = sweepPlan(o.LastSeenSweep, (int(o.Table.Buckets())+o.Table.Lanes()-1)/o.Table.Lanes())
 	for i := 0; i < o.Table.Lanes(); i++ {
 		w.lanes = append(w.lanes, newLane(w, i))
 		w.kick = append(w.kick, make(chan struct{}, 1))

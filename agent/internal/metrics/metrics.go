@@ -13,6 +13,9 @@ type Agent struct {
 	TxnBytes          prometheus.Counter
 	TransitionsOut    prometheus.Counter
 	CASConflicts      prometheus.Counter
+	LastSeenSwept     prometheus.Counter
+	LastSeenExpired   prometheus.Counter
+	OversizedBuckets  prometheus.Counter
 	DirtyBuckets      prometheus.Gauge
 	SessionRenewFails prometheus.Counter
 	SessionsCreated   prometheus.Counter
@@ -40,6 +43,12 @@ func New(reg prometheus.Registerer) *Agent {
 			Help: "Session transitions committed to Consul (after coalescing)."}),
 		CASConflicts: prometheus.NewCounter(prometheus.CounterOpts{Name: "heartline_agent_lastseen_cas_conflicts_total",
 			Help: "Last-seen CAS writes that lost to another agent and were re-read, merged and retried."}),
+		LastSeenSwept: prometheus.NewCounter(prometheus.CounterOpts{Name: "heartline_agent_lastseen_swept_buckets_total",
+			Help: "Last-seen buckets re-read by the periodic retention sweep."}),
+		LastSeenExpired: prometheus.NewCounter(prometheus.CounterOpts{Name: "heartline_agent_lastseen_expired_total",
+			Help: "Last-seen entries the retention sweep found past -lastseen-retention (queued for removal)."}),
+		OversizedBuckets: prometheus.NewCounter(prometheus.CounterOpts{Name: "heartline_agent_oversized_values_total",
+			Help: "Bucket values (presence or last seen) too large for one Consul KV value, refused instead of retried."}),
 		DirtyBuckets: prometheus.NewGauge(prometheus.GaugeOpts{Name: "heartline_agent_dirty_buckets",
 			Help: "Buckets changed locally and not yet committed to Consul."}),
 		SessionRenewFails: prometheus.NewCounter(prometheus.CounterOpts{Name: "heartline_agent_session_renew_failures_total",
@@ -65,7 +74,7 @@ func New(reg prometheus.Registerer) *Agent {
 	m.ConsulRejoins.WithLabelValues("ok")
 	m.ConsulRejoins.WithLabelValues("failed")
 	if reg != nil {
-		reg.MustRegister(m.Txns, m.TxnOps, m.TxnSeconds, m.TxnBytes, m.TransitionsOut, m.CASConflicts, m.DirtyBuckets,
+		reg.MustRegister(m.Txns, m.TxnOps, m.TxnSeconds, m.TxnBytes, m.TransitionsOut, m.CASConflicts, m.LastSeenSwept, m.LastSeenExpired, m.OversizedBuckets, m.DirtyBuckets,
 			m.SessionRenewFails, m.SessionsCreated, m.FeedRecords, m.FeedGaps, m.FeedReconnects, m.FeedLagSeconds, m.ConsulRejoins,
 			m.ConsulCutOff, m.ConsulProbeFails)
 	}
