@@ -61,7 +61,6 @@ func TestConformanceSuiteAgainstTheGatewayBinary(t *testing.T) {
 		// Rows this gateway fails today (gateway bugs, reported; run the suite with
 		// -args -gateway-udp ... to see them fail): left out so `make test` stays green.
 		KnownFailures: map[string]string{
-			"HEARTBEAT/BYE: session expired: REHELLO 2/ended by silence":                       "with -interval 1s -misses 2 -grace 0s -debounce 0s (timeout 2 s) a heartbeat 8 s after the last frame is still accepted; REHELLO 2 only from about 9 s",
 			"HEARTBEAT/BYE: unknown slot: REHELLO 1/on the slot of a session started over TCP": "a UDP heartbeat on a TCP session's slot is handed to the TCP shard, counted (unknown_slot, bad_mac, expired) and its REHELLO counted, but nothing reaches the UDP sender",
 		},
 	})

@@ -71,7 +71,7 @@ func serve(cfg config.Config, log *zap.Logger) error {
 	}
 	tb, err := table.New(table.Options{
 		Shards: shards, SessionsPerShard: (cfg.MaxSessions + shards - 1) / shards,
-		Interval: cfg.Interval, Misses: cfg.Misses, Grace: cfg.Grace, Debounce: cfg.Debounce, Start: started, Epoch: epoch,
+		Interval: cfg.Interval, Misses: cfg.Misses, Grace: table.None(cfg.Grace), Debounce: table.None(cfg.Debounce), Start: started, Epoch: epoch,
 	})
 	if err != nil {
 		return err

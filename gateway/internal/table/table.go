@@ -16,8 +16,8 @@ type Options struct {
 	SessionsPerShard int           // capacity of each shard; default 1<<20
 	Interval         time.Duration // heartbeat interval announced in WELCOME; default 10s
 	Misses           int           // heartbeats missed before expiry; default 3
-	Grace            time.Duration // added to Interval*Misses; default 2s
-	Debounce         time.Duration // flap-suppression window after expiry; default 5s
+	Grace            time.Duration // added to Interval*Misses; 0: default 2s; negative: none (see None)
+	Debounce         time.Duration // flap-suppression window after expiry; 0: default 5s; negative: none
 	WheelTick        time.Duration // wheel resolution; default 100ms
 	Start            time.Time     // time of tick 0; default time.Now()
 	// Epoch is the gateway process's random epoch. Slot generations start at a value taken
@@ -25,6 +25,15 @@ type Options struct {
 	// did: an app still heartbeating on an old slot then finds it unknown (REHELLO) instead
 	// of landing on another member's session. 0 starts every slot at generation 1.
 	Epoch uint32
+}
+
+// None turns a configured duration of 0 into the negative value Options reads as "none":
+// a process whose flag says -grace 0 means no grace, not the default.
+func None(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 func (o *Options) defaults() {
@@ -46,6 +55,7 @@ func (o *Options) defaults() {
 	if o.Debounce == 0 {
 		o.Debounce = 5 * time.Second
 	}
+	o.Grace, o.Debounce = max(o.Grace, 0), max(o.Debounce, 0)
 	if o.WheelTick == 0 {
 		o.WheelTick = 100 * time.Millisecond
 	}

@@ -370,3 +370,25 @@ func TestBytesPerSession(t *testing.T) {
 	}
 	runtime.KeepAlive(tb)
 }
+
+// A gateway started with -grace 0 -debounce 0 means none of either, not the defaults
+// (the conformance suite found sessions living 9 s instead of 2 s).
+func TestZeroGraceAndDebounceMeanNone(t *testing.T) {
+	tb, err := New(Options{Interval: time.Second, Misses: 2, Grace: None(0), Debounce: None(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tb.Timeout() != 2*time.Second || tb.Debounce() != 0 {
+		t.Fatalf("timeout %v debounce %v, want 2s and 0", tb.Timeout(), tb.Debounce())
+	}
+	def, err := New(Options{Interval: time.Second, Misses: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def.Timeout() != 4*time.Second || def.Debounce() != 5*time.Second {
+		t.Fatalf("defaults: timeout %v debounce %v, want 4s and 5s", def.Timeout(), def.Debounce())
+	}
+	if None(3*time.Second) != 3*time.Second {
+		t.Fatal("None changed a non-zero duration")
+	}
+}
