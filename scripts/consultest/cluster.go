@@ -71,11 +71,7 @@ func startCluster(t testing.TB, n int, o Options) (*Cluster, error) {
 		}
 	}
 	if err == nil {
-		for _, s := range c.Servers {
-			if err = s.WaitForLeader(o.StartTimeout); err != nil {
-				break
-			}
-		}
+		err = c.waitForLeaders(o.StartTimeout)
 	}
 	if err != nil {
 		for _, s := range c.Servers {
@@ -84,6 +80,31 @@ func startCluster(t testing.TB, n int, o Options) (*Cluster, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// waitForLeaders waits until every server knows a leader. A server that exits meanwhile
+// (typically a port picked for it was taken before it bound it) ends the wait at once with
+// its log, so that StartCluster retries on other ports instead of waiting out the timeout
+// for a quorum that cannot form.
+func (c *Cluster) waitForLeaders(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for _, s := range c.Servers {
+		for {
+			for _, o := range c.Servers {
+				if !o.Running() {
+					return fmt.Errorf("consultest: %s exited while the cluster formed: %s", o.NodeName, o.LogTail(5))
+				}
+			}
+			err := s.WaitForLeader(min(time.Until(deadline), time.Second))
+			if err == nil {
+				break
+			}
+			if time.Until(deadline) <= 0 {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Leader returns the server that is the Raft leader now.
